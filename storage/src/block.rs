@@ -1,0 +1,369 @@
+//! The block codec: how a list of OTLP resource groups becomes the bytes of one block value, and
+//! back.
+//!
+//! A block is a fixed 32-byte [`BlockHeader`] (codec, time bounds, item count, payload length)
+//! followed by a payload. Codec 1, the only one so far, is a zstd frame (with content checksum)
+//! of the protobuf encoding of the OTLP `*Data` envelope holding the groups, so every OTLP field
+//! survives and each resource and scope is stored once per group rather than once per item. The
+//! header can be read without decompressing, so readers skip blocks outside a time range. This
+//! module owns those bytes (documented in `docs/format.md`) and must never touch the database,
+//! choose partitions or block keys, or panic on bad input: corrupt bytes become a [`BlockError`].
+
+use prost::Message;
+
+use crate::TimeRange;
+use crate::signal::SignalGroup;
+
+/// Codec byte of blocks whose payload is zstd(protobuf `*Data` envelope).
+pub(crate) const CODEC_ZSTD_PROTOBUF: u8 = 1;
+
+/// zstd level: 3 is zstd's default and a good speed/ratio balance for protobuf telemetry.
+const ZSTD_LEVEL: i32 = 3;
+
+/// A block is closed once its uncompressed payload reaches this size, so a read decodes a
+/// bounded amount per block while blocks stay large enough to compress well.
+pub(crate) const TARGET_BLOCK_BYTES: usize = 4 << 20;
+
+/// Refuse to allocate more than this for one block's payload, whatever a (corrupt) header says.
+const MAX_UNCOMPRESSED_BYTES: u32 = 1 << 30;
+
+/// The fixed-size prefix of every block value. All integers little-endian:
+///
+/// | offset | size | field                                      |
+/// |--------|------|--------------------------------------------|
+/// | 0      | 1    | codec ([`CODEC_ZSTD_PROTOBUF`])             |
+/// | 1      | 3    | reserved, zero                             |
+/// | 4      | 4    | uncompressed payload length (u32)          |
+/// | 8      | 8    | min item time, unix ns (u64)               |
+/// | 16     | 8    | max item time, unix ns (u64)               |
+/// | 24     | 8    | item count (u64)                           |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlockHeader {
+    pub codec: u8,
+    pub uncompressed_len: u32,
+    pub min_time: u64,
+    pub max_time: u64,
+    pub item_count: u64,
+}
+
+impl BlockHeader {
+    pub const LEN: usize = 32;
+
+    fn write_to(&self, out: &mut Vec<u8>) {
+        out.push(self.codec);
+        out.extend_from_slice(&[0; 3]);
+        out.extend_from_slice(&self.uncompressed_len.to_le_bytes());
+        out.extend_from_slice(&self.min_time.to_le_bytes());
+        out.extend_from_slice(&self.max_time.to_le_bytes());
+        out.extend_from_slice(&self.item_count.to_le_bytes());
+    }
+
+    /// Reads the header at the start of a block value, without touching the payload.
+    pub fn parse(block: &[u8]) -> Result<BlockHeader, BlockError> {
+        let Some(bytes) = block.get(..Self::LEN) else {
+            return Err(BlockError(format!(
+                "the block is {} bytes long, shorter than its {}-byte header",
+                block.len(),
+                Self::LEN
+            )));
+        };
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let header = BlockHeader {
+            codec: bytes[0],
+            uncompressed_len: u32_at(4),
+            min_time: u64_at(8),
+            max_time: u64_at(16),
+            item_count: u64_at(24),
+        };
+        if bytes[1..4] != [0; 3] {
+            return Err(BlockError(
+                "the reserved header bytes are not zero; the block was written by a newer build or is damaged".into(),
+            ));
+        }
+        if header.codec != CODEC_ZSTD_PROTOBUF {
+            return Err(BlockError(format!(
+                "unknown block codec {} (this build knows codec {CODEC_ZSTD_PROTOBUF})",
+                header.codec
+            )));
+        }
+        if header.min_time > header.max_time {
+            return Err(BlockError(format!(
+                "block header says its items span {}..{}, which is backwards",
+                header.min_time, header.max_time
+            )));
+        }
+        if header.uncompressed_len > MAX_UNCOMPRESSED_BYTES {
+            return Err(BlockError(format!(
+                "block header claims a {} byte payload, above the {MAX_UNCOMPRESSED_BYTES} byte limit",
+                header.uncompressed_len
+            )));
+        }
+        Ok(header)
+    }
+
+    /// Whether any item of this block may lie in `range`.
+    pub fn overlaps(&self, range: TimeRange) -> bool {
+        self.min_time < range.end && self.max_time >= range.start
+    }
+
+    /// Whether every item of this block lies in `range`.
+    pub fn within(&self, range: TimeRange) -> bool {
+        self.min_time >= range.start && self.max_time < range.end
+    }
+}
+
+/// A block's bytes could not be decoded. The message says what is wrong with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BlockError(pub String);
+
+/// One encoded block, ready to be stored.
+#[derive(Debug)]
+pub(crate) struct EncodedBlock {
+    pub header: BlockHeader,
+    /// Header followed by payload: the whole block value.
+    pub bytes: Vec<u8>,
+}
+
+/// Turns groups into blocks. Holds a zstd context and a scratch buffer so that encoding many
+/// blocks allocates little; keep one per writer thread.
+pub(crate) struct BlockEncoder {
+    compressor: zstd::bulk::Compressor<'static>,
+    scratch: Vec<u8>,
+}
+
+impl BlockEncoder {
+    pub fn new() -> std::io::Result<BlockEncoder> {
+        let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL)?;
+        compressor.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+        Ok(BlockEncoder {
+            compressor,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Encodes `groups`, in order, into as few blocks as [`TARGET_BLOCK_BYTES`] allows (a group
+    /// is never split across blocks), handing each finished block to `emit`.
+    pub fn encode_blocks<G: SignalGroup>(
+        &mut self,
+        groups: &[G],
+        mut emit: impl FnMut(EncodedBlock),
+    ) -> Result<(), BlockError> {
+        let mut bounds = TimeBounds::default();
+        self.scratch.clear();
+        for group in groups {
+            // Field 1 of the `*Data` envelope is the repeated list of groups, so appending each
+            // group as field 1 builds exactly the envelope's encoding without owning the groups.
+            prost::encoding::message::encode(1, group, &mut self.scratch);
+            group.for_each_item_time(|time| bounds.add(time));
+            if self.scratch.len() >= TARGET_BLOCK_BYTES {
+                emit(self.finish_block(&bounds)?);
+                bounds = TimeBounds::default();
+                self.scratch.clear();
+            }
+        }
+        if bounds.items > 0 {
+            emit(self.finish_block(&bounds)?);
+        }
+        Ok(())
+    }
+
+    fn finish_block(&mut self, bounds: &TimeBounds) -> Result<EncodedBlock, BlockError> {
+        let uncompressed_len = u32::try_from(self.scratch.len())
+            .ok()
+            .filter(|len| *len <= MAX_UNCOMPRESSED_BYTES)
+            .ok_or_else(|| {
+                BlockError(format!(
+                    "one resource group encodes to {} bytes, above the {MAX_UNCOMPRESSED_BYTES} byte block limit",
+                    self.scratch.len()
+                ))
+            })?;
+        let header = BlockHeader {
+            codec: CODEC_ZSTD_PROTOBUF,
+            uncompressed_len,
+            min_time: bounds.min,
+            max_time: bounds.max,
+            item_count: bounds.items,
+        };
+        let payload = self
+            .compressor
+            .compress(&self.scratch)
+            .map_err(|e| BlockError(format!("zstd could not compress a block: {e}")))?;
+        let mut bytes = Vec::with_capacity(BlockHeader::LEN + payload.len());
+        header.write_to(&mut bytes);
+        bytes.extend_from_slice(&payload);
+        Ok(EncodedBlock { header, bytes })
+    }
+}
+
+/// Decodes a whole block value into its header and groups.
+pub(crate) fn decode_block<G: SignalGroup>(
+    block: &[u8],
+) -> Result<(BlockHeader, Vec<G>), BlockError> {
+    let header = BlockHeader::parse(block)?;
+    let payload = &block[BlockHeader::LEN..];
+    let capacity = header.uncompressed_len as usize;
+    let raw = zstd::bulk::decompress(payload, capacity)
+        .map_err(|e| BlockError(format!("the compressed payload is damaged: {e}")))?;
+    if raw.len() != capacity {
+        return Err(BlockError(format!(
+            "the payload decompresses to {} bytes but the header promises {capacity}",
+            raw.len()
+        )));
+    }
+    let envelope = G::Envelope::decode(raw.as_slice())
+        .map_err(|e| BlockError(format!("the payload is not valid OTLP protobuf: {e}")))?;
+    let groups = G::from_envelope(envelope);
+    // The header drives which blocks a read skips, so a header that disagrees with its payload
+    // would silently hide data: check it against what the payload really holds.
+    let mut bounds = TimeBounds::default();
+    for group in &groups {
+        group.for_each_item_time(|time| bounds.add(time));
+    }
+    if bounds.items != header.item_count
+        || (bounds.items > 0 && (bounds.min, bounds.max) != (header.min_time, header.max_time))
+    {
+        return Err(BlockError(format!(
+            "the payload holds {} items timed {}..={} but the header promises {} items timed {}..={}",
+            bounds.items,
+            bounds.min,
+            bounds.max,
+            header.item_count,
+            header.min_time,
+            header.max_time
+        )));
+    }
+    Ok((header, groups))
+}
+
+/// Running min/max/count of item times.
+#[derive(Debug, Clone, Copy)]
+struct TimeBounds {
+    min: u64,
+    max: u64,
+    items: u64,
+}
+
+impl Default for TimeBounds {
+    fn default() -> Self {
+        TimeBounds {
+            min: u64::MAX,
+            max: 0,
+            items: 0,
+        }
+    }
+}
+
+impl TimeBounds {
+    fn add(&mut self, time: u64) {
+        self.min = self.min.min(time);
+        self.max = self.max.max(time);
+        self.items += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_fixtures::{rich_logs, rich_metrics, rich_spans};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, TracesData};
+
+    fn encode_one<G: SignalGroup>(groups: &[G]) -> EncodedBlock {
+        let mut encoder = BlockEncoder::new().unwrap();
+        let mut blocks = Vec::new();
+        encoder.encode_blocks(groups, |b| blocks.push(b)).unwrap();
+        assert_eq!(blocks.len(), 1);
+        blocks.pop().unwrap()
+    }
+
+    fn round_trip<G: SignalGroup + PartialEq + std::fmt::Debug>(groups: Vec<G>) {
+        let block = encode_one(&groups);
+        let (header, decoded) = decode_block::<G>(&block.bytes).unwrap();
+        assert_eq!(header, block.header);
+        assert_eq!(header, BlockHeader::parse(&block.bytes).unwrap());
+        assert_eq!(decoded, groups);
+    }
+
+    #[test]
+    fn every_signal_round_trips_through_a_block() {
+        round_trip(rich_spans(1_000));
+        round_trip(rich_metrics(1_000));
+        round_trip(rich_logs(1_000));
+    }
+
+    #[test]
+    fn payload_is_the_otlp_envelope() {
+        let groups = rich_spans(5);
+        let block = encode_one(&groups);
+        let raw = zstd::bulk::decompress(&block.bytes[BlockHeader::LEN..], 1 << 20).unwrap();
+        let envelope = TracesData {
+            resource_spans: groups,
+        };
+        assert_eq!(raw, envelope.encode_to_vec());
+    }
+
+    #[test]
+    fn header_records_time_bounds_and_count() {
+        let groups = rich_spans(1_000);
+        let header = encode_one(&groups).header;
+        let mut times = Vec::new();
+        for g in &groups {
+            g.for_each_item_time(|t| times.push(t));
+        }
+        assert_eq!(header.item_count, times.len() as u64);
+        assert_eq!(header.min_time, *times.iter().min().unwrap());
+        assert_eq!(header.max_time, *times.iter().max().unwrap());
+    }
+
+    #[test]
+    fn large_inputs_are_cut_into_bounded_blocks() {
+        let group = rich_spans(0).remove(0);
+        let groups = vec![group.clone(); 3 * TARGET_BLOCK_BYTES / group.encoded_len()];
+        let mut encoder = BlockEncoder::new().unwrap();
+        let mut decoded = Vec::new();
+        let mut blocks = 0;
+        encoder
+            .encode_blocks(&groups, |b| {
+                blocks += 1;
+                assert!(
+                    b.header.uncompressed_len as usize
+                        <= TARGET_BLOCK_BYTES + group.encoded_len() + 8
+                );
+                decoded.extend(decode_block::<ResourceSpans>(&b.bytes).unwrap().1);
+            })
+            .unwrap();
+        assert!(blocks > 1, "{blocks} blocks");
+        assert_eq!(decoded, groups);
+    }
+
+    #[test]
+    fn damaged_blocks_are_errors_not_panics() {
+        let block = encode_one(&rich_logs(0)).bytes;
+        let mut cases: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            block[..BlockHeader::LEN - 1].to_vec(),
+            block[..BlockHeader::LEN].to_vec(),
+            block[..block.len() - 1].to_vec(),
+        ];
+        for at in [
+            0,
+            4,
+            8,
+            16,
+            24,
+            BlockHeader::LEN + 3,
+            block.len() / 2,
+            block.len() - 2,
+        ] {
+            let mut damaged = block.clone();
+            damaged[at] ^= 0x5a;
+            cases.push(damaged);
+        }
+        for damaged in cases {
+            assert!(
+                decode_block::<opentelemetry_proto::tonic::logs::v1::ResourceLogs>(&damaged)
+                    .is_err()
+            );
+        }
+    }
+}

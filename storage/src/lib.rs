@@ -1,0 +1,443 @@
+//! otelite's embedded store.
+//!
+//! A synchronous library: it owns every byte under the data directory and knows nothing of
+//! tokio, HTTP or gRPC. Writers hand it OTLP batches; one writer thread gathers everything queued
+//! since its last commit into a single durable redb transaction (group commit) and only then
+//! tells each submitter that its batch is safe. Data lives in zstd-compressed blocks keyed by
+//! signal and time partition, so reads by time range touch only the blocks that overlap and
+//! retention can drop whole partitions. The byte layout is in `docs/format.md`.
+//!
+//! Code map: `schema` (tables, keys, format version), `block` (block codec), `signal` (the one
+//! trait describing a signal's OTLP groups, implemented in `traces`, `metrics`, `logs`),
+//! `writer` (group commit), `reader` (time-range reads). This file holds the public API only.
+
+mod block;
+mod logs;
+mod metrics;
+mod reader;
+mod schema;
+mod signal;
+mod traces;
+mod writer;
+
+#[cfg(test)]
+mod test_fixtures;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use redb::{Database, ReadableDatabase};
+
+pub use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
+pub use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
+pub use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+
+use crate::writer::CommitQueue;
+
+/// The three kinds of telemetry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    Traces,
+    Metrics,
+    Logs,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    /// Lower-case name: `traces`, `metrics` or `logs`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One OTLP export request's worth of data, already validated by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Batch {
+    Traces(Vec<ResourceSpans>),
+    Metrics(Vec<ResourceMetrics>),
+    Logs(Vec<ResourceLogs>),
+}
+
+/// Half-open interval `[start, end)` in unix nanoseconds.
+///
+/// An item's time is: a span's start time; a metric data point's time; a log record's time, or
+/// its observed time when the time is 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl TimeRange {
+    /// Every time but `u64::MAX` (which no real clock produces).
+    pub const ALL: TimeRange = TimeRange {
+        start: 0,
+        end: u64::MAX,
+    };
+
+    pub const fn new(start: u64, end: u64) -> TimeRange {
+        TimeRange { start, end }
+    }
+
+    pub const fn contains(&self, time_unix_nano: u64) -> bool {
+        self.start <= time_unix_nano && time_unix_nano < self.end
+    }
+}
+
+/// How a [`Store`] behaves. Start from [`StoreOptions::default`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Bytes (protobuf size) of batches submitted but not yet durable above which
+    /// [`Store::submit`] answers [`SubmitError::Overloaded`]. An idle store accepts any batch.
+    pub max_pending_bytes: usize,
+}
+
+impl StoreOptions {
+    /// 64 MiB: enough to absorb a burst while one fsync completes, small enough for an edge box.
+    pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
+
+    pub fn with_max_pending_bytes(mut self, bytes: usize) -> StoreOptions {
+        self.max_pending_bytes = bytes;
+        self
+    }
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_pending_bytes: Self::DEFAULT_MAX_PENDING_BYTES,
+        }
+    }
+}
+
+/// What the store holds, cheap to compute (no data is scanned).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub spans: u64,
+    pub metric_points: u64,
+    pub log_records: u64,
+    /// Size of the files in the data directory.
+    pub disk_bytes: u64,
+    /// The on-disk format version of the store.
+    pub format_version: u32,
+    /// Write transactions committed since this store was opened (each holds one or more
+    /// batches: the difference to the number of batches is what group commit saved).
+    pub commits: u64,
+}
+
+/// Told, from the writer thread, whether a submitted batch is durable. Keep it short: the next
+/// group commit waits for it.
+pub type OnDurable = Box<dyn FnOnce(Result<(), WriteError>) + Send + 'static>;
+
+/// A handle on an open store. Cheap to clone; the store closes when the last handle is dropped
+/// (after committing everything already submitted) or when [`Store::shutdown`] is called.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+struct StoreInner {
+    dir: PathBuf,
+    db: Arc<Database>,
+    queue: Arc<CommitQueue>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.inner.dir)
+            .finish()
+    }
+}
+
+/// redb's page cache. Blocks are already compressed and reads decode whole blocks, so a modest
+/// cache serves well and keeps memory bounded on small machines.
+const CACHE_BYTES: usize = 64 << 20;
+
+impl Store {
+    /// Opens the store in `dir`, creating the directory and an empty store if needed, and starts
+    /// the writer thread.
+    pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store, OpenError> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|source| OpenError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join(schema::DATABASE_FILE);
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| OpenError::from_database(&path, e))?;
+        prepare_schema(&db, &path)?;
+        let db = Arc::new(db);
+        let queue = Arc::new(CommitQueue::new(options.max_pending_bytes));
+        let writer = writer::spawn_writer(Arc::clone(&db), Arc::clone(&queue))
+            .map_err(|source| OpenError::WriterThread { source })?;
+        tracing::debug!(path = %path.display(), "store opened");
+        Ok(Store {
+            inner: Arc::new(StoreInner {
+                dir,
+                db,
+                queue,
+                writer: Mutex::new(Some(writer)),
+            }),
+        })
+    }
+
+    /// Queues `batch` for the next group commit and returns at once; `on_durable` is called
+    /// (on the writer thread) once the batch is on disk, or with the error that kept it off.
+    /// When this returns an error, the batch was not taken and `on_durable` is never called.
+    pub fn submit(&self, batch: Batch, on_durable: OnDurable) -> Result<(), SubmitError> {
+        self.inner.queue.submit(batch, on_durable)
+    }
+
+    /// Submits `batch` and waits until it is durable.
+    pub fn write(&self, batch: Batch) -> Result<(), WriteError> {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        self.submit(
+            batch,
+            Box::new(move |result| {
+                // The waiter only leaves early if this thread panicked; nothing to tell then.
+                let _ = done.send(result);
+            }),
+        )?;
+        wait.recv().unwrap_or_else(|_| {
+            Err(WriteError::Storage(
+                "the writer stopped before confirming the batch".into(),
+            ))
+        })
+    }
+
+    /// Resource spans holding the spans that start in `range`.
+    pub fn read_traces(&self, range: TimeRange) -> Result<Vec<ResourceSpans>, ReadError> {
+        reader::read_range(&self.inner.db, range)
+    }
+
+    /// Resource metrics holding the data points timed in `range`. A metric whose points were
+    /// stored in several partitions may come back as several copies of its descriptor.
+    pub fn read_metrics(&self, range: TimeRange) -> Result<Vec<ResourceMetrics>, ReadError> {
+        reader::read_range(&self.inner.db, range)
+    }
+
+    /// Resource logs holding the records timed (or, untimed, observed) in `range`.
+    pub fn read_logs(&self, range: TimeRange) -> Result<Vec<ResourceLogs>, ReadError> {
+        reader::read_range(&self.inner.db, range)
+    }
+
+    pub fn stats(&self) -> Result<StoreStats, ReadError> {
+        let storage = |e: &dyn fmt::Display| ReadError::Storage(e.to_string());
+        let txn = self.inner.db.begin_read().map_err(|e| storage(&e))?;
+        let counts = txn
+            .open_table(schema::ITEM_COUNTS)
+            .map_err(|e| storage(&e))?;
+        let count = |signal| -> Result<u64, ReadError> {
+            let value = counts
+                .get(schema::item_count_key(signal))
+                .map_err(|e| storage(&e))?;
+            Ok(value.map_or(0, |v| v.value()))
+        };
+        Ok(StoreStats {
+            spans: count(Signal::Traces)?,
+            metric_points: count(Signal::Metrics)?,
+            log_records: count(Signal::Logs)?,
+            disk_bytes: dir_bytes(&self.inner.dir).map_err(|e| storage(&e))?,
+            format_version: schema::FORMAT_VERSION,
+            commits: self.inner.queue.commits(),
+        })
+    }
+
+    /// Stops accepting batches, commits everything already submitted and stops the writer.
+    /// Reads keep working on every handle; submits answer [`SubmitError::Closed`].
+    pub fn shutdown(&self) -> Result<(), WriteError> {
+        self.inner.stop_writer()
+    }
+}
+
+impl StoreInner {
+    fn stop_writer(&self) -> Result<(), WriteError> {
+        self.queue.close();
+        let handle = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let Some(handle) = handle else { return Ok(()) };
+        if handle.thread().id() == std::thread::current().id() {
+            // Called from an on_durable callback: the writer exits by itself once drained.
+            return Ok(());
+        }
+        handle.join().map_err(|_| {
+            WriteError::Storage("the writer thread panicked; see the log for why".into())
+        })
+    }
+}
+
+impl Drop for StoreInner {
+    fn drop(&mut self) {
+        if let Err(error) = self.stop_writer() {
+            tracing::error!(%error, "store closed uncleanly");
+        }
+    }
+}
+
+/// Checks the format version of an existing store, or records it in a new one, and makes sure
+/// every table exists.
+fn prepare_schema(db: &Database, path: &Path) -> Result<(), OpenError> {
+    let database = |e: &dyn fmt::Display| OpenError::Database {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    // Look before writing anything, so a store of another version is left untouched.
+    let txn = db.begin_read().map_err(|e| database(&e))?;
+    let found = match txn.open_table(schema::META) {
+        Ok(meta) => meta
+            .get(schema::META_FORMAT_VERSION)
+            .map_err(|e| database(&e))?
+            .map(|v| v.value()),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(database(&e)),
+    };
+    drop(txn);
+    let supported = schema::FORMAT_VERSION;
+    if let Some(found) = found
+        && found != u64::from(supported)
+    {
+        return Err(OpenError::UnsupportedFormat {
+            path: path.to_path_buf(),
+            found,
+            supported,
+        });
+    }
+    let txn = db.begin_write().map_err(|e| database(&e))?;
+    {
+        let mut meta = txn.open_table(schema::META).map_err(|e| database(&e))?;
+        if found.is_none() {
+            meta.insert(schema::META_FORMAT_VERSION, u64::from(supported))
+                .map_err(|e| database(&e))?;
+        }
+        txn.open_table(schema::ITEM_COUNTS)
+            .map_err(|e| database(&e))?;
+        for signal in Signal::ALL {
+            txn.open_table(schema::block_table(signal))
+                .map_err(|e| database(&e))?;
+        }
+    }
+    txn.commit().map_err(|e| database(&e))
+}
+
+/// Total size of the regular files directly in `dir`.
+fn dir_bytes(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let metadata = entry?.metadata()?;
+        if metadata.is_file() {
+            total += metadata.len();
+        }
+    }
+    Ok(total)
+}
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    #[error(
+        "cannot use data directory {path}: {source}; check that it exists (or can be created) and that otelite may write to it"
+    )]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the store {path} is already open, by another otelite process or another Store in this one; stop that one or choose another data directory"
+    )]
+    AlreadyOpen { path: PathBuf },
+    #[error(
+        "the store {path} uses on-disk format version {found}, but this build of otelite reads only version {supported}; run the otelite version that wrote it, or choose another data directory"
+    )]
+    UnsupportedFormat {
+        path: PathBuf,
+        found: u64,
+        supported: u32,
+    },
+    #[error(
+        "cannot open the store {path}: {reason}; if the file is damaged, move it aside and start with an empty data directory"
+    )]
+    Database { path: PathBuf, reason: String },
+    #[error(
+        "cannot start the store's writer thread: {source}; the system may be out of threads or memory"
+    )]
+    WriterThread { source: std::io::Error },
+}
+
+impl OpenError {
+    fn from_database(path: &Path, error: redb::DatabaseError) -> OpenError {
+        let path = path.to_path_buf();
+        match error {
+            redb::DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen { path },
+            redb::DatabaseError::Storage(redb::StorageError::Io(source)) => {
+                OpenError::Io { path, source }
+            }
+            other => OpenError::Database {
+                path,
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// Why a batch was not queued. The caller still owns the decision to retry.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    #[error(
+        "the store is busy: {pending_bytes} bytes wait for the disk (limit {limit}); retry shortly"
+    )]
+    Overloaded { pending_bytes: usize, limit: usize },
+    #[error("the store is shutting down and accepts no more data")]
+    Closed,
+}
+
+/// Why a batch did not become durable.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    #[error("could not write to the store: {0}")]
+    Storage(String),
+    /// From [`Store::write`]: the batch was not even queued.
+    #[error(transparent)]
+    Rejected(#[from] SubmitError),
+}
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    #[error("could not read the store: {0}")]
+    Storage(String),
+    #[error(
+        "block {seq} of the {signal} partition starting at {partition_start} ns is damaged ({reason}); read a time range that avoids it, or restore the data directory from a backup"
+    )]
+    CorruptBlock {
+        signal: Signal,
+        partition_start: u64,
+        seq: u64,
+        reason: String,
+    },
+}

@@ -1,0 +1,553 @@
+//! Store-level tests: the public API against a real data directory.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
+use opentelemetry_proto::tonic::trace::v1::ScopeSpans;
+use redb::{ReadableTable, ReadableTableMetadata};
+
+use super::*;
+use crate::test_fixtures::*;
+
+const HOUR: u64 = schema::PARTITION_NS;
+/// 2025-01-01T10:00:00Z, on a partition boundary.
+const BASE: u64 = 1_735_725_600 * SECOND;
+const ACK_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn open(dir: &Path) -> Store {
+    Store::open(dir, StoreOptions::default()).unwrap()
+}
+
+fn raw_database(dir: &Path) -> redb::Database {
+    redb::Database::create(dir.join(schema::DATABASE_FILE)).unwrap()
+}
+
+/// One resource with one scope holding a span per time.
+fn spans_at(times: &[u64]) -> Vec<ResourceSpans> {
+    let mut group = rich_spans(0).remove(0);
+    group.scope_spans.truncate(1);
+    group.scope_spans[0].spans = times.iter().map(|&t| span_at("s", t)).collect();
+    vec![group]
+}
+
+fn span_times(groups: &[ResourceSpans]) -> Vec<u64> {
+    let mut times: Vec<u64> = groups
+        .iter()
+        .flat_map(|g| &g.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| s.start_time_unix_nano)
+        .collect();
+    times.sort_unstable();
+    times
+}
+
+/// Parks the writer thread inside an `on_durable` callback until the returned sender is used
+/// or dropped. While parked, nothing queued is committed.
+fn hold_writer(store: &Store) -> mpsc::Sender<()> {
+    let (entered, wait_entered) = mpsc::channel();
+    let (release, wait_release) = mpsc::channel::<()>();
+    store
+        .submit(
+            Batch::Traces(vec![]),
+            Box::new(move |result| {
+                result.unwrap();
+                entered.send(()).unwrap();
+                let _ = wait_release.recv();
+            }),
+        )
+        .unwrap();
+    wait_entered.recv_timeout(ACK_TIMEOUT).unwrap();
+    release
+}
+
+fn ack_channel() -> (
+    impl Fn() -> OnDurable,
+    mpsc::Receiver<Result<(), WriteError>>,
+) {
+    let (tx, rx) = mpsc::channel();
+    let make = move || -> OnDurable {
+        let tx = tx.clone();
+        Box::new(move |result| tx.send(result).unwrap())
+    };
+    (make, rx)
+}
+
+#[test]
+fn store_handles_are_shareable() {
+    fn assert_shareable<T: Send + Sync + Clone + 'static>() {}
+    assert_shareable::<Store>();
+}
+
+#[test]
+fn every_field_survives_write_reopen_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spans, metrics, logs) = (rich_spans(BASE), rich_metrics(BASE), rich_logs(BASE));
+    {
+        let store = open(dir.path());
+        store.write(Batch::Traces(spans.clone())).unwrap();
+        store.write(Batch::Metrics(metrics.clone())).unwrap();
+        store.write(Batch::Logs(logs.clone())).unwrap();
+        store.shutdown().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.read_traces(TimeRange::ALL).unwrap(), spans);
+    assert_eq!(store.read_metrics(TimeRange::ALL).unwrap(), metrics);
+    assert_eq!(store.read_logs(TimeRange::ALL).unwrap(), logs);
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        (stats.spans, stats.metric_points, stats.log_records),
+        (12, 7, 3)
+    );
+    assert_eq!(stats.format_version, 1);
+    assert!(stats.disk_bytes > 0);
+}
+
+#[test]
+fn reads_return_only_items_in_range_across_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let times = [
+        0,
+        BASE - 1,
+        BASE,
+        BASE + HOUR / 2,
+        BASE + HOUR,
+        BASE + 2 * HOUR + 5,
+    ];
+    let written = spans_at(&times);
+    store.write(Batch::Traces(written.clone())).unwrap();
+    let ranges = [
+        TimeRange::ALL,
+        TimeRange::new(BASE, BASE + HOUR),
+        TimeRange::new(BASE - 1, BASE + 1),
+        TimeRange::new(0, 1),
+        TimeRange::new(1, BASE - 1),
+        TimeRange::new(BASE + HOUR, u64::MAX),
+        TimeRange::new(BASE + 1, BASE + HOUR / 2),
+        TimeRange::new(BASE + HOUR / 2, BASE + HOUR / 2 + 1),
+        TimeRange::new(BASE, BASE),
+        TimeRange::new(BASE + HOUR, BASE),
+    ];
+    for range in ranges {
+        let read = store.read_traces(range).unwrap();
+        let want: Vec<u64> = times
+            .iter()
+            .copied()
+            .filter(|&t| range.contains(t))
+            .collect();
+        assert_eq!(span_times(&read), want, "{range:?}");
+        for group in &read {
+            assert_eq!(group.resource, written[0].resource);
+            assert_eq!(group.schema_url, written[0].schema_url);
+            let ScopeSpans {
+                scope, schema_url, ..
+            } = &group.scope_spans[0];
+            assert_eq!(scope, &written[0].scope_spans[0].scope);
+            assert_eq!(schema_url, &written[0].scope_spans[0].schema_url);
+        }
+    }
+    assert_eq!(store.stats().unwrap().spans, times.len() as u64);
+}
+
+#[test]
+fn a_metric_spanning_partitions_is_split_and_keeps_its_descriptor() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let split = gauge(
+        "split",
+        &[BASE + 10, BASE + HOUR + 10, BASE + 2 * HOUR + 10],
+    );
+    let other = gauge("other", &[BASE + 20]);
+    let mut group = rich_metrics(0).remove(0);
+    group.scope_metrics = vec![ScopeMetrics {
+        metrics: vec![split.clone(), other.clone()],
+        ..group.scope_metrics[0].clone()
+    }];
+    store.write(Batch::Metrics(vec![group.clone()])).unwrap();
+    assert_eq!(store.stats().unwrap().metric_points, 4);
+
+    let descriptor = |m: &opentelemetry_proto::tonic::metrics::v1::Metric| {
+        (
+            m.name.clone(),
+            m.description.clone(),
+            m.unit.clone(),
+            m.metadata.clone(),
+        )
+    };
+    let points = |m: &opentelemetry_proto::tonic::metrics::v1::Metric| match &m.data {
+        Some(Data::Gauge(g)) => g.data_points.clone(),
+        other => panic!("expected a gauge, got {other:?}"),
+    };
+    let all = store.read_metrics(TimeRange::ALL).unwrap();
+    assert_eq!(all.len(), 3, "one group per partition");
+    let mut split_points = Vec::new();
+    for part in &all {
+        assert_eq!(part.resource, group.resource);
+        assert_eq!(part.scope_metrics[0].scope, group.scope_metrics[0].scope);
+        let m = &part.scope_metrics[0].metrics[0];
+        assert_eq!(descriptor(m), descriptor(&split));
+        split_points.extend(points(m));
+    }
+    assert_eq!(split_points, points(&split));
+
+    let middle = store
+        .read_metrics(TimeRange::new(BASE + HOUR, BASE + 2 * HOUR))
+        .unwrap();
+    let metrics: &Vec<_> = &middle[0].scope_metrics[0].metrics;
+    assert_eq!((middle.len(), metrics.len()), (1, 1));
+    assert_eq!(descriptor(&metrics[0]), descriptor(&split));
+    assert_eq!(points(&metrics[0]), vec![points(&split)[1].clone()]);
+
+    let first_hour: Vec<ResourceMetrics> = store
+        .read_metrics(TimeRange::new(BASE, BASE + HOUR))
+        .unwrap();
+    let names: Vec<&str> = first_hour[0].scope_metrics[0]
+        .metrics
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(names, ["split", "other"]);
+}
+
+#[test]
+fn logs_without_time_are_filed_by_observed_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.write(Batch::Logs(rich_logs(BASE))).unwrap();
+    let observed_only = BASE + 2 * SECOND;
+    let read = store
+        .read_logs(TimeRange::new(observed_only, observed_only + 1))
+        .unwrap();
+    let records = &read[0].scope_logs[0].log_records;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].time_unix_nano, 0);
+    assert_eq!(records[0].observed_time_unix_nano, observed_only);
+    assert!(store.read_logs(TimeRange::new(0, 1)).unwrap().is_empty());
+}
+
+#[test]
+fn concurrent_submits_share_commits_and_all_become_durable() {
+    const THREADS: u64 = 8;
+    const PER_THREAD: u64 = 25;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (on_durable, acks) = ack_channel();
+    let release = hold_writer(&store);
+    let commits_before = store.stats().unwrap().commits;
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let store = store.clone();
+            let on_durable = &on_durable;
+            scope.spawn(move || {
+                for i in 0..PER_THREAD {
+                    let time = BASE + (t * PER_THREAD + i) * SECOND;
+                    store
+                        .submit(Batch::Traces(spans_at(&[time])), on_durable())
+                        .unwrap();
+                }
+            });
+        }
+    });
+    drop(release);
+    for _ in 0..THREADS * PER_THREAD {
+        acks.recv_timeout(ACK_TIMEOUT).unwrap().unwrap();
+    }
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.spans, THREADS * PER_THREAD);
+    let commits = stats.commits - commits_before;
+    assert!(commits < THREADS * PER_THREAD, "{commits} commits");
+    assert_eq!(
+        span_times(&store.read_traces(TimeRange::ALL).unwrap()),
+        (0..THREADS * PER_THREAD)
+            .map(|i| BASE + i * SECOND)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn concurrent_blocking_writes_are_all_durable() {
+    const THREADS: u64 = 4;
+    const PER_THREAD: u64 = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let store = store.clone();
+            scope.spawn(move || {
+                for i in 0..PER_THREAD {
+                    let time = BASE + (t * PER_THREAD + i) * SECOND;
+                    store.write(Batch::Traces(spans_at(&[time]))).unwrap();
+                }
+            });
+        }
+    });
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.spans, THREADS * PER_THREAD);
+    assert!(stats.commits <= THREADS * PER_THREAD);
+}
+
+#[test]
+fn one_commit_merges_batches_into_one_block_per_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (on_durable, acks) = ack_channel();
+    let release = hold_writer(&store);
+    for i in 0..20 {
+        let batch = spans_at(&[BASE + i * SECOND, BASE + HOUR + i * SECOND]);
+        store.submit(Batch::Traces(batch), on_durable()).unwrap();
+    }
+    drop(release);
+    for _ in 0..20 {
+        acks.recv_timeout(ACK_TIMEOUT).unwrap().unwrap();
+    }
+    drop(store);
+    let db = raw_database(dir.path());
+    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let table = txn.open_table(schema::block_table(Signal::Traces)).unwrap();
+    assert_eq!(table.len().unwrap(), 2);
+}
+
+#[test]
+fn a_full_queue_answers_overloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions::default().with_max_pending_bytes(1),
+    )
+    .unwrap();
+    let (on_durable, acks) = ack_channel();
+    let release = hold_writer(&store);
+    // The queue is empty, so even a batch above the limit is taken...
+    store
+        .submit(Batch::Traces(rich_spans(BASE)), on_durable())
+        .unwrap();
+    // ...but nothing more until it is durable.
+    match store.submit(Batch::Logs(rich_logs(BASE)), on_durable()) {
+        Err(SubmitError::Overloaded {
+            pending_bytes,
+            limit: 1,
+        }) => assert!(pending_bytes > 1),
+        other => panic!("expected Overloaded, got {other:?}"),
+    }
+    drop(release);
+    acks.recv_timeout(ACK_TIMEOUT).unwrap().unwrap();
+    store.write(Batch::Logs(rich_logs(BASE))).unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.spans, stats.log_records), (12, 3));
+    assert!(
+        acks.try_recv().is_err(),
+        "the refused batch was never acknowledged"
+    );
+}
+
+#[test]
+fn after_shutdown_submits_are_refused_and_reads_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let other_handle = store.clone();
+    let (on_durable, acks) = ack_channel();
+    for i in 0..10 {
+        store
+            .submit(Batch::Traces(spans_at(&[BASE + i])), on_durable())
+            .unwrap();
+    }
+    store.shutdown().unwrap();
+    // Shutdown drained the queue before returning.
+    for _ in 0..10 {
+        acks.try_recv().unwrap().unwrap();
+    }
+    assert!(matches!(
+        other_handle.submit(Batch::Traces(vec![]), on_durable()),
+        Err(SubmitError::Closed)
+    ));
+    assert!(matches!(
+        store.write(Batch::Logs(vec![])),
+        Err(WriteError::Rejected(SubmitError::Closed))
+    ));
+    store.shutdown().unwrap();
+    assert_eq!(other_handle.read_traces(TimeRange::ALL).unwrap().len(), 10);
+    assert_eq!(other_handle.stats().unwrap().spans, 10);
+}
+
+#[test]
+fn dropping_the_last_handle_commits_what_was_submitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (on_durable, acks) = ack_channel();
+    {
+        let store = open(dir.path());
+        store.write(Batch::Metrics(rich_metrics(BASE))).unwrap();
+        for i in 0..10 {
+            store
+                .submit(Batch::Traces(spans_at(&[BASE + i * SECOND])), on_durable())
+                .unwrap();
+        }
+        // No shutdown: the handle just goes away.
+    }
+    for _ in 0..10 {
+        acks.recv_timeout(ACK_TIMEOUT).unwrap().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(
+        span_times(&store.read_traces(TimeRange::ALL).unwrap()).len(),
+        10
+    );
+    assert_eq!(
+        store.read_metrics(TimeRange::ALL).unwrap(),
+        rich_metrics(BASE)
+    );
+    assert_eq!(store.stats().unwrap().spans, 10);
+}
+
+#[test]
+fn a_panicking_callback_does_not_stop_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .submit(
+            Batch::Traces(spans_at(&[BASE])),
+            Box::new(|_| panic!("callback panic (expected by this test)")),
+        )
+        .unwrap();
+    store.write(Batch::Traces(spans_at(&[BASE + 1]))).unwrap();
+    assert_eq!(store.stats().unwrap().spans, 2);
+    store.shutdown().unwrap();
+}
+
+#[test]
+fn a_store_of_another_format_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path()).shutdown().unwrap();
+    {
+        let db = raw_database(dir.path());
+        let txn = db.begin_write().unwrap();
+        txn.open_table(schema::META)
+            .unwrap()
+            .insert(schema::META_FORMAT_VERSION, 99)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let error = Store::open(dir.path(), StoreOptions::default()).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(
+            error,
+            OpenError::UnsupportedFormat {
+                found: 99,
+                supported: 1,
+                ..
+            }
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("version 99") && message.contains("version 1"),
+        "{message}"
+    );
+}
+
+#[test]
+fn opening_twice_or_in_an_unusable_place_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let error = Store::open(dir.path(), StoreOptions::default()).unwrap_err();
+    assert!(matches!(error, OpenError::AlreadyOpen { .. }), "{error}");
+    drop(store);
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let error = Store::open(file.join("data"), StoreOptions::default()).unwrap_err();
+    assert!(matches!(error, OpenError::Io { .. }), "{error}");
+    assert!(error.to_string().contains("a-file"), "{error}");
+}
+
+#[test]
+fn a_damaged_block_is_a_read_error() {
+    for damage in [
+        (|b: &mut Vec<u8>| {
+            let middle = b.len() / 2;
+            b[middle] ^= 0xff;
+        }) as fn(&mut Vec<u8>),
+        |b| b.truncate(10),
+        |b| b[0] = 200,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path());
+            store.write(Batch::Traces(rich_spans(BASE))).unwrap();
+            store.write(Batch::Logs(rich_logs(BASE))).unwrap();
+        }
+        {
+            let db = raw_database(dir.path());
+            let txn = db.begin_write().unwrap();
+            {
+                let mut table = txn.open_table(schema::block_table(Signal::Traces)).unwrap();
+                let (key, mut value) = {
+                    let (key, value) = table.first().unwrap().unwrap();
+                    (*key.value(), value.value().to_vec())
+                };
+                damage(&mut value);
+                table.insert(&key, value.as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = open(dir.path());
+        match store.read_traces(TimeRange::ALL) {
+            Err(ReadError::CorruptBlock {
+                signal: Signal::Traces,
+                partition_start,
+                seq: 0,
+                ..
+            }) => assert_eq!(partition_start, BASE),
+            other => panic!("expected CorruptBlock, got {other:?}"),
+        }
+        // The damage is contained: other signals and other time ranges still read.
+        assert_eq!(store.read_logs(TimeRange::ALL).unwrap(), rich_logs(BASE));
+        assert!(
+            store
+                .read_traces(TimeRange::new(0, BASE))
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+/// Durable ingest throughput; run with
+/// `cargo test -p otelite-storage --release -- --ignored --nocapture ingest_throughput`.
+#[test]
+#[ignore = "benchmark"]
+fn ingest_throughput() {
+    const BATCHES: u64 = 2_000;
+    const SPANS_PER_BATCH: u64 = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let batches: Vec<Batch> = (0..BATCHES)
+        .map(|b| {
+            let times: Vec<u64> = (0..SPANS_PER_BATCH)
+                .map(|i| BASE + (b * SPANS_PER_BATCH + i) * 1_000)
+                .collect();
+            Batch::Traces(spans_at(&times))
+        })
+        .collect();
+    let (on_durable, acks) = ack_channel();
+    let started = std::time::Instant::now();
+    for batch in batches {
+        while let Err(SubmitError::Overloaded { .. }) = store.submit(batch.clone(), on_durable()) {
+            std::thread::yield_now();
+        }
+    }
+    for _ in 0..BATCHES {
+        acks.recv_timeout(ACK_TIMEOUT).unwrap().unwrap();
+    }
+    let elapsed = started.elapsed();
+    let stats = store.stats().unwrap();
+    println!(
+        "{} spans in {elapsed:?}: {:.0} spans/s, {} commits, {} bytes on disk",
+        stats.spans,
+        stats.spans as f64 / elapsed.as_secs_f64(),
+        stats.commits,
+        stats.disk_bytes
+    );
+}

@@ -1,0 +1,40 @@
+//! Traces as the store sees them: a span's time is its start time.
+//!
+//! Owns only the [`SignalGroup`] description of `ResourceSpans`; must never hold storage logic,
+//! which is written once for all signals elsewhere.
+
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, TracesData};
+
+use crate::Signal;
+use crate::signal::SignalGroup;
+
+impl SignalGroup for ResourceSpans {
+    const SIGNAL: Signal = Signal::Traces;
+    type Envelope = TracesData;
+
+    fn from_envelope(envelope: TracesData) -> Vec<Self> {
+        envelope.resource_spans
+    }
+
+    fn item_count(&self) -> u64 {
+        self.scope_spans
+            .iter()
+            .map(|scope| scope.spans.len() as u64)
+            .sum()
+    }
+
+    fn for_each_item_time(&self, mut f: impl FnMut(u64)) {
+        for scope in &self.scope_spans {
+            for span in &scope.spans {
+                f(span.start_time_unix_nano);
+            }
+        }
+    }
+
+    fn retain_items(&mut self, mut keep: impl FnMut(u64) -> bool) {
+        for scope in &mut self.scope_spans {
+            scope.spans.retain(|span| keep(span.start_time_unix_nano));
+        }
+        self.scope_spans.retain(|scope| !scope.spans.is_empty());
+    }
+}
