@@ -1,0 +1,249 @@
+//! OTLP/HTTP: `POST /v1/{traces,metrics,logs}` with a protobuf or JSON body, optionally
+//! gzip-compressed, answered in the request's encoding as the OTLP/HTTP spec requires.
+//!
+//! The body limit holds twice: on the bytes received (checked while they stream in, so a
+//! chunked body without Content-Length cannot grow past it) and on the bytes decompressed (a
+//! gzip bomb stops at the limit, never allocating more).
+
+use std::io::Read;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::header::{
+    ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER,
+};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, post};
+use flate2::read::MultiGzDecoder;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use tower_http::cors::{Any, CorsLayer};
+
+use super::{IngestError, pipeline};
+use crate::otlp::{ExportRequest, Rejections, decode_json, decode_protobuf, response_json};
+use crate::state::AppState;
+
+const PROTOBUF: &str = "application/x-protobuf";
+const JSON: &str = "application/json";
+
+/// The OTLP/HTTP receiver (port 4318 by convention), CORS-enabled so browser SDKs can post.
+pub fn http_router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/traces", export_route::<ExportTraceServiceRequest>())
+        .route("/v1/metrics", export_route::<ExportMetricsServiceRequest>())
+        .route("/v1/logs", export_route::<ExportLogsServiceRequest>())
+        .layer(cors())
+        .with_state(state)
+}
+
+fn export_route<R: ExportRequest>() -> MethodRouter<AppState> {
+    post(receive::<R>).fallback(method_not_allowed)
+}
+
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::POST, Method::OPTIONS])
+        // Browser SDKs may add configured headers (e.g. authorization) beyond these two.
+        .allow_headers(Any)
+        .expose_headers([RETRY_AFTER])
+        .max_age(Duration::from_secs(24 * 60 * 60))
+}
+
+async fn method_not_allowed(method: Method) -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(ALLOW, "POST, OPTIONS")],
+        format!("{method} is not supported here: OTLP/HTTP exports are POSTed"),
+    )
+        .into_response()
+}
+
+async fn receive<R: ExportRequest>(State(state): State<AppState>, request: Request) -> Response {
+    let format = match Format::of(request.headers()) {
+        Ok(format) => format,
+        Err(error) => return error_response(None, &error),
+    };
+    match receive_as::<R>(&state, format, request).await {
+        Ok(rejections) => {
+            let body = match format {
+                Format::Protobuf => R::response(&rejections).encode_to_vec(),
+                Format::Json => response_json::<R>(&rejections),
+            };
+            ([(CONTENT_TYPE, format.content_type())], body).into_response()
+        }
+        Err(error) => error_response(Some(format), &error),
+    }
+}
+
+async fn receive_as<R: ExportRequest>(
+    state: &AppState,
+    format: Format,
+    request: Request,
+) -> Result<Rejections, IngestError> {
+    let encoding = Encoding::of(request.headers())?;
+    let limit = state.limits.max_request_bytes;
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let raw = read_body(request.into_body(), declared, limit).await?;
+    // Decompressing and decoding up to `limit` bytes is CPU work: keep it off the reactor.
+    let decoded = tokio::task::spawn_blocking(move || {
+        let body = encoding.decode(raw, limit)?;
+        format.decode::<R>(&body)
+    })
+    .await
+    .map_err(|e| IngestError::Internal(format!("decoding stopped: {e}")))??;
+    pipeline::accept(state, decoded).await
+}
+
+/// Collects the body, failing as soon as more than `limit` bytes have arrived.
+async fn read_body(body: Body, declared: Option<u64>, limit: usize) -> Result<Bytes, IngestError> {
+    let too_large = IngestError::TooLarge {
+        limit,
+        decompressed: false,
+    };
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large);
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(too_large),
+        Err(error) => Err(IngestError::BadBody(error.to_string())),
+    }
+}
+
+/// The request's (and so the response's) encoding, from Content-Type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Protobuf,
+    Json,
+}
+
+impl Format {
+    fn of(headers: &HeaderMap) -> Result<Format, IngestError> {
+        let value = headers
+            .get(CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        // Parameters such as `; charset=utf-8` do not change the format.
+        let media_type = value.split(';').next().unwrap_or("").trim();
+        if media_type.eq_ignore_ascii_case(PROTOBUF)
+            || media_type.eq_ignore_ascii_case("application/protobuf")
+        {
+            Ok(Format::Protobuf)
+        } else if media_type.eq_ignore_ascii_case(JSON) {
+            Ok(Format::Json)
+        } else {
+            Err(IngestError::UnsupportedContentType(value))
+        }
+    }
+
+    fn content_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Format::Protobuf => PROTOBUF,
+            Format::Json => JSON,
+        })
+    }
+
+    fn decode<R: ExportRequest>(self, body: &[u8]) -> Result<R, IngestError> {
+        Ok(match self {
+            Format::Protobuf => decode_protobuf(body)?,
+            Format::Json => decode_json(body)?,
+        })
+    }
+}
+
+/// The body's compression, from Content-Encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Gzip,
+}
+
+impl Encoding {
+    fn of(headers: &HeaderMap) -> Result<Encoding, IngestError> {
+        let Some(value) = headers.get(CONTENT_ENCODING) else {
+            return Ok(Encoding::Identity);
+        };
+        let value = String::from_utf8_lossy(value.as_bytes());
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "identity" | "none" => Ok(Encoding::Identity),
+            "gzip" | "x-gzip" => Ok(Encoding::Gzip),
+            _ => Err(IngestError::UnsupportedContentEncoding(value.into_owned())),
+        }
+    }
+
+    fn decode(self, body: Bytes, limit: usize) -> Result<Bytes, IngestError> {
+        match self {
+            Encoding::Identity => Ok(body),
+            Encoding::Gzip => gunzip(&body, limit).map(Bytes::from),
+        }
+    }
+}
+
+/// Decompresses gzip (possibly several concatenated members) into at most `limit` bytes.
+/// The output buffer grows by doubling but never beyond `limit`, so a bomb costs at most that.
+fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
+    let mut decoder = MultiGzDecoder::new(compressed);
+    let mut output = Vec::with_capacity(compressed.len().saturating_mul(4).min(limit));
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        let n = match decoder.read(&mut chunk) {
+            Ok(0) => return Ok(output),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(IngestError::BadBody(format!(
+                    "the gzip data is corrupt: {e}"
+                )));
+            }
+        };
+        if output.len() + n > limit {
+            return Err(IngestError::TooLarge {
+                limit,
+                decompressed: true,
+            });
+        }
+        if output.capacity() - output.len() < n {
+            let target = (output.capacity() * 2).max(output.len() + n).min(limit);
+            output.reserve_exact(target - output.len());
+        }
+        output.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// An error as OTLP/HTTP wants it: a `google.rpc.Status` in the request's encoding (plain text
+/// when the encoding itself was the problem), plus `Retry-After` when we know a delay.
+fn error_response(format: Option<Format>, error: &IngestError) -> Response {
+    if error.is_client_error() {
+        tracing::debug!("OTLP/HTTP export refused: {error}");
+    }
+    let status = error.rpc_status();
+    let (content_type, body) = match format {
+        Some(Format::Protobuf) => (Format::Protobuf.content_type(), status.encode_to_vec()),
+        Some(Format::Json) => (Format::Json.content_type(), status.to_json()),
+        None => (
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+            error.to_string().into_bytes(),
+        ),
+    };
+    let mut response = (error.http_status(), [(CONTENT_TYPE, content_type)], body).into_response();
+    if let Some(delay) = error.retry_after() {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(delay.as_secs().max(1)));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,54 @@
+//! What every request handler shares: the store, the limits it must enforce and the counters
+//! the status page shows.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use otelite_storage::{Signal, Store};
+
+/// Shared by all listeners; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub limits: Limits,
+    pub counters: Arc<IngestCounters>,
+    pub started: Instant,
+}
+
+/// Input limits, fixed at startup from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body accepted, measured after decompression.
+    pub max_request_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_request_bytes: 16 * 1024 * 1024 }
+    }
+}
+
+/// Items refused at ingest since start, per signal (what clients were told in partial_success).
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    rejected: [AtomicU64; 3],
+}
+
+impl IngestCounters {
+    pub fn add_rejected(&self, signal: Signal, n: u64) {
+        self.rejected[index(signal)].fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn rejected(&self, signal: Signal) -> u64 {
+        self.rejected[index(signal)].load(Ordering::Relaxed)
+    }
+}
+
+fn index(signal: Signal) -> usize {
+    match signal {
+        Signal::Traces => 0,
+        Signal::Metrics => 1,
+        Signal::Logs => 2,
+    }
+}
