@@ -1,0 +1,308 @@
+//! otelite's configuration: command-line flags, `OTELITE_*` environment variables and an
+//! optional TOML file, merged once at startup into a validated [`Config`].
+//!
+//! Precedence is flag > environment variable > file > built-in default. Everything a user can get
+//! wrong is caught here, before any port is bound, with a message that says what to fix.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+/// The validated settings the server runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub bind: IpAddr,
+    pub grpc_port: u16,
+    pub http_port: u16,
+    pub ui_port: u16,
+    pub log_level: String,
+    /// Largest OTLP request body accepted, after decompression.
+    pub max_request_bytes: usize,
+    /// Bytes of acknowledged-pending data the ingest queue may hold before it pushes back.
+    pub max_ingest_queue_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./otelite-data"),
+            bind: IpAddr::from([127, 0, 0, 1]),
+            grpc_port: 4317,
+            http_port: 4318,
+            ui_port: 16686,
+            log_level: "info".to_string(),
+            max_request_bytes: 16 * 1024 * 1024,
+            max_ingest_queue_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// A configuration for tests and embedding: every port 0 (the OS picks), data in `data_dir`.
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            grpc_port: 0,
+            http_port: 0,
+            ui_port: 0,
+            ..Config::default()
+        }
+    }
+}
+
+/// The `otelite` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "otelite",
+    version,
+    about = "One binary that receives OpenTelemetry traces, metrics and logs over OTLP, stores them and serves a web UI.",
+    args_conflicts_with_subcommands = false
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (what `otelite` does with no subcommand).
+    Serve,
+    /// Ask a running otelite whether it is ready; exit 0 if so, 1 if not. For container health checks.
+    Health,
+}
+
+/// Every setting, each also readable from `OTELITE_<NAME>` and from the TOML file.
+#[derive(Debug, Default, Args, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    /// Read settings from this TOML file (keys as the long flags: data = "...", grpc-port = 4317).
+    #[arg(long, env = "OTELITE_CONFIG", global = true)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Directory where otelite keeps its data [default: ./otelite-data].
+    #[arg(long, env = "OTELITE_DATA", global = true)]
+    pub data: Option<PathBuf>,
+    /// Address to listen on; 0.0.0.0 to accept connections from other machines [default: 127.0.0.1].
+    #[arg(long, env = "OTELITE_BIND", global = true)]
+    pub bind: Option<IpAddr>,
+    /// Port for OTLP over gRPC [default: 4317].
+    #[arg(long, env = "OTELITE_GRPC_PORT", global = true)]
+    pub grpc_port: Option<u16>,
+    /// Port for OTLP over HTTP [default: 4318].
+    #[arg(long, env = "OTELITE_HTTP_PORT", global = true)]
+    pub http_port: Option<u16>,
+    /// Port for the web UI and the query APIs [default: 16686].
+    #[arg(long, env = "OTELITE_UI_PORT", global = true)]
+    pub ui_port: Option<u16>,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive such as `otelite=debug` [default: info].
+    #[arg(long, env = "OTELITE_LOG_LEVEL", global = true)]
+    pub log_level: Option<String>,
+    /// Largest OTLP request accepted after decompression, e.g. 16MiB [default: 16MiB].
+    #[arg(long, env = "OTELITE_MAX_REQUEST_SIZE", global = true)]
+    pub max_request_size: Option<String>,
+    /// Memory the ingest queue may hold while data waits for the disk, e.g. 256MiB; past it clients are told to retry [default: 256MiB].
+    #[arg(long, env = "OTELITE_MAX_INGEST_QUEUE", global = true)]
+    pub max_ingest_queue: Option<String>,
+}
+
+/// A setting that cannot be used, said so that the user knows what to change.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("{setting} = {value:?} is not a size: write a number of bytes with an optional unit, e.g. 16MiB, 512KiB or 1GB")]
+    Size { setting: &'static str, value: String },
+    #[error("{setting} must be at least {min} bytes (got {value})")]
+    SizeTooSmall { setting: &'static str, value: usize, min: usize },
+    #[error("log-level {value:?} is not valid: {message}; use error, warn, info, debug or trace")]
+    LogLevel { value: String, message: String },
+    #[error("--{a} and --{b} are both {port}: give each listener its own port")]
+    PortClash { a: &'static str, b: &'static str, port: u16 },
+}
+
+impl Settings {
+    /// Merges flags/env (self) over the TOML file named by `--config` over the defaults.
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => Settings::default(),
+        };
+        let defaults = Config::default();
+        let log_level = self.log_level.or(file.log_level).unwrap_or(defaults.log_level);
+        validate_log_level(&log_level)?;
+        let config = Config {
+            data_dir: self.data.or(file.data).unwrap_or(defaults.data_dir),
+            bind: self.bind.or(file.bind).unwrap_or(defaults.bind),
+            grpc_port: self.grpc_port.or(file.grpc_port).unwrap_or(defaults.grpc_port),
+            http_port: self.http_port.or(file.http_port).unwrap_or(defaults.http_port),
+            ui_port: self.ui_port.or(file.ui_port).unwrap_or(defaults.ui_port),
+            log_level,
+            max_request_bytes: size_setting(
+                "max-request-size",
+                self.max_request_size.or(file.max_request_size),
+                defaults.max_request_bytes,
+                1024,
+            )?,
+            max_ingest_queue_bytes: size_setting(
+                "max-ingest-queue",
+                self.max_ingest_queue.or(file.max_ingest_queue),
+                defaults.max_ingest_queue_bytes,
+                1024 * 1024,
+            )?,
+        };
+        check_ports(&config)?;
+        Ok(config)
+    }
+}
+
+fn read_file(path: &Path) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
+        path: path.to_path_buf(),
+        message: e.message().to_string(),
+    })
+}
+
+fn validate_log_level(value: &str) -> Result<(), ConfigError> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(value)
+        .map(|_| ())
+        .map_err(|e| ConfigError::LogLevel {
+            value: value.to_string(),
+            message: e.to_string(),
+        })
+}
+
+fn size_setting(
+    setting: &'static str,
+    value: Option<String>,
+    default: usize,
+    min: usize,
+) -> Result<usize, ConfigError> {
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    let bytes = parse_size(&text).ok_or(ConfigError::Size {
+        setting,
+        value: text,
+    })?;
+    if bytes < min {
+        return Err(ConfigError::SizeTooSmall {
+            setting,
+            value: bytes,
+            min,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Parses `1048576`, `512KiB`, `16MiB`, `1GiB`, `10MB`, `2 GB` (decimal and binary units).
+pub fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number.parse().ok()?;
+    let multiplier: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(multiplier)
+}
+
+fn check_ports(config: &Config) -> Result<(), ConfigError> {
+    let ports = [
+        ("grpc-port", config.grpc_port),
+        ("http-port", config.http_port),
+        ("ui-port", config.ui_port),
+    ];
+    for (i, &(a, port)) in ports.iter().enumerate() {
+        for &(b, other) in &ports[i + 1..] {
+            if port != 0 && port == other {
+                return Err(ConfigError::PortClash { a, b, port });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["otelite"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().settings.resolve()
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ports() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!((config.grpc_port, config.http_port, config.ui_port), (4317, 4318, 16686));
+        assert_eq!(config.bind.to_string(), "127.0.0.1");
+    }
+
+    #[test]
+    fn file_values_apply_and_flags_override_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otelite.toml");
+        std::fs::write(
+            &path,
+            "data = \"/srv/otelite\"\ngrpc-port = 5317\nui-port = 9999\nmax-request-size = \"4MiB\"\n",
+        )
+        .unwrap();
+        let config = parse(&["--config", path.to_str().unwrap(), "--ui-port", "8080"]).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/srv/otelite"));
+        assert_eq!(config.grpc_port, 5317);
+        assert_eq!(config.ui_port, 8080);
+        assert_eq!(config.max_request_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otelite.toml");
+        std::fs::write(&path, "grpc_prot = 1\n").unwrap();
+        let err = parse(&["--config", path.to_str().unwrap()]).unwrap_err();
+        assert!(err.to_string().contains("grpc_prot"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_say_what_to_write() {
+        let err = parse(&["--max-request-size", "lots"]).unwrap_err();
+        assert!(err.to_string().contains("e.g. 16MiB"), "{err}");
+        let err = parse(&["--grpc-port", "9000", "--ui-port", "9000"]).unwrap_err();
+        assert!(err.to_string().contains("own port"), "{err}");
+        let err = parse(&["--log-level", "otelite=loud"]).unwrap_err();
+        assert!(err.to_string().contains("log-level"), "{err}");
+    }
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("16MiB"), Some(16 << 20));
+        assert_eq!(parse_size("2 GB"), Some(2_000_000_000));
+        assert_eq!(parse_size("12 parsecs"), None);
+        assert_eq!(parse_size(""), None);
+    }
+}

@@ -1,0 +1,205 @@
+//! otelite: one process that receives OpenTelemetry data over OTLP, keeps it in an embedded
+//! store and serves it back through query APIs and a web UI.
+//!
+//! [`start`] binds the three listeners (OTLP gRPC, OTLP HTTP, UI + query) and opens the store;
+//! [`RunningServer::shutdown`] stops accepting, lets in-flight requests finish so that everything
+//! acknowledged is durable, and closes the store. `main.rs` calls [`cli::main`], which parses the
+//! configuration and calls [`run`].
+
+pub mod assets;
+pub mod cli;
+pub mod config;
+pub mod ingest;
+pub mod otlp;
+pub mod query;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use otelite_storage::{Store, StoreOptions};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use config::Config;
+use state::{AppState, IngestCounters, Limits};
+
+/// otelite's version as shown by `--version` and the status API.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How long shutdown waits for open connections to finish before closing them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the server could not start, phrased for the person who started it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    #[error(
+        "cannot listen on {addr} for {what}: {source}. {hint}"
+    )]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        hint: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] otelite_storage::OpenError),
+}
+
+/// A started server: its bound addresses and the handle to stop it.
+pub struct RunningServer {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub ui_addr: SocketAddr,
+    store: Store,
+    stop: watch::Sender<bool>,
+    ready: Arc<AtomicBool>,
+    tasks: JoinSet<std::io::Result<()>>,
+}
+
+/// Opens the store and binds all listeners; serving starts before this returns.
+pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
+    // Bind first: a port in use is the most common startup failure and must not leave a store
+    // half-opened behind it.
+    let grpc = bind(config, config.grpc_port, "OTLP gRPC", "--grpc-port").await?;
+    let http = bind(config, config.http_port, "OTLP HTTP", "--http-port").await?;
+    let ui = bind(config, config.ui_port, "the UI and query API", "--ui-port").await?;
+
+    let store_options = StoreOptions {
+        max_pending_bytes: config.max_ingest_queue_bytes,
+    };
+    let store = tokio::task::block_in_place(|| Store::open(&config.data_dir, store_options))?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = AppState {
+        store: store.clone(),
+        limits: Limits {
+            max_request_bytes: config.max_request_bytes,
+        },
+        counters: Arc::new(IngestCounters::default()),
+        started: Instant::now(),
+    };
+
+    let (stop, stopped) = watch::channel(false);
+    let grpc_addr = local_addr(&grpc);
+    let http_addr = local_addr(&http);
+    let ui_addr = local_addr(&ui);
+    let mut tasks = JoinSet::new();
+    let health = query::health_router(ready.clone());
+    tasks.spawn(serve(grpc, ingest::grpc_router(state.clone()), stopped.clone()));
+    tasks.spawn(serve(
+        http,
+        ingest::http_router(state.clone()).merge(health.clone()),
+        stopped.clone(),
+    ));
+    tasks.spawn(serve(
+        ui,
+        query::router(state)
+            .merge(health)
+            .fallback_service(assets::router()),
+        stopped,
+    ));
+    ready.store(true, Ordering::SeqCst);
+    tracing::info!(
+        version = VERSION,
+        data = %config.data_dir.display(),
+        "otelite ready: OTLP gRPC {grpc_addr}, OTLP HTTP {http_addr}, UI http://{ui_addr}"
+    );
+    Ok(RunningServer {
+        grpc_addr,
+        http_addr,
+        ui_addr,
+        store,
+        stop,
+        ready,
+        tasks,
+    })
+}
+
+impl RunningServer {
+    /// Stops accepting, waits (up to a grace period) for in-flight requests, then makes every
+    /// queued write durable and closes the store.
+    pub async fn shutdown(mut self) -> Result<(), otelite_storage::WriteError> {
+        self.ready.store(false, Ordering::SeqCst);
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while let Some(result) = self.tasks.join_next().await {
+                if let Ok(Err(e)) = result {
+                    tracing::warn!("listener stopped with an error: {e}");
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                "connections still open after {SHUTDOWN_GRACE:?}; closing them"
+            );
+            self.tasks.abort_all();
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.shutdown())
+            .await
+            .unwrap_or_else(|e| Err(otelite_storage::WriteError::Storage(e.to_string())))
+    }
+}
+
+/// Runs until `shutdown` resolves, then shuts down cleanly.
+pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let server = start(config).await?;
+    shutdown.await;
+    tracing::info!("shutting down: finishing in-flight requests and flushing the store");
+    server.shutdown().await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn bind(
+    config: &Config,
+    port: u16,
+    what: &'static str,
+    flag: &'static str,
+) -> Result<TcpListener, StartError> {
+    let addr = SocketAddr::new(config.bind, port);
+    TcpListener::bind(addr).await.map_err(|source| {
+        let hint = match source.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                format!("Another process uses this port: stop it, or choose another with {flag}.")
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "Ports below 1024 need privileges: choose a higher port.".to_string()
+            }
+            std::io::ErrorKind::AddrNotAvailable => {
+                "That address is not on this machine: check --bind.".to_string()
+            }
+            _ => format!("Check --bind and {flag}."),
+        };
+        StartError::Bind {
+            what,
+            addr,
+            hint,
+            source,
+        }
+    })
+}
+
+fn local_addr(listener: &TcpListener) -> SocketAddr {
+    listener
+        .local_addr()
+        .expect("a bound TCP listener has a local address")
+}
+
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    mut stopped: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })
+        .await
+}

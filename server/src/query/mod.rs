@@ -1,0 +1,71 @@
+//! The HTTP query side, served on the UI port: otelite's own API under `/api/v1/...`, and the
+//! health probes. Later: Jaeger-, Prometheus- and Loki-compatible routes beside it.
+//!
+//! Every handler returns `Result<_, ApiError>`, so every failure a user can cause becomes a 4xx
+//! with a JSON body that says what was wrong; nothing here panics on input.
+
+mod export;
+mod health;
+mod status;
+
+use axum::Json;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use otelite_api::ErrorBody;
+
+use crate::state::AppState;
+
+pub use health::{health_router, probe_ready};
+
+/// The `/api/v1` routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/status", get(status::status))
+        .route("/api/v1/export/{signal}", get(export::export))
+        .with_state(state)
+}
+
+/// An error answered to an API client: a status code and a sentence.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the store could not be read: {0}")]
+    Storage(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!("{self}");
+        }
+        let body = ErrorBody {
+            error: self.to_string(),
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<otelite_storage::ReadError> for ApiError {
+    fn from(e: otelite_storage::ReadError) -> Self {
+        ApiError::Storage(e.to_string())
+    }
+}
+
+/// Runs blocking store work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Storage(format!("query task failed: {e}")))?
+}

@@ -1,0 +1,27 @@
+//! `GET /api/v1/status`: live counts per signal, disk use and version, for the UI's overview.
+
+use axum::Json;
+use axum::extract::State;
+use otelite_api::{SignalStatus, Status};
+use otelite_storage::Signal;
+
+use super::{ApiError, blocking};
+use crate::state::AppState;
+
+pub(super) async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
+    let store = state.store.clone();
+    let stats = blocking(move || Ok(store.stats()?)).await?;
+    let signal = |signal, stored| SignalStatus {
+        stored,
+        rejected: state.counters.rejected(signal),
+    };
+    Ok(Json(Status {
+        version: crate::VERSION.to_string(),
+        uptime_seconds: state.started.elapsed().as_secs(),
+        disk_bytes: stats.disk_bytes,
+        format_version: stats.format_version,
+        traces: signal(Signal::Traces, stats.spans),
+        metrics: signal(Signal::Metrics, stats.metric_points),
+        logs: signal(Signal::Logs, stats.log_records),
+    }))
+}
