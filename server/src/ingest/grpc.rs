@@ -46,6 +46,30 @@ pub fn grpc_router(state: AppState) -> axum::Router {
         .add_service(configured!(MetricsServiceServer))
         .add_service(configured!(LogsServiceServer))
         .into_axum_router()
+        .layer(axum::middleware::map_response(decode_errors_are_invalid_argument))
+}
+
+/// tonic's prost codec reports a message that does not decode as INTERNAL, before our handler
+/// runs. OTLP says malformed data is INVALID_ARGUMENT, which clients must not retry; INTERNAL
+/// would have them resend the same bad bytes forever. Errors of a unary call travel in the
+/// response headers (trailers-only response), so rewriting the code there is enough.
+async fn decode_errors_are_invalid_argument(
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    let headers = response.headers_mut();
+    let is_decode_error = headers.get("grpc-status").is_some_and(|s| s == "13")
+        && headers.get("grpc-message").is_some_and(|m| {
+            let m = m.as_bytes();
+            m.starts_with(b"failed to decode") || m.starts_with(b"failed%20to%20decode")
+        });
+    if is_decode_error {
+        let code = i32::from(tonic::Code::InvalidArgument).to_string();
+        headers.insert(
+            "grpc-status",
+            code.parse().expect("a number is a valid header value"),
+        );
+    }
+    response
 }
 
 #[derive(Clone)]
