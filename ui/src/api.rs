@@ -1,0 +1,80 @@
+//! Typed calls to otelite's query API (`/api/v1/...`), one async function per endpoint.
+//!
+//! The shapes come from `otelite-api`, the crate the server serialises with, so the two cannot
+//! drift apart. Requests go to the page's own origin: the UI is always served by the server it
+//! shows.
+
+use std::fmt;
+
+use otelite_api::{ErrorBody, Status};
+use serde::de::DeserializeOwned;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{RequestCache, RequestInit, Response};
+
+use crate::logic::STATUS_PATH;
+
+/// Why a call to the API gave no answer the UI can use.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// The request never got a response: the server is down or the network is gone.
+    Unreachable,
+    /// The server answered with an error status; `message` is its `ErrorBody` or the status text.
+    Status { code: u16, message: String },
+    /// The body was not the JSON this UI expects, likely a server of another version.
+    Decode(String),
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Unreachable => f.write_str(
+                "Cannot reach the otelite server. Check that it is still running; \
+                 this page retries every few seconds.",
+            ),
+            ApiError::Status { code, message } => {
+                write!(f, "The server answered {code}: {message}")
+            }
+            ApiError::Decode(detail) => write!(
+                f,
+                "The server's answer was not understood ({detail}). \
+                 Reload the page in case the server was upgraded."
+            ),
+        }
+    }
+}
+
+/// `GET /api/v1/status`.
+pub async fn fetch_status() -> Result<Status, ApiError> {
+    get_json(STATUS_PATH).await
+}
+
+async fn get_json<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+    let window = web_sys::window().ok_or(ApiError::Unreachable)?;
+    let init = RequestInit::new();
+    // Status changes every second: the browser cache must not answer for the server.
+    init.set_cache(RequestCache::NoStore);
+    let response: Response = JsFuture::from(window.fetch_with_str_and_init(path, &init))
+        .await
+        .map_err(|_| ApiError::Unreachable)?
+        .unchecked_into();
+    let body = read_text(&response).await?;
+    if !response.ok() {
+        let message = serde_json::from_str::<ErrorBody>(&body)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| response.status_text());
+        return Err(ApiError::Status {
+            code: response.status(),
+            message,
+        });
+    }
+    serde_json::from_str(&body).map_err(|e| ApiError::Decode(e.to_string()))
+}
+
+async fn read_text(response: &Response) -> Result<String, ApiError> {
+    let promise = response.text().map_err(|_| ApiError::Unreachable)?;
+    let text: JsValue = JsFuture::from(promise)
+        .await
+        .map_err(|_| ApiError::Unreachable)?;
+    Ok(text.as_string().unwrap_or_default())
+}
