@@ -25,7 +25,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_request_bytes: 16 * 1024 * 1024 }
+        Limits {
+            max_request_bytes: 16 * 1024 * 1024,
+        }
     }
 }
 

@@ -46,7 +46,9 @@ pub fn grpc_router(state: AppState) -> axum::Router {
         .add_service(configured!(MetricsServiceServer))
         .add_service(configured!(LogsServiceServer))
         .into_axum_router()
-        .layer(axum::middleware::map_response(decode_errors_are_invalid_argument))
+        .layer(axum::middleware::map_response(
+            decode_errors_are_invalid_argument,
+        ))
 }
 
 /// tonic's prost codec reports a message that does not decode as INTERNAL, before our handler

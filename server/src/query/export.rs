@@ -59,21 +59,27 @@ pub(super) async fn export(
         "traces" => {
             blocking(move || {
                 let resource_spans = store.read_traces(range)?;
-                Ok(otlp::encode_json(&ExportTraceServiceRequest { resource_spans }))
+                Ok(otlp::encode_json(&ExportTraceServiceRequest {
+                    resource_spans,
+                }))
             })
             .await?
         }
         "metrics" => {
             blocking(move || {
                 let resource_metrics = store.read_metrics(range)?;
-                Ok(otlp::encode_json(&ExportMetricsServiceRequest { resource_metrics }))
+                Ok(otlp::encode_json(&ExportMetricsServiceRequest {
+                    resource_metrics,
+                }))
             })
             .await?
         }
         "logs" => {
             blocking(move || {
                 let resource_logs = store.read_logs(range)?;
-                Ok(otlp::encode_json(&ExportLogsServiceRequest { resource_logs }))
+                Ok(otlp::encode_json(&ExportLogsServiceRequest {
+                    resource_logs,
+                }))
             })
             .await?
         }
@@ -100,7 +106,13 @@ mod tests {
     #[test]
     fn missing_bounds_mean_everything() {
         let range = params(None, Some("")).time_range().unwrap();
-        assert_eq!(range, TimeRange { start: 0, end: u64::MAX });
+        assert_eq!(
+            range,
+            TimeRange {
+                start: 0,
+                end: u64::MAX
+            }
+        );
     }
 
     #[test]
