@@ -125,7 +125,27 @@ pub(crate) struct EncodedBlock {
     pub bytes: Vec<u8>,
 }
 
-/// Turns groups into blocks. Holds a zstd context and a scratch buffer so that encoding many
+/// Whole groups already encoded as entries of the signal's `*Data` envelope (field 1 each), with
+/// their items' time bounds: what a block payload is assembled from. Concatenating fragments
+/// concatenates envelope entries, so any sequence of fragments is a valid payload. Submitters
+/// build them on their own threads, so the writer thread only concatenates and compresses.
+#[derive(Debug, Default)]
+pub(crate) struct Fragment {
+    pub bytes: Vec<u8>,
+    pub bounds: TimeBounds,
+}
+
+impl Fragment {
+    /// Appends `group` as one envelope entry.
+    pub fn push<G: SignalGroup>(&mut self, group: &G) {
+        // Field 1 of the `*Data` envelope is the repeated list of groups, so appending each
+        // group as field 1 builds exactly the envelope's encoding without owning the groups.
+        prost::encoding::message::encode(1, group, &mut self.bytes);
+        group.for_each_item_time(|time| self.bounds.add(time));
+    }
+}
+
+/// Turns fragments into blocks. Holds a zstd context and a scratch buffer so that encoding many
 /// blocks allocates little; keep one per writer thread.
 pub(crate) struct BlockEncoder {
     compressor: zstd::bulk::Compressor<'static>,
@@ -147,15 +167,31 @@ impl BlockEncoder {
     pub fn encode_blocks<G: SignalGroup>(
         &mut self,
         groups: &[G],
+        emit: impl FnMut(EncodedBlock),
+    ) -> Result<(), BlockError> {
+        let fragments: Vec<Fragment> = groups
+            .iter()
+            .map(|group| {
+                let mut fragment = Fragment::default();
+                fragment.push(group);
+                fragment
+            })
+            .collect();
+        self.encode_fragments(&fragments, emit)
+    }
+
+    /// Concatenates `fragments`, in order, into blocks, closing a block once its payload reaches
+    /// [`TARGET_BLOCK_BYTES`] (a fragment is never split), handing each block to `emit`.
+    pub fn encode_fragments<'a>(
+        &mut self,
+        fragments: impl IntoIterator<Item = &'a Fragment>,
         mut emit: impl FnMut(EncodedBlock),
     ) -> Result<(), BlockError> {
         let mut bounds = TimeBounds::default();
         self.scratch.clear();
-        for group in groups {
-            // Field 1 of the `*Data` envelope is the repeated list of groups, so appending each
-            // group as field 1 builds exactly the envelope's encoding without owning the groups.
-            prost::encoding::message::encode(1, group, &mut self.scratch);
-            group.for_each_item_time(|time| bounds.add(time));
+        for fragment in fragments {
+            self.scratch.extend_from_slice(&fragment.bytes);
+            bounds.merge(&fragment.bounds);
             if self.scratch.len() >= TARGET_BLOCK_BYTES {
                 emit(self.finish_block(&bounds)?);
                 bounds = TimeBounds::default();
@@ -238,7 +274,7 @@ pub(crate) fn decode_block<G: SignalGroup>(
 
 /// Running min/max/count of item times.
 #[derive(Debug, Clone, Copy)]
-struct TimeBounds {
+pub(crate) struct TimeBounds {
     min: u64,
     max: u64,
     items: u64,
@@ -259,6 +295,12 @@ impl TimeBounds {
         self.min = self.min.min(time);
         self.max = self.max.max(time);
         self.items += 1;
+    }
+
+    fn merge(&mut self, other: &TimeBounds) {
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.items += other.items;
     }
 }
 

@@ -38,6 +38,31 @@ pub use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
 use crate::writer::CommitQueue;
 
+/// Entry points for the benchmarks in `benches/`, which can only see public items: the block
+/// codec applied to spans. Not part of the API; may change at any time.
+#[doc(hidden)]
+pub mod bench {
+    use crate::ResourceSpans;
+    use crate::block::{BlockEncoder, decode_block};
+
+    /// Encodes `groups` into as few blocks as the block size allows; each block's bytes.
+    pub fn encode_span_blocks(groups: &[ResourceSpans]) -> Vec<Vec<u8>> {
+        let mut encoder = BlockEncoder::new().expect("a zstd context can be created");
+        let mut blocks = Vec::new();
+        encoder
+            .encode_blocks(groups, |block| blocks.push(block.bytes))
+            .expect("benchmark data encodes");
+        blocks
+    }
+
+    /// Decodes (and checks) one block written by [`encode_span_blocks`].
+    pub fn decode_span_block(block: &[u8]) -> Vec<ResourceSpans> {
+        decode_block::<ResourceSpans>(block)
+            .expect("benchmark blocks decode")
+            .1
+    }
+}
+
 /// The three kinds of telemetry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Signal {

@@ -1,9 +1,12 @@
 //! Group commit: the queue submitters push batches into, and the one writer thread that drains it.
 //!
-//! Each round, the writer takes everything queued since its last commit, merges it per signal and
-//! time partition into as few blocks as possible, writes them and the updated item counts in ONE
-//! redb write transaction with immediate durability, and only after that commit returns tells
-//! every submitter the outcome. Backpressure is a byte budget over queued and in-flight batches.
+//! A submitter splits its batch by time partition and encodes it to protobuf fragments on its own
+//! thread (so that encoding, the costliest step after compression, runs in parallel and never
+//! queues behind the single writer). Each round, the writer takes everything queued since its last
+//! commit, concatenates it per signal and time partition into as few blocks as possible,
+//! compresses them, writes them and the updated item counts in ONE redb write transaction with
+//! immediate durability, and only after that commit returns tells every submitter the outcome.
+//! Backpressure is a byte budget over the encoded size of queued and in-flight batches.
 //! This module owns the queue, the thread and the write transaction; it must never acknowledge a
 //! batch before its commit is durable, never block a submitter, and never lose a callback (each
 //! `on_durable` runs exactly once, even on failure or shutdown).
@@ -15,19 +18,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use prost::Message;
 use redb::{Database, Durability, ReadableTable};
 
-use crate::block::{BlockEncoder, EncodedBlock};
+use crate::block::{BlockEncoder, EncodedBlock, Fragment};
 use crate::schema::{self, BlockKey};
 use crate::signal::{SignalGroup, split_by_partition};
-use crate::{
-    Batch, OnDurable, ResourceLogs, ResourceMetrics, ResourceSpans, Signal, SubmitError, WriteError,
-};
+use crate::{Batch, OnDurable, Signal, SubmitError, WriteError};
 
-/// A batch waiting for the writer.
+/// A fragment is closed at this size and the next group starts a new one, so that the writer can
+/// still close blocks near [`crate::block::TARGET_BLOCK_BYTES`] however large a batch is.
+const FRAGMENT_BYTES: usize = 256 << 10;
+
+/// A batch waiting for the writer, already encoded: its fragments, each with its partition.
 struct Pending {
-    batch: Batch,
+    signal: Signal,
+    parts: Vec<(u64, Fragment)>,
     bytes: usize,
     on_durable: OnDurable,
 }
@@ -64,8 +69,9 @@ impl CommitQueue {
     }
 
     pub fn submit(&self, batch: Batch, on_durable: OnDurable) -> Result<(), SubmitError> {
-        // Measured outside the lock: it walks the whole batch.
-        let bytes = batch_bytes(&batch);
+        // Encoded outside the lock, on the submitter's thread.
+        let (signal, parts) = encode_batch(batch);
+        let bytes = parts.iter().map(|(_, fragment)| fragment.bytes.len()).sum();
         let mut state = self.lock();
         if state.closed {
             return Err(SubmitError::Closed);
@@ -79,7 +85,8 @@ impl CommitQueue {
         }
         state.pending_bytes += bytes;
         state.queued.push(Pending {
-            batch,
+            signal,
+            parts,
             bytes,
             on_durable,
         });
@@ -124,16 +131,36 @@ impl CommitQueue {
     }
 }
 
-/// Bytes a batch counts against `max_pending_bytes`: its protobuf size.
-fn batch_bytes(batch: &Batch) -> usize {
-    fn sum<G: Message>(groups: &[G]) -> usize {
-        groups.iter().map(Message::encoded_len).sum()
-    }
+/// Splits `batch` by time partition and encodes it into fragments; its signal comes along.
+fn encode_batch(batch: Batch) -> (Signal, Vec<(u64, Fragment)>) {
     match batch {
-        Batch::Traces(groups) => sum(groups),
-        Batch::Metrics(groups) => sum(groups),
-        Batch::Logs(groups) => sum(groups),
+        Batch::Traces(groups) => (Signal::Traces, fragments(groups)),
+        Batch::Metrics(groups) => (Signal::Metrics, fragments(groups)),
+        Batch::Logs(groups) => (Signal::Logs, fragments(groups)),
     }
+}
+
+fn fragments<G: SignalGroup>(groups: Vec<G>) -> Vec<(u64, Fragment)> {
+    let mut parts: Vec<(u64, Fragment)> = Vec::new();
+    for group in groups {
+        split_by_partition(group, |partition, part| {
+            // Only the newest fragment of a partition can still have room.
+            let open = parts
+                .iter_mut()
+                .rev()
+                .find(|(p, _)| *p == partition)
+                .filter(|(_, fragment)| fragment.bytes.len() < FRAGMENT_BYTES);
+            match open {
+                Some((_, fragment)) => fragment.push(&part),
+                None => {
+                    let mut fragment = Fragment::default();
+                    fragment.push(&part);
+                    parts.push((partition, fragment));
+                }
+            }
+        });
+    }
+    parts
 }
 
 /// Starts the writer thread. It runs until `queue` is closed and drained.
@@ -173,65 +200,52 @@ fn commit_round(
     encoder: &mut BlockEncoder,
     round: &mut [Pending],
 ) -> Result<(), WriteError> {
-    let mut traces = Staged::<ResourceSpans>::default();
-    let mut metrics = Staged::<ResourceMetrics>::default();
-    let mut logs = Staged::<ResourceLogs>::default();
+    // Per signal, per partition: the fragments in arrival order.
+    let mut staged: [BTreeMap<u64, Vec<Fragment>>; 3] = Default::default();
     for pending in round.iter_mut() {
-        match &mut pending.batch {
-            Batch::Traces(groups) => traces.add(std::mem::take(groups)),
-            Batch::Metrics(groups) => metrics.add(std::mem::take(groups)),
-            Batch::Logs(groups) => logs.add(std::mem::take(groups)),
+        let partitions = &mut staged[signal_index(pending.signal)];
+        for (partition, fragment) in std::mem::take(&mut pending.parts) {
+            partitions.entry(partition).or_default().push(fragment);
         }
     }
     // Compress before opening the transaction: it is the slow part and needs no database.
-    let traces = traces.encode(encoder)?;
-    let metrics = metrics.encode(encoder)?;
-    let logs = logs.encode(encoder)?;
+    let mut encoded = Vec::with_capacity(3);
+    for (signal, partitions) in Signal::ALL.into_iter().zip(&staged) {
+        encoded.push(encode(signal, partitions, encoder)?);
+    }
 
     let storage = |e: &dyn std::fmt::Display| WriteError::Storage(e.to_string());
     let mut txn = db.begin_write().map_err(|e| storage(&e))?;
     txn.set_durability(Durability::Immediate)
         .map_err(|e| storage(&e))?;
-    traces.insert(&txn)?;
-    metrics.insert(&txn)?;
-    logs.insert(&txn)?;
+    for blocks in encoded {
+        blocks.insert(&txn)?;
+    }
     txn.commit().map_err(|e| storage(&e))
 }
 
-/// One signal's share of a round: its groups, by partition, in arrival order.
-struct Staged<G> {
-    partitions: BTreeMap<u64, Vec<G>>,
-}
-
-impl<G> Default for Staged<G> {
-    fn default() -> Self {
-        Staged {
-            partitions: BTreeMap::new(),
-        }
+fn signal_index(signal: Signal) -> usize {
+    match signal {
+        Signal::Traces => 0,
+        Signal::Metrics => 1,
+        Signal::Logs => 2,
     }
 }
 
-impl<G: SignalGroup> Staged<G> {
-    fn add(&mut self, groups: Vec<G>) {
-        for group in groups {
-            split_by_partition(group, |partition, part| {
-                self.partitions.entry(partition).or_default().push(part);
-            });
-        }
+/// One signal's share of a round as blocks: each partition's fragments, concatenated and
+/// compressed.
+fn encode(
+    signal: Signal,
+    partitions: &BTreeMap<u64, Vec<Fragment>>,
+    encoder: &mut BlockEncoder,
+) -> Result<EncodedBlocks, WriteError> {
+    let mut blocks = Vec::new();
+    for (partition, fragments) in partitions {
+        encoder
+            .encode_fragments(fragments, |block| blocks.push((*partition, block)))
+            .map_err(|e| WriteError::Storage(format!("could not encode a block: {}", e.0)))?;
     }
-
-    fn encode(self, encoder: &mut BlockEncoder) -> Result<EncodedBlocks, WriteError> {
-        let mut blocks = Vec::new();
-        for (partition, groups) in &self.partitions {
-            encoder
-                .encode_blocks(groups, |block| blocks.push((*partition, block)))
-                .map_err(|e| WriteError::Storage(format!("could not encode a block: {}", e.0)))?;
-        }
-        Ok(EncodedBlocks {
-            signal: G::SIGNAL,
-            blocks,
-        })
-    }
+    Ok(EncodedBlocks { signal, blocks })
 }
 
 /// One signal's encoded blocks of a round, each with its partition.
