@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use crate::config::{Cli, Command, Config};
+use clap::Parser;
 
 /// Runs otelite as the command line asks and returns the process exit code.
 pub fn main() -> ExitCode {
@@ -26,11 +26,13 @@ pub fn main() -> ExitCode {
             runtime.block_on(crate::run(&config, shutdown_signal()))
         }
         Command::Health => runtime.block_on(crate::query::probe_ready(&config)),
+        Command::Loadgen(args) => runtime.block_on(crate::loadgen::run(&config, &args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("otelite: {e:#}");
+            // Our error messages already name their cause; `{e:#}` would repeat it.
+            eprintln!("otelite: {e}");
             ExitCode::FAILURE
         }
     }

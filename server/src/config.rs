@@ -57,7 +57,7 @@ impl Config {
 #[derive(Debug, Parser)]
 #[command(
     name = "otelite",
-    version,
+    version = crate::VERSION,
     about = "One binary that receives OpenTelemetry traces, metrics and logs over OTLP, stores them and serves a web UI.",
     args_conflicts_with_subcommands = false
 )]
@@ -74,6 +74,9 @@ pub enum Command {
     Serve,
     /// Ask a running otelite whether it is ready; exit 0 if so, 1 if not. For container health checks.
     Health,
+    /// Send realistic telemetry to a running otelite as fast as it takes it (or at --rate), then
+    /// report the rate and latency and check that nothing acknowledged was lost.
+    Loadgen(crate::loadgen::LoadgenArgs),
 }
 
 /// Every setting, each also readable from `OTELITE_<NAME>` and from the TOML file.
@@ -115,17 +118,33 @@ pub struct Settings {
 #[non_exhaustive]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    ReadFile { path: PathBuf, source: std::io::Error },
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid: {message}")]
     ParseFile { path: PathBuf, message: String },
-    #[error("{setting} = {value:?} is not a size: write a number of bytes with an optional unit, e.g. 16MiB, 512KiB or 1GB")]
-    Size { setting: &'static str, value: String },
+    #[error(
+        "{setting} = {value:?} is not a size: write a number of bytes with an optional unit, e.g. 16MiB, 512KiB or 1GB"
+    )]
+    Size {
+        setting: &'static str,
+        value: String,
+    },
     #[error("{setting} must be at least {min} bytes (got {value})")]
-    SizeTooSmall { setting: &'static str, value: usize, min: usize },
+    SizeTooSmall {
+        setting: &'static str,
+        value: usize,
+        min: usize,
+    },
     #[error("log-level {value:?} is not valid: {message}; use error, warn, info, debug or trace")]
     LogLevel { value: String, message: String },
     #[error("--{a} and --{b} are both {port}: give each listener its own port")]
-    PortClash { a: &'static str, b: &'static str, port: u16 },
+    PortClash {
+        a: &'static str,
+        b: &'static str,
+        port: u16,
+    },
 }
 
 impl Settings {
@@ -136,13 +155,22 @@ impl Settings {
             None => Settings::default(),
         };
         let defaults = Config::default();
-        let log_level = self.log_level.or(file.log_level).unwrap_or(defaults.log_level);
+        let log_level = self
+            .log_level
+            .or(file.log_level)
+            .unwrap_or(defaults.log_level);
         validate_log_level(&log_level)?;
         let config = Config {
             data_dir: self.data.or(file.data).unwrap_or(defaults.data_dir),
             bind: self.bind.or(file.bind).unwrap_or(defaults.bind),
-            grpc_port: self.grpc_port.or(file.grpc_port).unwrap_or(defaults.grpc_port),
-            http_port: self.http_port.or(file.http_port).unwrap_or(defaults.http_port),
+            grpc_port: self
+                .grpc_port
+                .or(file.grpc_port)
+                .unwrap_or(defaults.grpc_port),
+            http_port: self
+                .http_port
+                .or(file.http_port)
+                .unwrap_or(defaults.http_port),
             ui_port: self.ui_port.or(file.ui_port).unwrap_or(defaults.ui_port),
             log_level,
             max_request_bytes: size_setting(
@@ -258,7 +286,10 @@ mod tests {
     fn defaults_match_the_documented_ports() {
         let config = parse(&[]).unwrap();
         assert_eq!(config, Config::default());
-        assert_eq!((config.grpc_port, config.http_port, config.ui_port), (4317, 4318, 16686));
+        assert_eq!(
+            (config.grpc_port, config.http_port, config.ui_port),
+            (4317, 4318, 16686)
+        );
         assert_eq!(config.bind.to_string(), "127.0.0.1");
     }
 

@@ -10,9 +10,11 @@ pub mod assets;
 pub mod cli;
 pub mod config;
 pub mod ingest;
+pub mod loadgen;
 pub mod otlp;
 pub mod query;
 pub mod state;
+pub mod workload;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,7 +31,7 @@ pub use config::Config;
 use state::{AppState, IngestCounters, Limits};
 
 /// otelite's version as shown by `--version` and the status API.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const VERSION: &str = env!("OTELITE_VERSION");
 
 /// How long shutdown waits for open connections to finish before closing them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -38,9 +40,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
-    #[error(
-        "cannot listen on {addr} for {what}: {source}. {hint}"
-    )]
+    #[error("cannot listen on {addr} for {what}: {source}. {hint}")]
     Bind {
         what: &'static str,
         addr: SocketAddr,
@@ -90,7 +90,11 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     let ui_addr = local_addr(&ui);
     let mut tasks = JoinSet::new();
     let health = query::health_router(ready.clone());
-    tasks.spawn(serve(grpc, ingest::grpc_router(state.clone()), stopped.clone()));
+    tasks.spawn(serve(
+        grpc,
+        ingest::grpc_router(state.clone()),
+        stopped.clone(),
+    ));
     tasks.spawn(serve(
         http,
         ingest::http_router(state.clone()).merge(health.clone()),
@@ -135,9 +139,7 @@ impl RunningServer {
         })
         .await;
         if drained.is_err() {
-            tracing::warn!(
-                "connections still open after {SHUTDOWN_GRACE:?}; closing them"
-            );
+            tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
             self.tasks.abort_all();
         }
         let store = self.store.clone();

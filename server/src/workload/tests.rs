@@ -1,0 +1,121 @@
+use std::collections::{HashMap, HashSet};
+
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+
+use super::*;
+use crate::otlp::ExportRequest;
+
+fn workload() -> Workload {
+    Workload::new(WorkloadOptions::default())
+}
+
+#[test]
+fn traces_are_whole_trees_of_3_to_30_spans_across_services() {
+    let mut request = workload().traces(2_000);
+    let spans: Vec<_> = request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .collect();
+    assert!(spans.len() >= 2_000);
+    assert_eq!(span_count(&request), spans.len() as u64);
+    let mut by_trace: HashMap<&[u8], Vec<_>> = HashMap::new();
+    for span in &spans {
+        by_trace.entry(&span.trace_id).or_default().push(*span);
+    }
+    let mut sizes = HashSet::new();
+    for trace in by_trace.values() {
+        sizes.insert(trace.len());
+        assert!(
+            (3..=30).contains(&trace.len()),
+            "a trace of {} spans",
+            trace.len()
+        );
+        let ids: HashSet<&[u8]> = trace.iter().map(|s| s.span_id.as_slice()).collect();
+        let roots = trace.iter().filter(|s| s.parent_span_id.is_empty()).count();
+        assert_eq!(roots, 1);
+        for span in trace {
+            assert!(span.parent_span_id.is_empty() || ids.contains(span.parent_span_id.as_slice()));
+            assert!(span.end_time_unix_nano > span.start_time_unix_nano);
+        }
+    }
+    assert!(sizes.len() > 5, "trace sizes vary: {sizes:?}");
+    assert!(
+        request.resource_spans.len() > 6,
+        "several services and instances"
+    );
+    let errors = spans
+        .iter()
+        .filter(|s| s.events.iter().any(|e| e.name == "exception"))
+        .count();
+    assert!(
+        errors > 0 && errors < spans.len() / 10,
+        "{errors} exceptions"
+    );
+    // Everything generated passes the receiver's validation.
+    assert!(request.validate().is_empty());
+}
+
+#[test]
+fn logs_have_templated_bodies_json_bodies_and_trace_ids() {
+    let mut request = workload().logs(1_000);
+    assert_eq!(log_record_count(&request), 1_000);
+    let records: Vec<_> = request
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+        .collect();
+    let bodies: HashSet<String> = records.iter().map(|r| format!("{:?}", r.body)).collect();
+    assert!(bodies.len() > 900, "bodies vary: {}", bodies.len());
+    let json = records
+        .iter()
+        .filter(|r| format!("{:?}", r.body).contains("{\\\""))
+        .count();
+    assert!(json > 50, "{json} JSON bodies");
+    let with_trace = records.iter().filter(|r| r.trace_id.len() == 16).count();
+    assert!(
+        (500..900).contains(&with_trace),
+        "{with_trace} with trace ids"
+    );
+    assert!(request.validate().is_empty());
+}
+
+#[test]
+fn metrics_are_cumulative_and_advance() {
+    let mut workload = workload();
+    let series_per_round = data_point_count(&workload.metrics(1));
+    assert!(series_per_round > 5);
+    let mut request = workload.metrics(5_000);
+    let points = data_point_count(&request);
+    assert!(points >= 5_000);
+    assert!(prometheus_sample_count(&request) > 3 * points);
+    // Histogram counts never decrease from one export of a series to the next.
+    let mut last: HashMap<String, (u64, u64)> = HashMap::new();
+    for resource in &request.resource_metrics {
+        let instance = format!("{:?}", resource.resource);
+        for metric in resource.scope_metrics.iter().flat_map(|s| &s.metrics) {
+            if let Some(Data::Histogram(h)) = &metric.data {
+                for point in &h.data_points {
+                    assert_eq!(point.bucket_counts.iter().sum::<u64>(), point.count);
+                    let key = format!("{instance}{:?}", point.attributes);
+                    if let Some((time, count)) = last.get(&key) {
+                        assert!(point.time_unix_nano > *time);
+                        assert!(point.count >= *count);
+                    }
+                    last.insert(key, (point.time_unix_nano, point.count));
+                }
+            }
+        }
+    }
+    assert!(last.len() > 90, "{} histogram series", last.len());
+    assert!(request.validate().is_empty());
+}
+
+#[test]
+fn the_same_seed_gives_the_same_telemetry() {
+    assert_eq!(workload().traces(100), workload().traces(100));
+    assert_eq!(workload().logs(100), workload().logs(100));
+    assert_eq!(workload().metrics(100), workload().metrics(100));
+}
