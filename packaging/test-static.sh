@@ -13,10 +13,9 @@
 #
 # Usage (as root, on a Debian-based machine with rustup; it apt-get installs what it lacks):
 #   packaging/test-static.sh [--profile dev|release] [--binary FILE]
-#   --profile  cargo profile to build [default: release, what ships]. A dev build links the
-#              same way, but rust-embed embeds files only when debug assertions are off: a dev
-#              binary reads the UI from target/ at run time, so in the empty root its UI is 404
-#              (unless rust-embed's `debug-embed` feature is on) and this test fails on that.
+#   --profile  cargo profile to build [default: release, what ships]. A dev build links and
+#              embeds the UI the same way (rust-embed's `debug-embed` is on), so CI uses it to
+#              save the long optimised build.
 #   --binary   test this binary instead of building one (e.g. a release archive's)
 # Everything listens on 127.0.0.1 only.
 set -euo pipefail
@@ -29,7 +28,7 @@ while [ $# -gt 0 ]; do
     case $1 in
         --profile) profile=${2:?--profile needs a name}; shift 2 ;;
         --binary) binary=${2:?--binary needs a file}; shift 2 ;;
-        -h|--help) sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "test-static.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
