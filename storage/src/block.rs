@@ -1,13 +1,14 @@
-//! The block codec: how a list of OTLP resource groups becomes the bytes of one block value, and
-//! back.
+//! The block codec: how a list of OTLP resource groups becomes one block, and back.
 //!
 //! A block is a fixed 32-byte [`BlockHeader`] (codec, time bounds, item count, payload length)
-//! followed by a payload. Codec 1, the only one so far, is a zstd frame (with content checksum)
-//! of the protobuf encoding of the OTLP `*Data` envelope holding the groups, so every OTLP field
-//! survives and each resource and scope is stored once per group rather than once per item. The
-//! header can be read without decompressing, so readers skip blocks outside a time range. This
-//! module owns those bytes (documented in `docs/format.md`) and must never touch the database,
-//! choose partitions or block keys, or panic on bad input: corrupt bytes become a [`BlockError`].
+//! and a payload. The header lives in the block's 44-byte [`IndexEntry`] in redb, together with
+//! where the payload lies in its segment file; the payload lives in the segment file. Codec 1,
+//! the only one so far, is a zstd frame (with content checksum) of the protobuf encoding of the
+//! OTLP `*Data` envelope holding the groups, so every OTLP field survives and each resource and
+//! scope is stored once per group rather than once per item. The header can be read without
+//! touching the payload, so readers skip blocks outside a time range. This module owns those
+//! bytes (documented in `docs/format.md`) and must never touch the database or files, choose
+//! partitions or block keys, or panic on bad input: corrupt bytes become a [`BlockError`].
 
 use prost::Message;
 
@@ -27,7 +28,8 @@ pub(crate) const TARGET_BLOCK_BYTES: usize = 4 << 20;
 /// Refuse to allocate more than this for one block's payload, whatever a (corrupt) header says.
 const MAX_UNCOMPRESSED_BYTES: u32 = 1 << 30;
 
-/// The fixed-size prefix of every block value. All integers little-endian:
+/// What a reader needs to know about a block before decompressing it. Stored as the first 32 bytes
+/// of the block's [`IndexEntry`]. All integers little-endian:
 ///
 /// | offset | size | field                                      |
 /// |--------|------|--------------------------------------------|
@@ -49,21 +51,22 @@ pub(crate) struct BlockHeader {
 impl BlockHeader {
     pub const LEN: usize = 32;
 
-    fn write_to(&self, out: &mut Vec<u8>) {
-        out.push(self.codec);
-        out.extend_from_slice(&[0; 3]);
-        out.extend_from_slice(&self.uncompressed_len.to_le_bytes());
-        out.extend_from_slice(&self.min_time.to_le_bytes());
-        out.extend_from_slice(&self.max_time.to_le_bytes());
-        out.extend_from_slice(&self.item_count.to_le_bytes());
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut bytes = [0; Self::LEN];
+        bytes[0] = self.codec;
+        bytes[4..8].copy_from_slice(&self.uncompressed_len.to_le_bytes());
+        bytes[8..16].copy_from_slice(&self.min_time.to_le_bytes());
+        bytes[16..24].copy_from_slice(&self.max_time.to_le_bytes());
+        bytes[24..32].copy_from_slice(&self.item_count.to_le_bytes());
+        bytes
     }
 
-    /// Reads the header at the start of a block value, without touching the payload.
-    pub fn parse(block: &[u8]) -> Result<BlockHeader, BlockError> {
-        let Some(bytes) = block.get(..Self::LEN) else {
+    /// Reads a header from the first [`BlockHeader::LEN`] bytes of `bytes`.
+    pub fn parse(bytes: &[u8]) -> Result<BlockHeader, BlockError> {
+        let Some(bytes) = bytes.get(..Self::LEN) else {
             return Err(BlockError(format!(
-                "the block is {} bytes long, shorter than its {}-byte header",
-                block.len(),
+                "the block header is {} bytes long, shorter than {}",
+                bytes.len(),
                 Self::LEN
             )));
         };
@@ -113,16 +116,73 @@ impl BlockHeader {
     }
 }
 
+/// One block's entry in its signal's block table (the index): the header, then where the
+/// compressed payload lies in the segment file of the block's partition. 44 bytes, all integers
+/// little-endian:
+///
+/// | offset | size | field                                                 |
+/// |--------|------|-------------------------------------------------------|
+/// | 0      | 32   | [`BlockHeader`]                                       |
+/// | 32     | 8    | byte offset of the payload in the segment file (u64)  |
+/// | 40     | 4    | payload length in bytes (u32)                         |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IndexEntry {
+    pub header: BlockHeader,
+    pub offset: u64,
+    pub len: u32,
+}
+
+impl IndexEntry {
+    pub const LEN: usize = BlockHeader::LEN + 12;
+
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut bytes = [0; Self::LEN];
+        bytes[..BlockHeader::LEN].copy_from_slice(&self.header.encode());
+        bytes[32..40].copy_from_slice(&self.offset.to_le_bytes());
+        bytes[40..44].copy_from_slice(&self.len.to_le_bytes());
+        bytes
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<IndexEntry, BlockError> {
+        if bytes.len() != Self::LEN {
+            return Err(BlockError(format!(
+                "the index entry is {} bytes long instead of {}",
+                bytes.len(),
+                Self::LEN
+            )));
+        }
+        let header = BlockHeader::parse(bytes)?;
+        let offset = u64::from_le_bytes(bytes[32..40].try_into().expect("8 bytes"));
+        let len = u32::from_le_bytes(bytes[40..44].try_into().expect("4 bytes"));
+        if offset.checked_add(u64::from(len)).is_none() {
+            return Err(BlockError(format!(
+                "the index entry places {len} bytes at offset {offset}, beyond any file"
+            )));
+        }
+        Ok(IndexEntry {
+            header,
+            offset,
+            len,
+        })
+    }
+
+    /// The offset just past the payload in the segment file.
+    pub fn end(&self) -> u64 {
+        // `parse` refuses entries where this overflows; writers never produce them.
+        self.offset.saturating_add(u64::from(self.len))
+    }
+}
+
 /// A block's bytes could not be decoded. The message says what is wrong with them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BlockError(pub String);
 
-/// One encoded block, ready to be stored.
+/// One encoded block, ready to be stored: the header goes to the index, the payload (one zstd
+/// frame) to a segment file.
 #[derive(Debug)]
 pub(crate) struct EncodedBlock {
     pub header: BlockHeader,
-    /// Header followed by payload: the whole block value.
-    pub bytes: Vec<u8>,
+    pub payload: Vec<u8>,
 }
 
 /// Whole groups already encoded as entries of the signal's `*Data` envelope (field 1 each), with
@@ -225,19 +285,15 @@ impl BlockEncoder {
             .compressor
             .compress(&self.scratch)
             .map_err(|e| BlockError(format!("zstd could not compress a block: {e}")))?;
-        let mut bytes = Vec::with_capacity(BlockHeader::LEN + payload.len());
-        header.write_to(&mut bytes);
-        bytes.extend_from_slice(&payload);
-        Ok(EncodedBlock { header, bytes })
+        Ok(EncodedBlock { header, payload })
     }
 }
 
-/// Decodes a whole block value into its header and groups.
+/// Decodes a block's payload into its groups, checking them against the block's header.
 pub(crate) fn decode_block<G: SignalGroup>(
-    block: &[u8],
-) -> Result<(BlockHeader, Vec<G>), BlockError> {
-    let header = BlockHeader::parse(block)?;
-    let payload = &block[BlockHeader::LEN..];
+    header: &BlockHeader,
+    payload: &[u8],
+) -> Result<Vec<G>, BlockError> {
     let capacity = header.uncompressed_len as usize;
     let raw = zstd::bulk::decompress(payload, capacity)
         .map_err(|e| BlockError(format!("the compressed payload is damaged: {e}")))?;
@@ -269,7 +325,7 @@ pub(crate) fn decode_block<G: SignalGroup>(
             header.max_time
         )));
     }
-    Ok((header, groups))
+    Ok(groups)
 }
 
 /// Running min/max/count of item times.
@@ -320,9 +376,15 @@ mod tests {
 
     fn round_trip<G: SignalGroup + PartialEq + std::fmt::Debug>(groups: Vec<G>) {
         let block = encode_one(&groups);
-        let (header, decoded) = decode_block::<G>(&block.bytes).unwrap();
-        assert_eq!(header, block.header);
-        assert_eq!(header, BlockHeader::parse(&block.bytes).unwrap());
+        let entry = IndexEntry {
+            header: block.header,
+            offset: 1 << 40,
+            len: block.payload.len() as u32,
+        };
+        let parsed = IndexEntry::parse(&entry.encode()).unwrap();
+        assert_eq!(parsed, entry);
+        assert_eq!(parsed.end(), (1 << 40) + block.payload.len() as u64);
+        let decoded = decode_block::<G>(&parsed.header, &block.payload).unwrap();
         assert_eq!(decoded, groups);
     }
 
@@ -337,7 +399,7 @@ mod tests {
     fn payload_is_the_otlp_envelope() {
         let groups = rich_spans(5);
         let block = encode_one(&groups);
-        let raw = zstd::bulk::decompress(&block.bytes[BlockHeader::LEN..], 1 << 20).unwrap();
+        let raw = zstd::bulk::decompress(&block.payload, 1 << 20).unwrap();
         let envelope = TracesData {
             resource_spans: groups,
         };
@@ -371,7 +433,7 @@ mod tests {
                     b.header.uncompressed_len as usize
                         <= TARGET_BLOCK_BYTES + group.encoded_len() + 8
                 );
-                decoded.extend(decode_block::<ResourceSpans>(&b.bytes).unwrap().1);
+                decoded.extend(decode_block::<ResourceSpans>(&b.header, &b.payload).unwrap());
             })
             .unwrap();
         assert!(blocks > 1, "{blocks} blocks");
@@ -380,32 +442,50 @@ mod tests {
 
     #[test]
     fn damaged_blocks_are_errors_not_panics() {
-        let block = encode_one(&rich_logs(0)).bytes;
-        let mut cases: Vec<Vec<u8>> = vec![
-            Vec::new(),
-            block[..BlockHeader::LEN - 1].to_vec(),
-            block[..BlockHeader::LEN].to_vec(),
-            block[..block.len() - 1].to_vec(),
-        ];
-        for at in [
-            0,
-            4,
-            8,
-            16,
-            24,
-            BlockHeader::LEN + 3,
-            block.len() / 2,
-            block.len() - 2,
-        ] {
-            let mut damaged = block.clone();
-            damaged[at] ^= 0x5a;
-            cases.push(damaged);
+        type Logs = opentelemetry_proto::tonic::logs::v1::ResourceLogs;
+        let block = encode_one(&rich_logs(0));
+        let entry = IndexEntry {
+            header: block.header,
+            offset: 0,
+            len: block.payload.len() as u32,
         }
-        for damaged in cases {
-            assert!(
-                decode_block::<opentelemetry_proto::tonic::logs::v1::ResourceLogs>(&damaged)
-                    .is_err()
-            );
+        .encode();
+        let decode = |entry: &[u8], payload: &[u8]| {
+            IndexEntry::parse(entry).and_then(|e| decode_block::<Logs>(&e.header, payload))
+        };
+        assert!(decode(&entry, &block.payload).is_ok());
+
+        let mut entries: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            entry[..BlockHeader::LEN].to_vec(),
+            entry[..IndexEntry::LEN - 1].to_vec(),
+            [&entry[..], &[0]].concat(),
+        ];
+        for at in [0, 1, 4, 8, 16, 24] {
+            let mut damaged = entry.to_vec();
+            damaged[at] ^= 0x5a;
+            entries.push(damaged);
+        }
+        let mut overflowing = entry.to_vec();
+        overflowing[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        entries.push(overflowing);
+        for damaged in entries {
+            assert!(decode(&damaged, &block.payload).is_err(), "{damaged:?}");
+        }
+
+        let payload = &block.payload;
+        let mut payloads: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            payload[..payload.len() - 1].to_vec(),
+            [&payload[..], &[0]].concat(),
+        ];
+        for at in [0, 3, payload.len() / 2, payload.len() - 2] {
+            let mut damaged = payload.clone();
+            damaged[at] ^= 0x5a;
+            payloads.push(damaged);
+        }
+        for damaged in payloads {
+            assert!(decode(&entry, &damaged).is_err());
         }
     }
 }

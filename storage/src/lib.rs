@@ -2,12 +2,15 @@
 //!
 //! A synchronous library: it owns every byte under the data directory and knows nothing of
 //! tokio, HTTP or gRPC. Writers hand it OTLP batches; one writer thread gathers everything queued
-//! since its last commit into a single durable redb transaction (group commit) and only then
-//! tells each submitter that its batch is safe. Data lives in zstd-compressed blocks keyed by
-//! signal and time partition, so reads by time range touch only the blocks that overlap and
-//! retention can drop whole partitions. The byte layout is in `docs/format.md`.
+//! since its last commit into one round (group commit): it appends the round's compressed blocks
+//! to append-only segment files, syncs them, commits their index entries in a single durable redb
+//! transaction and only then tells each submitter that its batch is safe. Data lives in
+//! zstd-compressed blocks keyed by signal and time partition, one segment file per signal and
+//! partition, so reads by time range touch only the blocks that overlap and retention can drop
+//! whole partitions and their files. The byte layout is in `docs/format.md`.
 //!
-//! Code map: `schema` (tables, keys, format version), `block` (block codec), `signal` (the one
+//! Code map: `schema` (files, tables, keys, format version), `block` (block codec and index
+//! entries), `segment` (segment files: append, sync, read, crash recovery), `signal` (the one
 //! trait describing a signal's OTLP groups, implemented in `traces`, `metrics`, `logs`),
 //! `writer` (group commit), `reader` (time-range reads). This file holds the public API only.
 
@@ -16,6 +19,7 @@ mod logs;
 mod metrics;
 mod reader;
 mod schema;
+mod segment;
 mod signal;
 mod traces;
 mod writer;
@@ -43,23 +47,26 @@ use crate::writer::CommitQueue;
 #[doc(hidden)]
 pub mod bench {
     use crate::ResourceSpans;
-    use crate::block::{BlockEncoder, decode_block};
+    use crate::block::{BlockEncoder, BlockHeader, decode_block};
 
-    /// Encodes `groups` into as few blocks as the block size allows; each block's bytes.
+    /// Encodes `groups` into as few blocks as the block size allows; each block's header
+    /// followed by its payload (as stored: the header in the index, the payload in a segment).
     pub fn encode_span_blocks(groups: &[ResourceSpans]) -> Vec<Vec<u8>> {
         let mut encoder = BlockEncoder::new().expect("a zstd context can be created");
         let mut blocks = Vec::new();
         encoder
-            .encode_blocks(groups, |block| blocks.push(block.bytes))
+            .encode_blocks(groups, |block| {
+                blocks.push([&block.header.encode()[..], &block.payload].concat())
+            })
             .expect("benchmark data encodes");
         blocks
     }
 
     /// Decodes (and checks) one block written by [`encode_span_blocks`].
     pub fn decode_span_block(block: &[u8]) -> Vec<ResourceSpans> {
-        decode_block::<ResourceSpans>(block)
+        let header = BlockHeader::parse(block).expect("benchmark blocks have a header");
+        decode_block::<ResourceSpans>(&header, &block[BlockHeader::LEN..])
             .expect("benchmark blocks decode")
-            .1
     }
 }
 
@@ -156,7 +163,7 @@ pub struct StoreStats {
     pub spans: u64,
     pub metric_points: u64,
     pub log_records: u64,
-    /// Size of the files in the data directory.
+    /// Size of the files in the data directory: the redb file and every segment file.
     pub disk_bytes: u64,
     /// The on-disk format version of the store.
     pub format_version: u32,
@@ -191,8 +198,9 @@ impl fmt::Debug for Store {
     }
 }
 
-/// redb's page cache. Blocks are already compressed and reads decode whole blocks, so a modest
-/// cache serves well and keeps memory bounded on small machines.
+/// redb's page cache. redb holds only the index (block payloads are read from segment files
+/// through the OS page cache), so a modest cache serves well and keeps memory bounded on small
+/// machines.
 const CACHE_BYTES: usize = 64 << 20;
 
 impl Store {
@@ -210,9 +218,11 @@ impl Store {
             .create(&path)
             .map_err(|e| OpenError::from_database(&path, e))?;
         prepare_schema(&db, &path)?;
+        segment::recover(&dir, &db)?;
         let db = Arc::new(db);
         let queue = Arc::new(CommitQueue::new(options.max_pending_bytes));
-        let writer = writer::spawn_writer(Arc::clone(&db), Arc::clone(&queue))
+        let segments = segment::SegmentWriter::new(dir.clone());
+        let writer = writer::spawn_writer(Arc::clone(&db), segments, Arc::clone(&queue))
             .map_err(|source| OpenError::WriterThread { source })?;
         tracing::debug!(path = %path.display(), "store opened");
         Ok(Store {
@@ -251,18 +261,18 @@ impl Store {
 
     /// Resource spans holding the spans that start in `range`.
     pub fn read_traces(&self, range: TimeRange) -> Result<Vec<ResourceSpans>, ReadError> {
-        reader::read_range(&self.inner.db, range)
+        reader::read_range(&self.inner.db, &self.inner.dir, range)
     }
 
     /// Resource metrics holding the data points timed in `range`. A metric whose points were
     /// stored in several partitions may come back as several copies of its descriptor.
     pub fn read_metrics(&self, range: TimeRange) -> Result<Vec<ResourceMetrics>, ReadError> {
-        reader::read_range(&self.inner.db, range)
+        reader::read_range(&self.inner.db, &self.inner.dir, range)
     }
 
     /// Resource logs holding the records timed (or, untimed, observed) in `range`.
     pub fn read_logs(&self, range: TimeRange) -> Result<Vec<ResourceLogs>, ReadError> {
-        reader::read_range(&self.inner.db, range)
+        reader::read_range(&self.inner.db, &self.inner.dir, range)
     }
 
     pub fn stats(&self) -> Result<StoreStats, ReadError> {
@@ -281,7 +291,9 @@ impl Store {
             spans: count(Signal::Traces)?,
             metric_points: count(Signal::Metrics)?,
             log_records: count(Signal::Logs)?,
-            disk_bytes: dir_bytes(&self.inner.dir).map_err(|e| storage(&e))?,
+            disk_bytes: dir_bytes(&self.inner.dir)
+                .and_then(|database| Ok(database + segment::disk_bytes(&self.inner.dir)?))
+                .map_err(|e| storage(&e))?,
             format_version: schema::FORMAT_VERSION,
             commits: self.inner.queue.commits(),
         })

@@ -1,14 +1,18 @@
 //! Time-range reads, written once for every signal.
 //!
-//! A read visits only the partitions overlapping the range, skips blocks whose header says their
-//! items all lie outside it, decodes the rest and trims them to the range. This module owns that
-//! walk; it must never write, and never panic on what it finds on disk: a damaged block becomes
+//! A read visits only the partitions overlapping the range, skips blocks whose header (in the
+//! index) says their items all lie outside it, reads the rest's payloads from their segment files,
+//! decodes them and trims them to the range. This module owns that walk; it must never write, and
+//! never panic on what it finds on disk: a damaged or missing block becomes
 //! [`ReadError::CorruptBlock`].
+
+use std::path::Path;
 
 use redb::{Database, ReadableDatabase, TableError};
 
-use crate::block::{BlockHeader, decode_block};
+use crate::block::{IndexEntry, decode_block};
 use crate::schema::{BlockKey, block_table, partition_start};
+use crate::segment::{PayloadError, SegmentReader};
 use crate::signal::{SignalGroup, retain_in_range};
 use crate::{ReadError, TimeRange};
 
@@ -16,6 +20,7 @@ use crate::{ReadError, TimeRange};
 /// (partition, block, arrival) order.
 pub(crate) fn read_range<G: SignalGroup>(
     db: &Database,
+    data_dir: &Path,
     range: TimeRange,
 ) -> Result<Vec<G>, ReadError> {
     let mut out = Vec::new();
@@ -29,6 +34,7 @@ pub(crate) fn read_range<G: SignalGroup>(
         Err(TableError::TableDoesNotExist(_)) => return Ok(out),
         Err(e) => return Err(storage(&e)),
     };
+    let mut segments = SegmentReader::new(data_dir, G::SIGNAL);
     let first = BlockKey::first_in(partition_start(range.start)).encode();
     let last = BlockKey::last_in(partition_start(range.end - 1)).encode();
     for entry in table
@@ -36,22 +42,25 @@ pub(crate) fn read_range<G: SignalGroup>(
         .map_err(|e| storage(&e))?
     {
         let (key, value) = entry.map_err(|e| storage(&e))?;
-        let block = value.value();
-        let corrupt = |e: crate::block::BlockError| {
-            let key = BlockKey::decode(key.value());
-            ReadError::CorruptBlock {
-                signal: G::SIGNAL,
-                partition_start: key.partition_start,
-                seq: key.seq,
-                reason: e.0,
-            }
+        let key = BlockKey::decode(key.value());
+        let corrupt = |reason: String| ReadError::CorruptBlock {
+            signal: G::SIGNAL,
+            partition_start: key.partition_start,
+            seq: key.seq,
+            reason,
         };
-        let header = BlockHeader::parse(block).map_err(corrupt)?;
-        if !header.overlaps(range) {
+        let entry = IndexEntry::parse(value.value()).map_err(|e| corrupt(e.0))?;
+        if !entry.header.overlaps(range) {
             continue;
         }
-        let (_, mut groups) = decode_block::<G>(block).map_err(corrupt)?;
-        if !header.within(range) {
+        let payload = segments
+            .read(key.partition_start, &entry)
+            .map_err(|e| match e {
+                PayloadError::Missing(reason) => corrupt(reason),
+                PayloadError::Io(reason) => ReadError::Storage(reason),
+            })?;
+        let mut groups = decode_block::<G>(&entry.header, &payload).map_err(|e| corrupt(e.0))?;
+        if !entry.header.within(range) {
             retain_in_range(&mut groups, range);
         }
         out.append(&mut groups);

@@ -1,10 +1,12 @@
-//! Every redb table and key encoding otelite stores, in one place.
+//! Every file, redb table and key encoding otelite stores, in one place.
 //!
-//! This module owns the names of the database file and its tables, the on-disk format version,
-//! the time-partition width and the byte encoding of every key. `docs/format.md` describes the
+//! This module owns the names of the database file, the segment files and the tables, the on-disk
+//! format version, the time-partition width and the byte encoding of every key. `docs/format.md` describes the
 //! same bytes for humans; the two must change together, and any change to an existing encoding
 //! must bump [`FORMAT_VERSION`]. This module must never know about OTLP message contents,
 //! compression or threads: it only says where bytes live and how keys are spelled.
+
+use std::path::{Path, PathBuf};
 
 use redb::TableDefinition;
 
@@ -14,8 +16,39 @@ use crate::Signal;
 /// [`META_FORMAT_VERSION`] when a store is created; a store holding any other version is refused.
 pub(crate) const FORMAT_VERSION: u32 = 1;
 
-/// The single redb file inside the data directory.
+/// The redb file inside the data directory: settings, counts and the block index.
 pub(crate) const DATABASE_FILE: &str = "otelite.redb";
+
+/// The directory, inside the data directory, holding one sub-directory of segment files per
+/// signal (named by [`Signal::name`]).
+pub(crate) const SEGMENTS_DIR: &str = "segments";
+
+/// File name extension of a segment file; its stem is the partition start in decimal.
+const SEGMENT_EXTENSION: &str = "seg";
+
+/// The directory holding `signal`'s segment files, relative to the data directory.
+pub(crate) fn segment_dir(data_dir: &Path, signal: Signal) -> PathBuf {
+    data_dir.join(SEGMENTS_DIR).join(signal.name())
+}
+
+/// Name of the segment file holding the block payloads of the partition starting at
+/// `partition_start`: `<partition_start>.seg`.
+pub(crate) fn segment_file_name(partition_start: u64) -> String {
+    format!("{partition_start}.{SEGMENT_EXTENSION}")
+}
+
+/// The partition a segment file name belongs to, or `None` if the name is not one otelite
+/// writes (such files are left alone).
+pub(crate) fn segment_partition(file_name: &str) -> Option<u64> {
+    let stem = file_name
+        .strip_suffix(SEGMENT_EXTENSION)?
+        .strip_suffix('.')?;
+    let partition_start: u64 = stem.parse().ok()?;
+    // Only the canonical spelling: no sign, no leading zeros, on a partition boundary.
+    (segment_file_name(partition_start) == file_name
+        && partition_start.is_multiple_of(PARTITION_NS))
+    .then_some(partition_start)
+}
 
 /// Width of one time partition: one hour in nanoseconds. Items are filed under the partition
 /// their time falls into, so a time-range read only visits overlapping partitions and retention
@@ -31,7 +64,8 @@ pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 /// same transaction as the blocks they count, so they are always exact.
 pub(crate) const ITEM_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("item_counts");
 
-/// Block tables: [`BlockKey`] bytes -> block bytes (header + payload, see `block.rs`).
+/// Block tables, the index of the segment files: [`BlockKey`] bytes -> index entry (block header
+/// and the payload's place in its segment file, see `block::IndexEntry`).
 pub(crate) type BlockTable = TableDefinition<'static, &'static [u8; BlockKey::LEN], &'static [u8]>;
 
 const TRACE_BLOCKS: BlockTable = TableDefinition::new("trace_blocks");
@@ -130,6 +164,28 @@ mod tests {
         for pair in keys.windows(2) {
             assert!(pair[0].encode() < pair[1].encode(), "{pair:?}");
             assert_eq!(BlockKey::decode(&pair[0].encode()), pair[0]);
+        }
+    }
+
+    #[test]
+    fn segment_file_names_round_trip_and_foreign_names_are_ignored() {
+        for partition in [0, PARTITION_NS, 490_000 * PARTITION_NS] {
+            assert_eq!(
+                segment_partition(&segment_file_name(partition)),
+                Some(partition)
+            );
+        }
+        for foreign in [
+            "",
+            ".seg",
+            "x.seg",
+            "01.seg",
+            "+0.seg",
+            "7.seg",
+            "0.seg.tmp",
+            "0",
+        ] {
+            assert_eq!(segment_partition(foreign), None, "{foreign}");
         }
     }
 

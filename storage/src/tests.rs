@@ -10,6 +10,8 @@ use opentelemetry_proto::tonic::trace::v1::ScopeSpans;
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::*;
+use crate::block::IndexEntry;
+use crate::schema::BlockKey;
 use crate::test_fixtures::*;
 
 const HOUR: u64 = schema::PARTITION_NS;
@@ -23,6 +25,50 @@ fn open(dir: &Path) -> Store {
 
 fn raw_database(dir: &Path) -> redb::Database {
     redb::Database::create(dir.join(schema::DATABASE_FILE)).unwrap()
+}
+
+fn segment_path(dir: &Path, signal: Signal, partition_start: u64) -> std::path::PathBuf {
+    schema::segment_dir(dir, signal).join(schema::segment_file_name(partition_start))
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// Every index entry of `signal`, in key order, read from a closed store.
+fn index_entries(dir: &Path, signal: Signal) -> Vec<(BlockKey, IndexEntry)> {
+    let db = raw_database(dir);
+    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let table = txn.open_table(schema::block_table(signal)).unwrap();
+    table
+        .iter()
+        .unwrap()
+        .map(|entry| {
+            let (key, value) = entry.unwrap();
+            (
+                BlockKey::decode(key.value()),
+                IndexEntry::parse(value.value()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Replaces the raw index value of `signal`'s block `key` in a closed store.
+fn damage_index_entry(
+    dir: &Path,
+    signal: Signal,
+    key: BlockKey,
+    damage: impl FnOnce(&mut Vec<u8>),
+) {
+    let db = raw_database(dir);
+    let txn = db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(schema::block_table(signal)).unwrap();
+        let mut value = table.get(&key.encode()).unwrap().unwrap().value().to_vec();
+        damage(&mut value);
+        table.insert(&key.encode(), value.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
 }
 
 /// One resource with one scope holding a span per time.
@@ -465,34 +511,46 @@ fn opening_twice_or_in_an_unusable_place_fails_clearly() {
 
 #[test]
 fn a_damaged_block_is_a_read_error() {
-    for damage in [
-        (|b: &mut Vec<u8>| {
-            let middle = b.len() / 2;
-            b[middle] ^= 0xff;
-        }) as fn(&mut Vec<u8>),
-        |b| b.truncate(10),
-        |b| b[0] = 200,
-    ] {
+    fn segment(dir: &Path) -> std::path::PathBuf {
+        segment_path(dir, Signal::Traces, BASE)
+    }
+    let damages: [fn(&Path); 4] = [
+        // A flipped bit in the payload: the zstd checksum catches it.
+        |dir| {
+            let entry = index_entries(dir, Signal::Traces)[0].1;
+            let mut bytes = std::fs::read(segment(dir)).unwrap();
+            bytes[(entry.offset + u64::from(entry.len) / 2) as usize] ^= 0xff;
+            std::fs::write(segment(dir), bytes).unwrap();
+        },
+        // The segment file lost its end.
+        |dir| {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(segment(dir))
+                .unwrap();
+            file.set_len(10).unwrap();
+        },
+        // A header in the index with an unknown codec.
+        |dir| {
+            damage_index_entry(dir, Signal::Traces, BlockKey::first_in(BASE), |v| {
+                v[0] = 200
+            })
+        },
+        // A cut index entry.
+        |dir| {
+            damage_index_entry(dir, Signal::Traces, BlockKey::first_in(BASE), |v| {
+                v.truncate(10)
+            })
+        },
+    ];
+    for damage in damages {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = open(dir.path());
             store.write(Batch::Traces(rich_spans(BASE))).unwrap();
             store.write(Batch::Logs(rich_logs(BASE))).unwrap();
         }
-        {
-            let db = raw_database(dir.path());
-            let txn = db.begin_write().unwrap();
-            {
-                let mut table = txn.open_table(schema::block_table(Signal::Traces)).unwrap();
-                let (key, mut value) = {
-                    let (key, value) = table.first().unwrap().unwrap();
-                    (*key.value(), value.value().to_vec())
-                };
-                damage(&mut value);
-                table.insert(&key, value.as_slice()).unwrap();
-            }
-            txn.commit().unwrap();
-        }
+        damage(dir.path());
         let store = open(dir.path());
         match store.read_traces(TimeRange::ALL) {
             Err(ReadError::CorruptBlock {
@@ -510,6 +568,184 @@ fn a_damaged_block_is_a_read_error() {
                 .read_traces(TimeRange::new(0, BASE))
                 .unwrap()
                 .is_empty()
+        );
+    }
+}
+
+#[test]
+fn segment_files_hold_exactly_the_indexed_bytes_back_to_back() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        for i in 0..5 {
+            store
+                .write(Batch::Traces(spans_at(&[BASE + i, BASE + HOUR + i])))
+                .unwrap();
+        }
+        store.write(Batch::Logs(rich_logs(BASE))).unwrap();
+        let stats = store.stats().unwrap();
+        let segments = [
+            segment_path(dir.path(), Signal::Traces, BASE),
+            segment_path(dir.path(), Signal::Traces, BASE + HOUR),
+            segment_path(dir.path(), Signal::Logs, BASE),
+        ];
+        let redb_file = file_len(&dir.path().join(schema::DATABASE_FILE));
+        let segment_bytes: u64 = segments.iter().map(|p| file_len(p)).sum();
+        assert_eq!(stats.disk_bytes, redb_file + segment_bytes);
+    }
+    for (signal, partition, blocks) in [
+        (Signal::Traces, BASE, 5),
+        (Signal::Traces, BASE + HOUR, 5),
+        (Signal::Logs, BASE, 1),
+    ] {
+        let entries: Vec<IndexEntry> = index_entries(dir.path(), signal)
+            .into_iter()
+            .filter(|(key, _)| key.partition_start == partition)
+            .map(|(_, entry)| entry)
+            .collect();
+        assert_eq!(entries.len(), blocks);
+        let mut end = 0;
+        for entry in entries {
+            assert_eq!(entry.offset, end, "{signal} {partition}");
+            end = entry.end();
+        }
+        assert_eq!(file_len(&segment_path(dir.path(), signal, partition)), end);
+    }
+}
+
+#[test]
+fn an_unacknowledged_segment_tail_is_cut_off_on_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let segment = segment_path(dir.path(), Signal::Traces, BASE);
+    let mut written = Vec::new();
+    {
+        let store = open(dir.path());
+        for i in 0..3 {
+            written.push(BASE + i * SECOND);
+            store
+                .write(Batch::Traces(spans_at(&[BASE + i * SECOND])))
+                .unwrap();
+        }
+        store.write(Batch::Logs(rich_logs(BASE))).unwrap();
+    }
+    let acknowledged = file_len(&segment);
+    // What a crash between the append and the index commit leaves: a torn block at the end.
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let torn = bytes[..bytes.len() / 2].to_vec();
+    bytes.extend_from_slice(&torn);
+    std::fs::write(&segment, &bytes).unwrap();
+    {
+        let store = open(dir.path());
+        assert_eq!(file_len(&segment), acknowledged);
+        assert_eq!(
+            span_times(&store.read_traces(TimeRange::ALL).unwrap()),
+            written
+        );
+        assert_eq!(store.read_logs(TimeRange::ALL).unwrap(), rich_logs(BASE));
+        // Later appends start at the cut and read back with the rest.
+        written.push(BASE + 10 * SECOND);
+        store
+            .write(Batch::Traces(spans_at(&[BASE + 10 * SECOND])))
+            .unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(
+        span_times(&store.read_traces(TimeRange::ALL).unwrap()),
+        written
+    );
+    assert_eq!(store.stats().unwrap().spans, written.len() as u64);
+}
+
+#[test]
+fn a_segment_file_without_index_entries_is_removed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path())
+        .write(Batch::Traces(spans_at(&[BASE])))
+        .unwrap();
+    // Left by a crash before the first commit of a new partition: no index entry refers to them.
+    let orphans = [
+        segment_path(dir.path(), Signal::Traces, BASE + HOUR),
+        segment_path(dir.path(), Signal::Logs, BASE),
+    ];
+    for orphan in &orphans {
+        std::fs::write(orphan, b"half a block").unwrap();
+    }
+    let foreign = schema::segment_dir(dir.path(), Signal::Traces).join("notes.txt");
+    std::fs::write(&foreign, b"not otelite's").unwrap();
+
+    let store = open(dir.path());
+    for orphan in &orphans {
+        assert!(!orphan.exists(), "{}", orphan.display());
+    }
+    assert!(
+        foreign.exists(),
+        "files otelite did not write are left alone"
+    );
+    assert!(segment_path(dir.path(), Signal::Traces, BASE).exists());
+    assert_eq!(
+        span_times(&store.read_traces(TimeRange::ALL).unwrap()),
+        [BASE]
+    );
+    assert!(store.read_logs(TimeRange::ALL).unwrap().is_empty());
+    store.write(Batch::Logs(rich_logs(BASE))).unwrap();
+    assert_eq!(store.read_logs(TimeRange::ALL).unwrap(), rich_logs(BASE));
+}
+
+#[test]
+fn an_index_entry_past_the_end_of_its_segment_is_a_read_error() {
+    let past_the_end: [fn(&mut IndexEntry, u64); 3] = [
+        |entry, file_len| entry.offset = file_len + 100,
+        |entry, file_len| entry.offset = file_len - 1,
+        // A length no file here has: refused before anything is allocated for it.
+        |entry, _| entry.len = u32::MAX,
+    ];
+    for damage in past_the_end {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path());
+            store
+                .write(Batch::Traces(spans_at(&[BASE, BASE + HOUR])))
+                .unwrap();
+            store.write(Batch::Logs(rich_logs(BASE))).unwrap();
+        }
+        let segment = segment_path(dir.path(), Signal::Traces, BASE);
+        let len = file_len(&segment);
+        damage_index_entry(
+            dir.path(),
+            Signal::Traces,
+            BlockKey::first_in(BASE),
+            |value| {
+                let mut entry = IndexEntry::parse(value).unwrap();
+                damage(&mut entry, len);
+                *value = entry.encode().to_vec();
+            },
+        );
+
+        let store = open(dir.path());
+        assert_eq!(file_len(&segment), len, "recovery keeps the bytes");
+        match store.read_traces(TimeRange::ALL) {
+            Err(ReadError::CorruptBlock {
+                signal: Signal::Traces,
+                partition_start,
+                seq: 0,
+                reason,
+            }) => {
+                assert_eq!(partition_start, BASE);
+                assert!(reason.contains("bytes long"), "{reason}");
+            }
+            other => panic!("expected CorruptBlock, got {other:?}"),
+        }
+        let later = TimeRange::new(BASE + HOUR, u64::MAX);
+        assert_eq!(
+            span_times(&store.read_traces(later).unwrap()),
+            [BASE + HOUR]
+        );
+        assert_eq!(store.read_logs(TimeRange::ALL).unwrap(), rich_logs(BASE));
+        store.write(Batch::Traces(spans_at(&[BASE + 1]))).unwrap();
+        let first_hour = TimeRange::new(BASE + 1, BASE + HOUR);
+        assert_eq!(
+            span_times(&store.read_traces(first_hour).unwrap()),
+            [BASE + 1]
         );
     }
 }
@@ -544,10 +780,11 @@ fn ingest_throughput() {
     let elapsed = started.elapsed();
     let stats = store.stats().unwrap();
     println!(
-        "{} spans in {elapsed:?}: {:.0} spans/s, {} commits, {} bytes on disk",
+        "{} spans in {elapsed:?}: {:.0} spans/s, {} commits, {} bytes on disk, {:.1} B/span",
         stats.spans,
         stats.spans as f64 / elapsed.as_secs_f64(),
         stats.commits,
-        stats.disk_bytes
+        stats.disk_bytes,
+        stats.disk_bytes as f64 / stats.spans as f64
     );
 }

@@ -4,12 +4,16 @@
 //! thread (so that encoding, the costliest step after compression, runs in parallel and never
 //! queues behind the single writer). Each round, the writer takes everything queued since its last
 //! commit, concatenates it per signal and time partition into as few blocks as possible,
-//! compresses them, writes them and the updated item counts in ONE redb write transaction with
-//! immediate durability, and only after that commit returns tells every submitter the outcome.
+//! compresses them, appends their payloads to the partitions' segment files and syncs those
+//! files, THEN writes the blocks' index entries and the updated item counts in ONE redb write
+//! transaction with immediate durability, and only after that commit returns tells every
+//! submitter the outcome. So an acknowledged block's payload and index entry are both durable,
+//! and a committed index entry never points at unsynced bytes.
 //! Backpressure is a byte budget over the encoded size of queued and in-flight batches.
-//! This module owns the queue, the thread and the write transaction; it must never acknowledge a
-//! batch before its commit is durable, never block a submitter, and never lose a callback (each
-//! `on_durable` runs exactly once, even on failure or shutdown).
+//! This module owns the queue, the thread and the round's protocol; it must never acknowledge a
+//! batch before its commit is durable, never commit an index entry before its payload is synced,
+//! never block a submitter, and never lose a callback (each `on_durable` runs exactly once, even
+//! on failure or shutdown).
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -20,8 +24,9 @@ use std::thread::JoinHandle;
 
 use redb::{Database, Durability, ReadableTable};
 
-use crate::block::{BlockEncoder, EncodedBlock, Fragment};
+use crate::block::{BlockEncoder, EncodedBlock, Fragment, IndexEntry};
 use crate::schema::{self, BlockKey};
+use crate::segment::SegmentWriter;
 use crate::signal::{SignalGroup, split_by_partition};
 use crate::{Batch, OnDurable, Signal, SubmitError, WriteError};
 
@@ -166,22 +171,32 @@ fn fragments<G: SignalGroup>(groups: Vec<G>) -> Vec<(u64, Fragment)> {
 /// Starts the writer thread. It runs until `queue` is closed and drained.
 pub(crate) fn spawn_writer(
     db: Arc<Database>,
+    segments: SegmentWriter,
     queue: Arc<CommitQueue>,
 ) -> std::io::Result<JoinHandle<()>> {
     let encoder = BlockEncoder::new()?;
     std::thread::Builder::new()
         .name("otelite-writer".into())
-        .spawn(move || run_writer(&db, &queue, encoder))
+        .spawn(move || run_writer(&db, segments, &queue, encoder))
 }
 
-fn run_writer(db: &Database, queue: &CommitQueue, mut encoder: BlockEncoder) {
+fn run_writer(
+    db: &Database,
+    mut segments: SegmentWriter,
+    queue: &CommitQueue,
+    mut encoder: BlockEncoder,
+) {
     while let Some(mut round) = queue.take_all() {
-        let result = commit_round(db, &mut encoder, &mut round);
+        let result = commit_round(db, &mut segments, &mut encoder, &mut round);
         match &result {
             Ok(()) => {
+                segments.finish_round();
                 queue.commits.fetch_add(1, Ordering::Relaxed);
             }
-            Err(error) => tracing::error!(%error, batches = round.len(), "group commit failed"),
+            Err(error) => {
+                segments.abandon_round();
+                tracing::error!(%error, batches = round.len(), "group commit failed");
+            }
         }
         queue.release(round.iter().map(|p| p.bytes).sum());
         for pending in round {
@@ -194,9 +209,11 @@ fn run_writer(db: &Database, queue: &CommitQueue, mut encoder: BlockEncoder) {
     }
 }
 
-/// Writes every batch of `round` in one durable transaction. The batches' data is moved out.
+/// Makes every batch of `round` durable: payloads appended and synced, then their index entries
+/// in one durable transaction. The batches' data is moved out.
 fn commit_round(
     db: &Database,
+    segments: &mut SegmentWriter,
     encoder: &mut BlockEncoder,
     round: &mut [Pending],
 ) -> Result<(), WriteError> {
@@ -208,17 +225,19 @@ fn commit_round(
             partitions.entry(partition).or_default().push(fragment);
         }
     }
-    // Compress before opening the transaction: it is the slow part and needs no database.
-    let mut encoded = Vec::with_capacity(3);
+    // Compress and store payloads before opening the transaction: that is the slow part and
+    // needs no database.
+    let mut indexed = Vec::with_capacity(3);
     for (signal, partitions) in Signal::ALL.into_iter().zip(&staged) {
-        encoded.push(encode(signal, partitions, encoder)?);
+        indexed.push(encode(signal, partitions, encoder)?.append_to(segments)?);
     }
+    segments.sync()?;
 
     let storage = |e: &dyn std::fmt::Display| WriteError::Storage(e.to_string());
     let mut txn = db.begin_write().map_err(|e| storage(&e))?;
     txn.set_durability(Durability::Immediate)
         .map_err(|e| storage(&e))?;
-    for blocks in encoded {
+    for blocks in indexed {
         blocks.insert(&txn)?;
     }
     txn.commit().map_err(|e| storage(&e))
@@ -255,8 +274,41 @@ struct EncodedBlocks {
 }
 
 impl EncodedBlocks {
-    /// Inserts the blocks after the last existing block of their partition, and adds their items
-    /// to the signal's count, inside `txn`.
+    /// Appends the blocks' payloads to their partitions' segment files, in order: the order in
+    /// which [`IndexedBlocks::insert`] gives them their `seq`.
+    fn append_to(self, segments: &mut SegmentWriter) -> Result<IndexedBlocks, WriteError> {
+        let mut blocks = Vec::with_capacity(self.blocks.len());
+        for (partition, block) in self.blocks {
+            let len = u32::try_from(block.payload.len()).map_err(|_| {
+                WriteError::Storage(format!(
+                    "a compressed block of {} bytes is above the 4 GiB limit",
+                    block.payload.len()
+                ))
+            })?;
+            let offset = segments.append(self.signal, partition, &block.payload)?;
+            let entry = IndexEntry {
+                header: block.header,
+                offset,
+                len,
+            };
+            blocks.push((partition, entry));
+        }
+        Ok(IndexedBlocks {
+            signal: self.signal,
+            blocks,
+        })
+    }
+}
+
+/// One signal's blocks of a round whose payloads are in segment files, each with its partition.
+struct IndexedBlocks {
+    signal: Signal,
+    blocks: Vec<(u64, IndexEntry)>,
+}
+
+impl IndexedBlocks {
+    /// Inserts the blocks' index entries after the last existing block of their partition, and
+    /// adds their items to the signal's count, inside `txn`.
     fn insert(self, txn: &redb::WriteTransaction) -> Result<(), WriteError> {
         if self.blocks.is_empty() {
             return Ok(());
@@ -293,7 +345,7 @@ impl EncodedBlocks {
             };
             *seq += 1;
             table
-                .insert(&key.encode(), block.bytes.as_slice())
+                .insert(&key.encode(), block.encode().as_slice())
                 .map_err(|e| storage(&e))?;
             items += block.header.item_count;
         }
