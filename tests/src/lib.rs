@@ -14,8 +14,9 @@ pub mod otlp;
 mod process;
 mod server;
 
+pub use otelite_api::Signal;
 pub use process::{ProcessOutput, ServerProcess, run_to_exit};
-pub use server::{Signal, TestServer};
+pub use server::TestServer;
 
 /// How long a test waits for anything the server should do promptly (start, answer, exit).
 pub const PROMPT: std::time::Duration = std::time::Duration::from_secs(20);

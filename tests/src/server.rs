@@ -3,32 +3,11 @@
 use std::net::SocketAddr;
 
 use otelite::{Config, RunningServer};
-use otelite_api::Status;
+use otelite_api::{Signal, Status};
 use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::otlp::OtlpRequest;
-
-/// One of the three OpenTelemetry signals, as named in OTLP paths and otelite's export API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    Traces,
-    Metrics,
-    Logs,
-}
-
-impl Signal {
-    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
-
-    /// `traces`, `metrics` or `logs`: the last segment of `/v1/...` and of `/api/v1/export/...`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::Traces => "traces",
-            Signal::Metrics => "metrics",
-            Signal::Logs => "logs",
-        }
-    }
-}
 
 /// otelite running inside the test process. Dropping it without [`TestServer::stop`] aborts the
 /// listeners without flushing, like a crash of the serving tasks (the temp dir is removed).

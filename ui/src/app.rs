@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 use web_sys::MouseEvent;
 
-use crate::logic::{Route, Signal};
+use crate::logic::{Route, Signal, SignalWords};
 use crate::pages::not_found::NotFound;
 use crate::pages::overview::Overview;
 use crate::pages::signal::SignalPage;

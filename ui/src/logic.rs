@@ -3,34 +3,21 @@
 //! Nothing here touches the DOM, the network or the clock, so all of it is unit-tested natively
 //! with `cargo test -p otelite-ui`. Components call these functions and only render the result.
 
-use std::fmt;
-
 /// Where the query API's status lives, relative to the page's origin.
 pub const STATUS_PATH: &str = "/api/v1/status";
 
-/// One of the three OpenTelemetry signals otelite stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Signal {
-    Traces,
-    Metrics,
-    Logs,
+pub use otelite_api::Signal;
+
+/// How the UI words a signal.
+pub trait SignalWords {
+    /// The capitalised name shown in headings and navigation.
+    fn title(self) -> &'static str;
+    /// What one stored item of this signal is called.
+    fn item_noun(self) -> &'static str;
 }
 
-impl Signal {
-    /// All signals in the order the UI shows them.
-    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
-
-    /// The lowercase name used in URLs and the API: `traces`, `metrics`, `logs`.
-    pub fn slug(self) -> &'static str {
-        match self {
-            Signal::Traces => "traces",
-            Signal::Metrics => "metrics",
-            Signal::Logs => "logs",
-        }
-    }
-
-    /// The capitalised name shown in headings and navigation.
-    pub fn title(self) -> &'static str {
+impl SignalWords for Signal {
+    fn title(self) -> &'static str {
         match self {
             Signal::Traces => "Traces",
             Signal::Metrics => "Metrics",
@@ -38,17 +25,12 @@ impl Signal {
         }
     }
 
-    /// What one stored item of this signal is called.
-    pub fn item_noun(self) -> &'static str {
+    fn item_noun(self) -> &'static str {
         match self {
             Signal::Traces => "spans",
             Signal::Metrics => "data points",
             Signal::Logs => "log records",
         }
-    }
-
-    fn from_slug(slug: &str) -> Option<Signal> {
-        Signal::ALL.into_iter().find(|s| s.slug() == slug)
     }
 }
 
@@ -69,7 +51,7 @@ impl Route {
             "" | "/index.html" | "/overview" => Route::Overview,
             _ => trimmed
                 .strip_prefix('/')
-                .and_then(Signal::from_slug)
+                .and_then(Signal::from_name)
                 .map(Route::Signal)
                 .unwrap_or_else(|| Route::NotFound(path.to_owned())),
         }
@@ -79,7 +61,7 @@ impl Route {
     pub fn path(&self) -> String {
         match self {
             Route::Overview => "/".to_owned(),
-            Route::Signal(signal) => format!("/{}", signal.slug()),
+            Route::Signal(signal) => format!("/{}", signal.name()),
             Route::NotFound(path) => path.clone(),
         }
     }
@@ -169,7 +151,7 @@ pub fn export_url(origin: &str, signal: Signal, window: TimeWindow) -> String {
     format!(
         "{}/api/v1/export/{}?start={}&end={}",
         origin.trim_end_matches('/'),
-        signal.slug(),
+        signal.name(),
         window.start_ns,
         window.end_ns
     )
@@ -179,15 +161,9 @@ pub fn export_url(origin: &str, signal: Signal, window: TimeWindow) -> String {
 pub fn export_curl(origin: &str, signal: Signal, window: TimeWindow) -> String {
     format!(
         "curl -sS -o {}.json '{}'",
-        signal.slug(),
+        signal.name(),
         export_url(origin, signal, window)
     )
-}
-
-impl fmt::Display for Signal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.title())
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,41 @@
 
 use serde::{Deserialize, Serialize};
 
+/// One of the three OpenTelemetry signals, named as in OTLP paths (`/v1/traces`) and in
+/// otelite's API (`/api/v1/export/traces`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signal {
+    Traces,
+    Metrics,
+    Logs,
+}
+
+impl Signal {
+    /// All signals, in the order otelite shows them.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    /// `traces`, `metrics` or `logs`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+
+    /// The signal called `name` (as [`Signal::name`] spells it), if any.
+    pub fn from_name(name: &str) -> Option<Signal> {
+        Signal::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// `GET /api/v1/status`: what the server holds and how it is doing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
@@ -20,6 +55,17 @@ pub struct Status {
     pub traces: SignalStatus,
     pub metrics: SignalStatus,
     pub logs: SignalStatus,
+}
+
+impl Status {
+    /// The counts of `signal`.
+    pub fn signal(&self, signal: Signal) -> &SignalStatus {
+        match signal {
+            Signal::Traces => &self.traces,
+            Signal::Metrics => &self.metrics,
+            Signal::Logs => &self.logs,
+        }
+    }
 }
 
 /// Counts for one signal.
@@ -37,4 +83,17 @@ pub struct SignalStatus {
 pub struct ErrorBody {
     /// A sentence saying what went wrong and what to do about it.
     pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names_round_trip() {
+        for signal in Signal::ALL {
+            assert_eq!(Signal::from_name(signal.name()), Some(signal));
+        }
+        assert_eq!(Signal::from_name("spans"), None);
+    }
 }

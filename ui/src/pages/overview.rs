@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use otelite_api::{SignalStatus, Status};
+use otelite_api::Status;
 
 use crate::api::{ApiError, fetch_status};
 use crate::app::RouteLink;
-use crate::logic::{Route, Signal, format_bytes, format_count, format_duration};
+use crate::logic::{Route, Signal, SignalWords, format_bytes, format_count, format_duration};
 
 const REFRESH: Duration = Duration::from_secs(2);
 
@@ -90,20 +90,11 @@ fn set_if_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, val
     }
 }
 
-fn signal_counts(status: &Status, signal: Signal) -> &SignalStatus {
-    match signal {
-        Signal::Traces => &status.traces,
-        Signal::Metrics => &status.metrics,
-        Signal::Logs => &status.logs,
-    }
-}
-
 /// Stored and rejected counts of one signal. `data-stored`/`data-rejected` carry the raw numbers
 /// for tests and scripts.
 #[component]
 fn SignalCard(signal: Signal, status: RwSignal<Option<Status>>) -> impl IntoView {
-    let counts =
-        Memo::new(move |_| status.with(|s| s.as_ref().map(|s| signal_counts(s, signal).clone())));
+    let counts = Memo::new(move |_| status.with(|s| s.as_ref().map(|s| s.signal(signal).clone())));
     let stored = move || counts.with(|c| c.as_ref().map(|c| c.stored));
     let rejected = move || counts.with(|c| c.as_ref().map(|c| c.rejected));
     let shown = |n: Option<u64>| n.map(format_count).unwrap_or_else(|| "–".to_owned());
@@ -111,7 +102,7 @@ fn SignalCard(signal: Signal, status: RwSignal<Option<Status>>) -> impl IntoView
     view! {
         <article
             class="card signal-card"
-            data-signal=signal.slug()
+            data-signal=signal.name()
             data-stored=move || stored().map(|n| n.to_string())
             data-rejected=move || rejected().map(|n| n.to_string())
         >

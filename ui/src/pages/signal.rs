@@ -6,7 +6,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::logic::{Signal, TimeWindow, export_curl, export_url};
+use crate::logic::{Signal, SignalWords, TimeWindow, export_curl, export_url};
 
 #[component]
 pub fn SignalPage(signal: Signal) -> impl IntoView {
@@ -14,7 +14,7 @@ pub fn SignalPage(signal: Signal) -> impl IntoView {
     let last_hour = TimeWindow::last_hours(js_sys::Date::now(), 1);
     let curl = export_curl(&origin, signal, last_hour);
     let url = export_url(&origin, signal, last_hour);
-    let slug = signal.slug();
+    let slug = signal.name();
 
     view! {
         <section class="page">
