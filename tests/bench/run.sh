@@ -26,6 +26,10 @@ trap cleanup EXIT
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+for tool in python3 curl zstd gzip dd; do
+  command -v "$tool" >/dev/null || { echo "run.sh: needs $tool (apt-get install $tool)" >&2; exit 2; }
+done
+
 started=$(date +%s)
 log "building release (cargo build --release -p otelite)"
 cargo build --release -p otelite >&2
