@@ -30,6 +30,7 @@ mod test_fixtures;
 mod tests;
 
 use std::fmt;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -273,6 +274,35 @@ impl Store {
     /// Resource logs holding the records timed (or, untimed, observed) in `range`.
     pub fn read_logs(&self, range: TimeRange) -> Result<Vec<ResourceLogs>, ReadError> {
         reader::read_range(&self.inner.db, &self.inner.dir, range)
+    }
+
+    /// [`Store::read_traces`] one block at a time: `visit` gets each block's groups (already
+    /// trimmed to `range`) and may stop the walk with `ControlFlow::Break`. Memory stays at one
+    /// block however large the range, which is what exports of a whole store need.
+    pub fn scan_traces(
+        &self,
+        range: TimeRange,
+        visit: impl FnMut(Vec<ResourceSpans>) -> ControlFlow<()>,
+    ) -> Result<(), ReadError> {
+        reader::scan_range(&self.inner.db, &self.inner.dir, range, visit)
+    }
+
+    /// [`Store::read_metrics`] one block at a time; see [`Store::scan_traces`].
+    pub fn scan_metrics(
+        &self,
+        range: TimeRange,
+        visit: impl FnMut(Vec<ResourceMetrics>) -> ControlFlow<()>,
+    ) -> Result<(), ReadError> {
+        reader::scan_range(&self.inner.db, &self.inner.dir, range, visit)
+    }
+
+    /// [`Store::read_logs`] one block at a time; see [`Store::scan_traces`].
+    pub fn scan_logs(
+        &self,
+        range: TimeRange,
+        visit: impl FnMut(Vec<ResourceLogs>) -> ControlFlow<()>,
+    ) -> Result<(), ReadError> {
+        reader::scan_range(&self.inner.db, &self.inner.dir, range, visit)
     }
 
     pub fn stats(&self) -> Result<StoreStats, ReadError> {

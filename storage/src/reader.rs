@@ -6,6 +6,7 @@
 //! never panic on what it finds on disk: a damaged or missing block becomes
 //! [`ReadError::CorruptBlock`].
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use redb::{Database, ReadableDatabase, TableError};
@@ -24,14 +25,30 @@ pub(crate) fn read_range<G: SignalGroup>(
     range: TimeRange,
 ) -> Result<Vec<G>, ReadError> {
     let mut out = Vec::new();
+    scan_range(db, data_dir, range, |mut groups: Vec<G>| {
+        out.append(&mut groups);
+        ControlFlow::Continue(())
+    })?;
+    Ok(out)
+}
+
+/// Like [`read_range`], but hands the groups to `visit` one block at a time, so a caller can
+/// stream any amount of data in the memory of one block; `visit` stops the walk by returning
+/// `ControlFlow::Break`.
+pub(crate) fn scan_range<G: SignalGroup>(
+    db: &Database,
+    data_dir: &Path,
+    range: TimeRange,
+    mut visit: impl FnMut(Vec<G>) -> ControlFlow<()>,
+) -> Result<(), ReadError> {
     if range.start >= range.end {
-        return Ok(out);
+        return Ok(());
     }
     let storage = |e: &dyn std::fmt::Display| ReadError::Storage(e.to_string());
     let txn = db.begin_read().map_err(|e| storage(&e))?;
     let table = match txn.open_table(block_table(G::SIGNAL)) {
         Ok(table) => table,
-        Err(TableError::TableDoesNotExist(_)) => return Ok(out),
+        Err(TableError::TableDoesNotExist(_)) => return Ok(()),
         Err(e) => return Err(storage(&e)),
     };
     let mut segments = SegmentReader::new(data_dir, G::SIGNAL);
@@ -63,7 +80,9 @@ pub(crate) fn read_range<G: SignalGroup>(
         if !entry.header.within(range) {
             retain_in_range(&mut groups, range);
         }
-        out.append(&mut groups);
+        if visit(groups).is_break() {
+            break;
+        }
     }
-    Ok(out)
+    Ok(())
 }

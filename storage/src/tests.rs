@@ -199,6 +199,55 @@ fn reads_return_only_items_in_range_across_partitions() {
 }
 
 #[test]
+fn scans_hand_over_one_block_at_a_time_and_stop_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // Three partitions, so at least three blocks.
+    let times = [
+        BASE,
+        BASE + 1,
+        BASE + HOUR,
+        BASE + 2 * HOUR,
+        BASE + 2 * HOUR + 1,
+    ];
+    store.write(Batch::Traces(spans_at(&times))).unwrap();
+
+    let mut blocks = Vec::new();
+    store
+        .scan_traces(TimeRange::new(BASE + 1, u64::MAX), |groups| {
+            blocks.push(span_times(&groups));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(
+        blocks,
+        vec![
+            vec![BASE + 1],
+            vec![BASE + HOUR],
+            vec![BASE + 2 * HOUR, BASE + 2 * HOUR + 1]
+        ]
+    );
+    let all: Vec<u64> = blocks.concat();
+    assert_eq!(
+        all,
+        span_times(
+            &store
+                .read_traces(TimeRange::new(BASE + 1, u64::MAX))
+                .unwrap()
+        )
+    );
+
+    let mut visited = 0;
+    store
+        .scan_traces(TimeRange::ALL, |_| {
+            visited += 1;
+            ControlFlow::Break(())
+        })
+        .unwrap();
+    assert_eq!(visited, 1, "Break stops the walk");
+}
+
+#[test]
 fn a_metric_spanning_partitions_is_split_and_keeps_its_descriptor() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());

@@ -30,7 +30,8 @@ def dd_rate(name):
 
 
 runs = {s: load(f"{s}.json") for s in ("traces", "logs", "metrics")}
-rss = {s: load(f"{s}.rss.json") for s in ("traces", "logs", "metrics")}
+rss = {s: load(f"{s}.rss.json") for s in ("traces", "logs", "metrics", "overload")}
+overload = load("overload.json")
 dumps = {s: load(f"{s}.dump.json") for s in ("traces", "logs", "metrics")}
 http = load("traces-http.json")
 startup = load("startup.json")
@@ -76,6 +77,10 @@ rows = [
     ("peak RSS under load (traces / logs / metrics)",
      " / ".join(f"{rss[s]['peak_rss_kib'] / 1024:.0f}" for s in ("traces", "logs", "metrics")) + " MB",
      "bounded", "ingest queue limit 256 MiB"),
+    ("peak RSS under overload (64 connections, 2 MiB ingest queue)",
+     f"{rss['overload']['peak_rss_kib'] / 1024:.0f} MB", "bounded",
+     f"{overload['retries']} busy answers retried, {overload['failed_requests']} failed, "
+     f"{fmt(overload['items_per_second'])} spans/s, lost {overload['server']['lost']}"),
     ("binary size", f"{int(binary) / 1e6:.1f} MB", "< 25 MB", ""),
     ("UI wasm, gzip -9", f"{int(wasm_gz) / 1e6:.2f} MB" if int(wasm_gz) else "not built", "<= 1 MB", ""),
 ]

@@ -44,12 +44,12 @@ socks=[socket.socket() for _ in range(3)]
 print(" ".join(str(s.getsockname()[1]) for s in socks))'
 }
 
-# start_server DIR -> sets SERVER_PID, GRPC, HTTP, UI; waits until /readyz answers 200. A port
+# start_server DIR [SERVER FLAGS...] -> sets SERVER_PID, GRPC, HTTP, UI; waits until /readyz answers 200. A port
 # picked as free can be taken before the server binds it: then it tries again with new ones.
 start_server() {
   for _attempt in 1 2 3 4 5; do
     read -r GRPC HTTP UI < <(free_ports)
-    "$BIN" --data "$1" --grpc-port "$GRPC" --http-port "$HTTP" --ui-port "$UI" --log-level warn &
+    "$BIN" --data "$1" --grpc-port "$GRPC" --http-port "$HTTP" --ui-port "$UI" --log-level warn "${@:2}" &
     SERVER_PID=$!
     for _ in $(seq 1 500); do
       if curl -fsS "http://127.0.0.1:$UI/readyz" >/dev/null 2>&1; then return 0; fi
@@ -121,6 +121,18 @@ start_server "$WORK/http"
   --protocol http --connections "$CONNECTIONS" --duration "$(( (SECONDS_PER_RUN + 1) / 2 ))s" \
   --batch 1000 --json > "$OUT/traces-http.json"
 stop_server
+
+# --- overload: far more senders than the disk keeps up with, a small ingest queue ---------------
+# The server must push back (busy answers the load generator retries) instead of buffering:
+# memory stays near the queue limit, and still nothing acknowledged is lost.
+log "overload: traces over 64 gRPC connections into a 2 MiB ingest queue"
+start_server "$WORK/overload" --max-ingest-queue 2MiB
+"$BIN" loadgen --ui-port "$UI" --grpc-port "$GRPC" --http-port "$HTTP" --signal traces \
+  --protocol grpc --connections 64 --duration "${SECONDS_PER_RUN}s" --batch 1000 \
+  --json > "$OUT/overload.json"
+peak=$(rss_kib "$SERVER_PID" VmHWM)
+stop_server
+echo "{\"peak_rss_kib\": $peak}" > "$OUT/overload.rss.json"
 
 # --- physical limits and the generic-compressor line on the same data -------------------------
 log "machine limits: zstd on the OTLP protobuf, disk write + fsync"

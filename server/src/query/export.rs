@@ -2,16 +2,19 @@
 //! time range, as an OTLP/JSON export request — the same bytes an SDK would send, so a download
 //! can be replayed into any OTLP backend, and the proof that ingest loses nothing.
 
+use std::ops::ControlFlow;
+
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use otelite_storage::TimeRange;
-use serde::Deserialize;
+use bytes::Bytes;
+use otelite_api::Signal;
+use otelite_storage::{ReadError, TimeRange};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
-use super::{ApiError, blocking};
+use super::ApiError;
 use crate::otlp;
 use crate::state::AppState;
 
@@ -54,42 +57,75 @@ pub(super) async fn export(
     Query(params): Query<RangeParams>,
 ) -> Result<Response, ApiError> {
     let range = params.time_range()?;
-    let store = state.store.clone();
-    let body = match signal.as_str() {
-        "traces" => {
-            blocking(move || {
-                let resource_spans = store.read_traces(range)?;
-                Ok(otlp::encode_json(&ExportTraceServiceRequest {
-                    resource_spans,
-                }))
-            })
-            .await?
+    let store = state.store;
+    let body = match Signal::from_name(&signal) {
+        Some(Signal::Traces) => stream_json("resourceSpans", move |visit| {
+            store.scan_traces(range, visit)
+        }),
+        Some(Signal::Metrics) => stream_json("resourceMetrics", move |visit| {
+            store.scan_metrics(range, visit)
+        }),
+        Some(Signal::Logs) => {
+            stream_json("resourceLogs", move |visit| store.scan_logs(range, visit))
         }
-        "metrics" => {
-            blocking(move || {
-                let resource_metrics = store.read_metrics(range)?;
-                Ok(otlp::encode_json(&ExportMetricsServiceRequest {
-                    resource_metrics,
-                }))
-            })
-            .await?
-        }
-        "logs" => {
-            blocking(move || {
-                let resource_logs = store.read_logs(range)?;
-                Ok(otlp::encode_json(&ExportLogsServiceRequest {
-                    resource_logs,
-                }))
-            })
-            .await?
-        }
-        other => {
+        None => {
             return Err(ApiError::NotFound(format!(
-                "there is no signal {other:?}: export traces, metrics or logs"
+                "there is no signal {signal:?}: export traces, metrics or logs"
             )));
         }
     };
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Blocks encoded ahead of a slow client; bounds the export's memory to a few blocks.
+const EXPORT_BUFFER_BLOCKS: usize = 4;
+
+/// Streams `{"<field>":[group,group,...]}` — an OTLP/JSON export request — from a store scan
+/// that runs on the blocking pool and hands over one block's groups at a time. Memory stays at
+/// a few blocks whatever the range; a client that goes away stops the scan. A read error after
+/// the first bytes were sent can only abort the body, which the client sees as a broken
+/// response rather than a truncated but valid-looking document.
+fn stream_json<G, Scan>(field: &'static str, scan: Scan) -> Body
+where
+    G: Serialize + Send + 'static,
+    Scan:
+        FnOnce(&mut dyn FnMut(Vec<G>) -> ControlFlow<()>) -> Result<(), ReadError> + Send + 'static,
+{
+    let (chunks, receiver) = mpsc::channel::<std::io::Result<Bytes>>(EXPORT_BUFFER_BLOCKS);
+    tokio::task::spawn_blocking(move || {
+        let send = |chunk: Vec<u8>| chunks.blocking_send(Ok(Bytes::from(chunk))).is_ok();
+        if !send(format!("{{\"{field}\":[").into_bytes()) {
+            return;
+        }
+        let mut first = true;
+        let scanned = scan(&mut |groups: Vec<G>| {
+            let mut chunk = Vec::new();
+            for group in &groups {
+                if !std::mem::take(&mut first) {
+                    chunk.push(b',');
+                }
+                chunk.extend_from_slice(&otlp::encode_json(group));
+            }
+            if send(chunk) {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        });
+        match scanned {
+            Ok(()) => {
+                send(b"]}".to_vec());
+            }
+            Err(e) => {
+                tracing::error!("export of {field} failed: {e}");
+                let _ = chunks.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        }
+    });
+    Body::from_stream(futures_util::stream::unfold(
+        receiver,
+        |mut receiver| async { receiver.recv().await.map(|chunk| (chunk, receiver)) },
+    ))
 }
 
 #[cfg(test)]
