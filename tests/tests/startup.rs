@@ -57,6 +57,41 @@ fn unknown_config_key_is_named() {
 }
 
 #[test]
+fn unusable_data_dir_says_what_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where the data directory should be: unusable even for root.
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    let data = file.join("data");
+    let args = [
+        "--data",
+        data.to_str().unwrap(),
+        "--grpc-port",
+        "0",
+        "--http-port",
+        "0",
+        "--ui-port",
+        "0",
+    ];
+    let out = run_to_exit(BINARY, &args);
+    assert!(
+        !out.status.success(),
+        "an unusable data dir is an error: {out:?}"
+    );
+    assert!(
+        out.stderr.contains(data.to_str().unwrap()) && out.stderr.contains("may write to it"),
+        "the message names the directory and what to check: {}",
+        out.stderr
+    );
+    assert_eq!(
+        out.stderr.matches("Not a directory").count(),
+        1,
+        "the cause is said once: {}",
+        out.stderr
+    );
+}
+
+#[test]
 fn version_prints_the_version() {
     let out = run_to_exit(BINARY, &["--version"]);
     assert!(out.status.success(), "{out:?}");
