@@ -60,95 +60,61 @@ fn connect_error(e: tonic::transport::Error) -> tonic::Status {
     tonic::Status::unavailable(format!("cannot connect: {e}"))
 }
 
-impl OtlpRequest for ExportTraceServiceRequest {
-    const SIGNAL: Signal = Signal::Traces;
+/// The three impls differ only in their types and in the name of the rejected-items count.
+macro_rules! otlp_request {
+    ($request:ty, $signal:expr, $client:ident, $response:ty, $rejected:ident) => {
+        impl OtlpRequest for $request {
+            const SIGNAL: Signal = $signal;
 
-    fn send_grpc(self, endpoint: String, gzip: bool) -> GrpcResult {
-        Box::pin(async move {
-            let mut client = TraceServiceClient::connect(endpoint)
-                .await
-                .map_err(connect_error)?;
-            if gzip {
-                client = client
-                    .send_compressed(CompressionEncoding::Gzip)
-                    .accept_compressed(CompressionEncoding::Gzip);
+            fn send_grpc(self, endpoint: String, gzip: bool) -> GrpcResult {
+                Box::pin(async move {
+                    let mut client = $client::connect(endpoint).await.map_err(connect_error)?;
+                    if gzip {
+                        client = client
+                            .send_compressed(CompressionEncoding::Gzip)
+                            .accept_compressed(CompressionEncoding::Gzip);
+                    }
+                    let response = client.export(self).await?.into_inner();
+                    Ok(response.partial_success.map(|p| Rejected {
+                        count: p.$rejected,
+                        message: p.error_message,
+                    }))
+                })
             }
-            let response = client.export(self).await?.into_inner();
-            Ok(response.partial_success.map(|p| Rejected {
-                count: p.rejected_spans,
-                message: p.error_message,
-            }))
-        })
-    }
 
-    fn rejected_in_protobuf_response(body: &[u8]) -> Option<Rejected> {
-        let response = ExportTraceServiceResponse::decode(body).expect("a trace response");
-        response.partial_success.map(|p| Rejected {
-            count: p.rejected_spans,
-            message: p.error_message,
-        })
-    }
+            fn rejected_in_protobuf_response(body: &[u8]) -> Option<Rejected> {
+                let response = <$response>::decode(body)
+                    .unwrap_or_else(|e| panic!("a {} response: {e}", $signal.name()));
+                response.partial_success.map(|p| Rejected {
+                    count: p.$rejected,
+                    message: p.error_message,
+                })
+            }
+        }
+    };
 }
 
-impl OtlpRequest for ExportMetricsServiceRequest {
-    const SIGNAL: Signal = Signal::Metrics;
-
-    fn send_grpc(self, endpoint: String, gzip: bool) -> GrpcResult {
-        Box::pin(async move {
-            let mut client = MetricsServiceClient::connect(endpoint)
-                .await
-                .map_err(connect_error)?;
-            if gzip {
-                client = client
-                    .send_compressed(CompressionEncoding::Gzip)
-                    .accept_compressed(CompressionEncoding::Gzip);
-            }
-            let response = client.export(self).await?.into_inner();
-            Ok(response.partial_success.map(|p| Rejected {
-                count: p.rejected_data_points,
-                message: p.error_message,
-            }))
-        })
-    }
-
-    fn rejected_in_protobuf_response(body: &[u8]) -> Option<Rejected> {
-        let response = ExportMetricsServiceResponse::decode(body).expect("a metrics response");
-        response.partial_success.map(|p| Rejected {
-            count: p.rejected_data_points,
-            message: p.error_message,
-        })
-    }
-}
-
-impl OtlpRequest for ExportLogsServiceRequest {
-    const SIGNAL: Signal = Signal::Logs;
-
-    fn send_grpc(self, endpoint: String, gzip: bool) -> GrpcResult {
-        Box::pin(async move {
-            let mut client = LogsServiceClient::connect(endpoint)
-                .await
-                .map_err(connect_error)?;
-            if gzip {
-                client = client
-                    .send_compressed(CompressionEncoding::Gzip)
-                    .accept_compressed(CompressionEncoding::Gzip);
-            }
-            let response = client.export(self).await?.into_inner();
-            Ok(response.partial_success.map(|p| Rejected {
-                count: p.rejected_log_records,
-                message: p.error_message,
-            }))
-        })
-    }
-
-    fn rejected_in_protobuf_response(body: &[u8]) -> Option<Rejected> {
-        let response = ExportLogsServiceResponse::decode(body).expect("a logs response");
-        response.partial_success.map(|p| Rejected {
-            count: p.rejected_log_records,
-            message: p.error_message,
-        })
-    }
-}
+otlp_request!(
+    ExportTraceServiceRequest,
+    Signal::Traces,
+    TraceServiceClient,
+    ExportTraceServiceResponse,
+    rejected_spans
+);
+otlp_request!(
+    ExportMetricsServiceRequest,
+    Signal::Metrics,
+    MetricsServiceClient,
+    ExportMetricsServiceResponse,
+    rejected_data_points
+);
+otlp_request!(
+    ExportLogsServiceRequest,
+    Signal::Logs,
+    LogsServiceClient,
+    ExportLogsServiceResponse,
+    rejected_log_records
+);
 
 /// Reads the `partialSuccess` out of an OTLP/JSON response body (`rejectedSpans`,
 /// `rejectedDataPoints` or `rejectedLogRecords`, an int64 so a string or a number).
