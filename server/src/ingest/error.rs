@@ -67,6 +67,21 @@ impl IngestError {
         }
     }
 
+    /// Whether the request body may still be (partly) unread when this error is answered:
+    /// refused on its headers, or cut off at the size limit. Such a connection cannot carry
+    /// another request, so the response must tell the client not to reuse it.
+    pub fn leaves_body_unread(&self) -> bool {
+        matches!(
+            self,
+            IngestError::UnsupportedContentType(_)
+                | IngestError::UnsupportedContentEncoding(_)
+                | IngestError::TooLarge {
+                    decompressed: false,
+                    ..
+                }
+        )
+    }
+
     /// How long the client should wait before retrying, when we know.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

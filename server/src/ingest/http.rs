@@ -12,7 +12,8 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::{
-    ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER,
+    ALLOW, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue,
+    RETRY_AFTER,
 };
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -237,6 +238,13 @@ fn error_response(format: Option<Format>, error: &IngestError) -> Response {
         ),
     };
     let mut response = (error.http_status(), [(CONTENT_TYPE, content_type)], body).into_response();
+    if error.leaves_body_unread() {
+        // Otherwise a pooling client sends its next request on a connection we are closing,
+        // and that request fails with a broken pipe.
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     if let Some(delay) = error.retry_after() {
         response
             .headers_mut()

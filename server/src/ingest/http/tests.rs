@@ -136,6 +136,7 @@ async fn invalid_items_are_rejected_counted_and_reported_the_rest_kept() {
 async fn unsupported_content_types_and_encodings_are_415_with_a_reason() {
     let (response, bytes) = send(LIMIT, post("/v1/logs", "text/plain", "hello")).await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(response.headers()[header::CONNECTION], "close");
     let text = String::from_utf8(bytes).unwrap();
     assert!(
         text.contains("application/x-protobuf or application/json"),
@@ -163,6 +164,10 @@ async fn unsupported_content_types_and_encodings_are_415_with_a_reason() {
 async fn malformed_bodies_are_400_with_a_status_in_the_request_encoding() {
     let (response, bytes) = send(LIMIT, post("/v1/traces", PROTOBUF, vec![0x0a, 0xff])).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        response.headers().get(header::CONNECTION).is_none(),
+        "the body was read whole: the connection stays usable"
+    );
     assert_eq!(content_type(&response), PROTOBUF);
     let status = RpcStatus::decode(&bytes[..]).unwrap();
     assert_eq!(status.code, tonic::Code::InvalidArgument as i32);
@@ -261,6 +266,11 @@ async fn bodies_over_the_limit_are_413_with_or_without_content_length() {
         .insert(header::CONTENT_LENGTH, "5000".parse().unwrap());
     let (response, _) = send(limit, declared).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        response.headers()[header::CONNECTION],
+        "close",
+        "the rest of the body is unread: the connection cannot be reused"
+    );
 
     // A chunked body under the limit is fine.
     let chunks: Vec<Result<&'static [u8], std::io::Error>> =
