@@ -236,9 +236,11 @@ impl Store {
         })
     }
 
-    /// Queues `batch` for the next group commit and returns at once; `on_durable` is called
-    /// (on the writer thread) once the batch is on disk, or with the error that kept it off.
-    /// When this returns an error, the batch was not taken and `on_durable` is never called.
+    /// Queues `batch` for the next group commit and returns without waiting for the disk;
+    /// `on_durable` is called (on the writer thread) once the batch is on disk, or with the error
+    /// that kept it off. When this returns an error, the batch was not taken and `on_durable` is
+    /// never called. The batch is split and encoded here, on the caller's thread (about a
+    /// millisecond per thousand spans), so async callers should call it from a blocking pool.
     pub fn submit(&self, batch: Batch, on_durable: OnDurable) -> Result<(), SubmitError> {
         self.inner.queue.submit(batch, on_durable)
     }

@@ -22,13 +22,19 @@ pub(crate) async fn accept<R: ExportRequest>(
         return Ok(rejections);
     }
     let (durable_tx, durable) = oneshot::channel();
-    state.store.submit(
-        request.into_batch(),
-        Box::new(move |outcome| {
-            // The receiver is gone only if the client hung up; the data is stored regardless.
-            let _ = durable_tx.send(outcome);
-        }),
-    )?;
+    let store = state.store.clone();
+    // `submit` encodes the batch on the calling thread: keep that off the async workers.
+    tokio::task::spawn_blocking(move || {
+        store.submit(
+            request.into_batch(),
+            Box::new(move |outcome| {
+                // The receiver is gone only if the client hung up; the data is stored regardless.
+                let _ = durable_tx.send(outcome);
+            }),
+        )
+    })
+    .await
+    .map_err(|e| IngestError::Internal(format!("handing the batch to the store failed: {e}")))??;
     match durable.await {
         Ok(Ok(())) => Ok(rejections),
         Ok(Err(e)) => {
