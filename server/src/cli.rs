@@ -27,6 +27,9 @@ pub fn main() -> ExitCode {
         }
         Command::Health => runtime.block_on(crate::query::probe_ready(&config)),
         Command::Loadgen(args) => runtime.block_on(crate::loadgen::run(&config, &args)),
+        Command::LoadgenSink(args) => {
+            runtime.block_on(crate::loadgen::sink::run(&config, &args, shutdown_signal()))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

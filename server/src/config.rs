@@ -23,6 +23,9 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Bytes of acknowledged-pending data the ingest queue may hold before it pushes back.
     pub max_ingest_queue_bytes: usize,
+    /// Memory all export requests in flight may hold together (bodies, decompressed and
+    /// decoded) before clients are told to retry.
+    pub max_memory_bytes: usize,
 }
 
 impl Default for Config {
@@ -36,6 +39,7 @@ impl Default for Config {
             log_level: "info".to_string(),
             max_request_bytes: 16 * 1024 * 1024,
             max_ingest_queue_bytes: 256 * 1024 * 1024,
+            max_memory_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -77,6 +81,9 @@ pub enum Command {
     /// Send realistic telemetry to a running otelite as fast as it takes it (or at --rate), then
     /// report the rate and latency and check that nothing acknowledged was lost.
     Loadgen(crate::loadgen::LoadgenArgs),
+    /// The benchmarks' reference receiver: OTLP/gRPC that decodes and discards.
+    #[command(hide = true)]
+    LoadgenSink(crate::loadgen::sink::SinkArgs),
 }
 
 /// Every setting, each also readable from `OTELITE_<NAME>` and from the TOML file.
@@ -111,6 +118,9 @@ pub struct Settings {
     /// Memory the ingest queue may hold while data waits for the disk, e.g. 256MiB; past it clients are told to retry [default: 256MiB].
     #[arg(long, env = "OTELITE_MAX_INGEST_QUEUE", global = true)]
     pub max_ingest_queue: Option<String>,
+    /// Memory all OTLP requests being received and decoded may hold together, e.g. 256MiB; past it clients are told to retry. At least twice max-request-size [default: 256MiB].
+    #[arg(long, env = "OTELITE_MAX_MEMORY", global = true)]
+    pub max_memory: Option<String>,
 }
 
 /// A setting that cannot be used, said so that the user knows what to change.
@@ -136,6 +146,15 @@ pub enum ConfigError {
         setting: &'static str,
         value: usize,
         min: usize,
+    },
+    #[error(
+        "max-memory ({max_memory} bytes) must be at least twice max-request-size ({max_request} \
+         bytes), so that a request of the largest size can be received while others are: raise \
+         --max-memory or lower --max-request-size"
+    )]
+    MemoryBelowRequests {
+        max_memory: usize,
+        max_request: usize,
     },
     #[error("log-level {value:?} is not valid: {message}; use error, warn, info, debug or trace")]
     LogLevel { value: String, message: String },
@@ -185,8 +204,20 @@ impl Settings {
                 defaults.max_ingest_queue_bytes,
                 1024 * 1024,
             )?,
+            max_memory_bytes: size_setting(
+                "max-memory",
+                self.max_memory.or(file.max_memory),
+                defaults.max_memory_bytes,
+                1024 * 1024,
+            )?,
         };
         check_ports(&config)?;
+        if config.max_memory_bytes / 2 < config.max_request_bytes {
+            return Err(ConfigError::MemoryBelowRequests {
+                max_memory: config.max_memory_bytes,
+                max_request: config.max_request_bytes,
+            });
+        }
         Ok(config)
     }
 }
@@ -316,6 +347,20 @@ mod tests {
         std::fs::write(&path, "grpc_prot = 1\n").unwrap();
         let err = parse(&["--config", path.to_str().unwrap()]).unwrap_err();
         assert!(err.to_string().contains("grpc_prot"), "{err}");
+    }
+
+    #[test]
+    fn max_memory_must_hold_two_requests_of_the_largest_size() {
+        let config = parse(&["--max-memory", "64MiB"]).unwrap();
+        assert_eq!(config.max_memory_bytes, 64 << 20);
+        let error = parse(&["--max-request-size", "200MiB"]).unwrap_err();
+        assert!(
+            matches!(error, ConfigError::MemoryBelowRequests { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("raise --max-memory"), "{error}");
+        let config = parse(&["--max-request-size", "64MiB", "--max-memory", "128MiB"]).unwrap();
+        assert_eq!(config.max_request_bytes, 64 << 20);
     }
 
     #[test]

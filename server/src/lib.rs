@@ -80,6 +80,8 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         limits: Limits {
             max_request_bytes: config.max_request_bytes,
         },
+        budget: ingest::MemoryBudget::new(config.max_memory_bytes),
+        decode_slots: state::decode_slots(),
         counters: Arc::new(IngestCounters::default()),
         started: Instant::now(),
     };

@@ -7,11 +7,18 @@ use std::time::Instant;
 
 use otelite_storage::{Signal, Store};
 
+use crate::ingest::MemoryBudget;
+
 /// Shared by all listeners; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub limits: Limits,
+    /// The memory all export requests in flight may hold together (`--max-memory`).
+    pub budget: MemoryBudget,
+    /// Requests decoded at the same time (one per core); the others wait their turn, charged
+    /// to the budget but not yet decoded.
+    pub decode_slots: Arc<tokio::sync::Semaphore>,
     pub counters: Arc<IngestCounters>,
     pub started: Instant,
 }
@@ -21,6 +28,12 @@ pub struct AppState {
 pub struct Limits {
     /// Largest request body accepted, measured after decompression.
     pub max_request_bytes: usize,
+}
+
+/// One decode slot per core the process may use.
+pub fn decode_slots() -> Arc<tokio::sync::Semaphore> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Arc::new(tokio::sync::Semaphore::new(cores))
 }
 
 impl Default for Limits {

@@ -29,8 +29,19 @@ def dd_rate(name):
     return float(m.group(2)) * scale, float(m.group(1))
 
 
-runs = {s: load(f"{s}.json") for s in ("traces", "logs", "metrics")}
-rss = {s: load(f"{s}.rss.json") for s in ("traces", "logs", "metrics", "overload")}
+SIGNALS = ("traces", "logs", "metrics")
+runs = {s: load(f"{s}.json") for s in SIGNALS}
+static = {s: load(f"{s}-static.json") for s in SIGNALS}
+sink = {s: load(f"{s}-sink.json") for s in SIGNALS}
+rss = {s: load(f"{s}.rss.json") for s in SIGNALS + ("overload",)}
+static_rss = {s: load(f"{s}-static.rss.json") for s in SIGNALS}
+sink_rss = {s: load(f"{s}-sink.rss.json") for s in SIGNALS}
+
+
+def cpu_us(run, usage, unit="accepted_items"):
+    """Server CPU (user + system) per acknowledged item, or per Prometheus sample, in µs."""
+    count = run[unit] if unit == "accepted_items" else run["samples_per_second"] * run["seconds"]
+    return usage["cpu_seconds"] * 1e6 / count if count else float("nan")
 overload = load("overload.json")
 dumps = {s: load(f"{s}.dump.json") for s in ("traces", "logs", "metrics")}
 http = load("traces-http.json")
@@ -64,6 +75,21 @@ rows = [
      f"= {fmt(mt['samples_per_second'])} Prometheus samples/s"),
     ("ingest samples/s (Prometheus samples)", fmt(mt["samples_per_second"]), "1,500,000",
      "VictoriaMetrics ~1.4M/s on 2 cores"),
+    ("server CPU per span (glibc / static)",
+     f"{cpu_us(t, rss['traces']):.2f} / {cpu_us(static['traces'], static_rss['traces']):.2f} µs", "<= 4 µs",
+     f"decode-and-discard receiver: {cpu_us(sink['traces'], sink_rss['traces']):.2f} µs"),
+    ("server CPU per log record (glibc / static)",
+     f"{cpu_us(l, rss['logs']):.2f} / {cpu_us(static['logs'], static_rss['logs']):.2f} µs", "<= 2.5 µs",
+     f"decode-and-discard receiver: {cpu_us(sink['logs'], sink_rss['logs']):.2f} µs"),
+    ("server CPU per Prometheus sample (glibc / static)",
+     f"{cpu_us(mt, rss['metrics'], 's'):.3f} / {cpu_us(static['metrics'], static_rss['metrics'], 's'):.3f} µs", "<= 0.7 µs",
+     f"decode-and-discard receiver: {cpu_us(sink['metrics'], sink_rss['metrics'], 's'):.3f} µs"),
+    ("static binary's rate / glibc build's (spans, logs, samples)",
+     " / ".join(f"{static[s]['items_per_second'] / runs[s]['items_per_second']:.2f}" for s in SIGNALS), ">= 0.9",
+     "same client, same run: " + ", ".join(f"{fmt(static[s]['items_per_second'])} {s}/s" for s in SIGNALS)),
+    ("rate / decode-and-discard receiver's (spans, logs, samples)",
+     " / ".join(f"{runs[s]['items_per_second'] / sink[s]['items_per_second']:.2f}" for s in SIGNALS), "-",
+     "the receiver: " + ", ".join(f"{fmt(sink[s]['items_per_second'])} {s}/s" for s in SIGNALS)),
     ("request latency p50 / p99 (spans)", f"{t['latency_p50_ms']:.1f} / {t['latency_p99_ms']:.1f} ms", "-",
      f"{t['retries']} busy answers retried"),
     ("disk bytes per span", fmt(t["server"]["bytes_per_item"], 1), "<= 25",

@@ -31,9 +31,11 @@ for tool in python3 curl zstd gzip dd; do
 done
 
 started=$(date +%s)
-log "building release (cargo build --release -p otelite)"
+log "building release (cargo build --release -p otelite) and the static binary (packaging/build-static.sh)"
 cargo build --release -p otelite >&2
 BIN=target/release/otelite
+# The binary people download and run in containers: musl, static. Needs musl-tools.
+STATIC=$(bash packaging/build-static.sh)
 build_seconds=$(( $(date +%s) - started ))
 
 # Three free ports for each server.
@@ -46,10 +48,11 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))'
 
 # start_server DIR [SERVER FLAGS...] -> sets SERVER_PID, GRPC, HTTP, UI; waits until /readyz answers 200. A port
 # picked as free can be taken before the server binds it: then it tries again with new ones.
+# SERVER_BIN (default $BIN) is the binary to start.
 start_server() {
   for _attempt in 1 2 3 4 5; do
     read -r GRPC HTTP UI < <(free_ports)
-    "$BIN" --data "$1" --grpc-port "$GRPC" --http-port "$HTTP" --ui-port "$UI" --log-level warn "${@:2}" &
+    "${SERVER_BIN:-$BIN}" --data "$1" --grpc-port "$GRPC" --http-port "$HTTP" --ui-port "$UI" --log-level warn "${@:2}" &
     SERVER_PID=$!
     for _ in $(seq 1 500); do
       if curl -fsS "http://127.0.0.1:$UI/readyz" >/dev/null 2>&1; then return 0; fi
@@ -67,6 +70,9 @@ stop_server() {
 }
 
 rss_kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+# CPU the process has used so far (user + system), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
 
 # --- startup: spawn -> /readyz 200, fresh data dir each time, median of 7 ---------------------
 log "startup time"
@@ -100,18 +106,52 @@ declare -A ARGS=(
   [logs]="--batch 1000"
   [metrics]="--batch 2000 --instances 10"
 )
-for signal in traces logs metrics; do
-  log "ingest: $signal for ${SECONDS_PER_RUN}s over $CONNECTIONS gRPC connections"
-  start_server "$WORK/$signal"
+# Each workload runs three times: against the glibc release build, against the static musl
+# binary, and against `otelite loadgen-sink` (an OTLP/gRPC receiver that only decodes and
+# discards: the ceiling this client reaches on this machine). The server's CPU per item is
+# utime+stime from /proc/<pid>/stat over the run divided by the items acknowledged.
+# run_ingest NAME SIGNAL [LOADGEN FLAGS...]: drives the server started last, writes NAME.json
+# and NAME.rss.json.
+run_ingest() {
+  local name=$1 signal=$2
   sleep 1
-  idle=$(rss_kib "$SERVER_PID" VmRSS)
+  local idle; idle=$(rss_kib "$SERVER_PID" VmRSS)
+  local before; before=$(cpu_ticks "$SERVER_PID")
   # shellcheck disable=SC2086
   "$BIN" loadgen --ui-port "$UI" --grpc-port "$GRPC" --http-port "$HTTP" --signal "$signal" \
     --protocol grpc --connections "$CONNECTIONS" --duration "${SECONDS_PER_RUN}s" ${ARGS[$signal]} \
-    --json > "$OUT/$signal.json"
-  peak=$(rss_kib "$SERVER_PID" VmHWM)
+    --json "${@:3}" > "$OUT/$name.json"
+  local after; after=$(cpu_ticks "$SERVER_PID")
+  local peak; peak=$(rss_kib "$SERVER_PID" VmHWM)
   stop_server
-  echo "{\"idle_rss_kib\": $idle, \"peak_rss_kib\": $peak}" > "$OUT/$signal.rss.json"
+  local cpu; cpu=$(awk -v a="$after" -v b="$before" -v t="$CLK_TCK" 'BEGIN { print (a - b) / t }')
+  echo "{\"idle_rss_kib\": $idle, \"peak_rss_kib\": $peak, \"cpu_seconds\": $cpu}" > "$OUT/$name.rss.json"
+}
+
+start_sink() {
+  for _attempt in 1 2 3 4 5; do
+    read -r GRPC HTTP UI < <(free_ports)
+    "$BIN" loadgen-sink --grpc-port "$GRPC" 2>/dev/null &
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do
+      if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $GRPC), 0.1)" 2>/dev/null; then return 0; fi
+      if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+      sleep 0.02
+    done
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  done
+  log "the decode-and-discard receiver did not start"; exit 1
+}
+
+for signal in traces logs metrics; do
+  log "ingest: $signal for ${SECONDS_PER_RUN}s over $CONNECTIONS gRPC connections (glibc, static, sink)"
+  start_server "$WORK/$signal"
+  run_ingest "$signal" "$signal"
+  SERVER_BIN=$STATIC start_server "$WORK/$signal-static"
+  run_ingest "$signal-static" "$signal"
+  start_sink
+  run_ingest "$signal-sink" "$signal" --no-verify
 done
 
 # --- HTTP/protobuf for comparison: spans only, shorter ----------------------------------------

@@ -31,6 +31,13 @@ pub enum IngestError {
     BadBody(String),
     #[error("{0}")]
     Unavailable(#[from] SubmitError),
+    /// Requests in flight hold all of `--max-memory`; the message starts with
+    /// [`super::budget::MEMORY_BUSY_PREFIX`].
+    #[error(
+        "otelite is busy: the requests in flight hold its whole memory budget of {limit} bytes \
+         (--max-memory); retry shortly"
+    )]
+    MemoryBusy { limit: usize },
     #[error("{0}; retry later")]
     Storage(#[from] WriteError),
     #[error("internal error while receiving: {0}")]
@@ -47,9 +54,9 @@ impl IngestError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            IngestError::Unavailable(_) | IngestError::Storage(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            IngestError::Unavailable(_)
+            | IngestError::MemoryBusy { .. }
+            | IngestError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -62,7 +69,9 @@ impl IngestError {
             | IngestError::UnsupportedContentType(_)
             | IngestError::UnsupportedContentEncoding(_) => Code::InvalidArgument,
             IngestError::TooLarge { .. } => Code::ResourceExhausted,
-            IngestError::Unavailable(_) | IngestError::Storage(_) => Code::Unavailable,
+            IngestError::Unavailable(_)
+            | IngestError::MemoryBusy { .. }
+            | IngestError::Storage(_) => Code::Unavailable,
             IngestError::Internal(_) => Code::Internal,
         }
     }
@@ -75,6 +84,7 @@ impl IngestError {
             self,
             IngestError::UnsupportedContentType(_)
                 | IngestError::UnsupportedContentEncoding(_)
+                | IngestError::MemoryBusy { .. }
                 | IngestError::TooLarge {
                     decompressed: false,
                     ..
@@ -85,7 +95,8 @@ impl IngestError {
     /// How long the client should wait before retrying, when we know.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            IngestError::Unavailable(SubmitError::Overloaded { .. }) => Some(OVERLOAD_RETRY_AFTER),
+            IngestError::Unavailable(SubmitError::Overloaded { .. })
+            | IngestError::MemoryBusy { .. } => Some(OVERLOAD_RETRY_AFTER),
             _ => None,
         }
     }

@@ -1,133 +1,205 @@
-//! OTLP/gRPC: tonic's generated TraceService, MetricsService and LogsService, served as an
-//! axum router so that the listener is an ordinary `axum::serve` (which speaks HTTP/2 with
+//! OTLP/gRPC: the `Export` methods of the TraceService, MetricsService and LogsService, served
+//! as axum routes so that the listener is an ordinary `axum::serve` (which speaks HTTP/2 with
 //! prior knowledge, as gRPC clients do).
+//!
+//! tonic does the gRPC framing, gzip and the message size limit, but its codec here hands over
+//! the message's bytes undecoded ([`RawCodec`]): decoding happens in [`pipeline::accept`] on the
+//! blocking pool, where OTLP/HTTP decodes too, instead of on the async workers that also have to
+//! keep every connection moving. Every request is charged to the shared [`MemoryBudget`] before
+//! its bytes are read.
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use tonic::codec::CompressionEncoding;
-use tonic::service::Routes;
-use tonic::{Request, Response, Status};
+use std::marker::PhantomData;
 
-use super::pipeline;
-use crate::otlp::ExportRequest;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::{Buf, Bytes};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use tonic::Status;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::server::UnaryService;
+
+use super::budget::{Charge, DECODED_PER_PROTOBUF_BYTE, MemoryBudget};
+use super::{IngestError, pipeline};
+use crate::otlp::{ExportRequest, decode_protobuf};
 use crate::state::AppState;
 
 /// The OTLP/gRPC services (port 4317 by convention). Accepts and sends gzip; refuses messages
 /// larger than `max_request_bytes`, before or after decompression.
-pub fn grpc_router(state: AppState) -> axum::Router {
-    let limit = state.limits.max_request_bytes;
-    let receiver = GrpcReceiver { state };
-    // The three generated servers share no trait for their settings, hence the macro.
-    macro_rules! configured {
-        ($server:ident) => {
-            $server::new(receiver.clone())
-                .accept_compressed(CompressionEncoding::Gzip)
-                .send_compressed(CompressionEncoding::Gzip)
-                .max_decoding_message_size(limit)
-        };
-    }
-    Routes::new(configured!(TraceServiceServer))
-        .add_service(configured!(MetricsServiceServer))
-        .add_service(configured!(LogsServiceServer))
-        .into_axum_router()
-        .layer(axum::middleware::map_response(
-            decode_errors_are_invalid_argument,
-        ))
+pub fn grpc_router(state: AppState) -> Router {
+    let budget = state.budget.clone();
+    Router::new()
+        .route(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            post(export::<ExportTraceServiceRequest>),
+        )
+        .route(
+            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            post(export::<ExportMetricsServiceRequest>),
+        )
+        .route(
+            "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+            post(export::<ExportLogsServiceRequest>),
+        )
+        .fallback(unimplemented)
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(budget, admit))
 }
 
-/// tonic's prost codec reports a message that does not decode as INTERNAL, before our handler
-/// runs. OTLP says malformed data is INVALID_ARGUMENT, which clients must not retry; INTERNAL
-/// would have them resend the same bad bytes forever. Errors of a unary call travel in the
-/// response headers (trailers-only response), so rewriting the code there is enough.
-async fn decode_errors_are_invalid_argument(
-    mut response: axum::response::Response,
-) -> axum::response::Response {
-    let headers = response.headers_mut();
-    let is_decode_error = headers.get("grpc-status").is_some_and(|s| s == "13")
-        && headers.get("grpc-message").is_some_and(|m| {
-            let m = m.as_bytes();
-            m.starts_with(b"failed to decode") || m.starts_with(b"failed%20to%20decode")
-        });
-    if is_decode_error {
-        let code = i32::from(tonic::Code::InvalidArgument).to_string();
-        headers.insert(
-            "grpc-status",
-            code.parse().expect("a number is a valid header value"),
-        );
-    }
-    response
-}
-
-#[derive(Clone)]
-struct GrpcReceiver {
-    state: AppState,
-}
-
-impl GrpcReceiver {
-    async fn receive<R: ExportRequest>(
-        &self,
-        request: Request<R>,
-    ) -> Result<Response<R::Response>, Status> {
-        match pipeline::accept(&self.state, request.into_inner()).await {
-            Ok(rejections) => Ok(Response::new(R::response(&rejections))),
-            Err(error) => {
-                if !error.is_client_error() {
-                    tracing::debug!("gRPC export refused: {error}");
-                }
-                Err(error.rpc_status().to_tonic())
-            }
+/// Charges the request to the memory budget (see [`super::budget`]), or refuses it with
+/// `UNAVAILABLE` and a retry delay when the budget is spent.
+async fn admit(State(budget): State<MemoryBudget>, request: Request, next: Next) -> Response {
+    match super::budget::admit(&budget, request, 0) {
+        Ok(request) => next.run(request).await,
+        Err(error) => {
+            tracing::debug!("gRPC export refused: {error}");
+            error.rpc_status().to_tonic().into_http()
         }
     }
 }
 
-#[tonic::async_trait]
-impl TraceService for GrpcReceiver {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        self.receive(request).await
+/// What tonic's generated servers answer for a method they do not have.
+async fn unimplemented(request: Request) -> Response {
+    Status::unimplemented(format!(
+        "{} is not an OTLP export method: otelite serves opentelemetry.proto.collector.\
+         {{trace,metrics,logs}}.v1 Export",
+        request.uri().path()
+    ))
+    .into_http()
+}
+
+/// One unary `Export` call of the signal `R`.
+async fn export<R: ExportRequest>(State(state): State<AppState>, request: Request) -> Response {
+    let limit = state.limits.max_request_bytes;
+    let charge = request
+        .extensions()
+        .get::<Charge>()
+        .cloned()
+        .unwrap_or_else(|| state.budget.charge());
+    let compressed = request
+        .headers()
+        .get("grpc-encoding")
+        .is_some_and(|encoding| encoding != "identity");
+    let codec = RawCodec::<R::Response> {
+        charge: compressed.then(|| charge.clone()),
+        response: PhantomData,
+    };
+    let mut grpc = tonic::server::Grpc::new(codec)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limit);
+    let method = ExportMethod::<R> {
+        state,
+        charge,
+        request: PhantomData,
+    };
+    grpc.unary(method, request).await.into_response()
+}
+
+struct ExportMethod<R> {
+    state: AppState,
+    charge: Charge,
+    request: PhantomData<fn() -> R>,
+}
+
+impl<R: ExportRequest> UnaryService<Bytes> for ExportMethod<R> {
+    type Response = R::Response;
+    type Future =
+        futures_util::future::BoxFuture<'static, Result<tonic::Response<R::Response>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        let state = self.state.clone();
+        let charge = self.charge.clone();
+        Box::pin(async move {
+            let body = request.into_inner();
+            let accepted = pipeline::accept::<R>(
+                &state,
+                charge,
+                move |_| Ok(body),
+                decode_protobuf,
+                DECODED_PER_PROTOBUF_BYTE,
+            )
+            .await;
+            match accepted {
+                Ok(rejections) => Ok(tonic::Response::new(R::response(&rejections))),
+                Err(error) => {
+                    if !error.is_client_error() {
+                        tracing::debug!("gRPC export refused: {error}");
+                    }
+                    Err(error.rpc_status().to_tonic())
+                }
+            }
+        })
     }
 }
 
-#[tonic::async_trait]
-impl MetricsService for GrpcReceiver {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        self.receive(request).await
+/// A tonic codec that decodes a request message to its bytes (decoding proper is the
+/// pipeline's) and encodes the response `M` with prost. For a compressed request it charges the
+/// decompressed message to the request's budget; the compressed frames were charged as they
+/// arrived.
+struct RawCodec<M> {
+    charge: Option<Charge>,
+    response: PhantomData<fn(M)>,
+}
+
+impl<M: Message + Send + 'static> Codec for RawCodec<M> {
+    type Encode = M;
+    type Decode = Bytes;
+    type Encoder = ProstEncoder<M>;
+    type Decoder = BytesDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        BytesDecoder {
+            charge: self.charge.take(),
+        }
     }
 }
 
-#[tonic::async_trait]
-impl LogsService for GrpcReceiver {
-    async fn export(
-        &self,
-        request: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        self.receive(request).await
+struct ProstEncoder<M>(PhantomData<fn(M)>);
+
+impl<M: Message> Encoder for ProstEncoder<M> {
+    type Item = M;
+    type Error = Status;
+
+    fn encode(&mut self, item: M, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.reserve(item.encoded_len());
+        item.encode(dst)
+            .map_err(|e| Status::internal(format!("encoding the response failed: {e}")))
+    }
+}
+
+struct BytesDecoder {
+    charge: Option<Charge>,
+}
+
+impl Decoder for BytesDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        let len = src.remaining();
+        if let Some(charge) = &self.charge {
+            charge
+                .grow(len)
+                .map_err(|error: IngestError| error.rpc_status().to_tonic())?;
+        }
+        // The whole message is one contiguous buffer: this splits it off without copying.
+        Ok(Some(src.copy_to_bytes(len)))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
     use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
     use otelite_storage::Signal;
     use tonic::Code;
@@ -186,5 +258,69 @@ mod tests {
         );
         // The connection survives for the next, smaller export.
         assert!(client.export(traces(&[TRACE_ID])).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_spent_memory_budget_answers_unavailable_with_a_retry_delay() {
+        let (state, _dir) = crate::ingest::test_support::state_with_budget(1 << 20, 2 << 20);
+        let mut client = client(state.clone()).await;
+        let held = state.budget.charge();
+        held.grow(2 << 20).unwrap();
+        let status = client.export(traces(&[TRACE_ID])).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert!(status.message().contains("--max-memory"), "{status:?}");
+        let details = crate::otlp::RpcStatus::decode(status.details()).unwrap();
+        assert_eq!(details.details.len(), 1, "a RetryInfo travels with it");
+
+        drop(held);
+        assert!(client.export(traces(&[TRACE_ID])).await.is_ok());
+        assert_eq!(state.store.stats().unwrap().spans, 1);
+        assert_eq!(
+            state.budget.used(),
+            0,
+            "an answered request gives its memory back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_message_that_outgrows_the_budget_while_arriving_is_refused() {
+        let (state, _dir) = crate::ingest::test_support::state_with_budget(4 << 20, 8 << 20);
+        let mut client = client(state.clone()).await;
+        let _held = {
+            let charge = state.budget.charge();
+            charge.grow((8 << 20) - (64 << 10)).unwrap();
+            charge
+        };
+        let mut request = traces(&[TRACE_ID]);
+        request.resource_spans[0].scope_spans[0].spans[0].name = "x".repeat(1 << 20);
+        let status = client.export(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert!(status.message().contains("--max-memory"), "{status:?}");
+    }
+
+    #[tokio::test]
+    async fn unknown_methods_are_unimplemented() {
+        let (state, _dir) = state(1 << 20);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, grpc_router(state)).await });
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let status = grpc
+            .unary::<ExportTraceServiceRequest, ExportTraceServiceResponse, _>(
+                tonic::Request::new(ExportTraceServiceRequest::default()),
+                "/opentelemetry.proto.collector.trace.v1.TraceService/Frobnicate"
+                    .parse()
+                    .unwrap(),
+                tonic_prost::ProstCodec::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
     }
 }

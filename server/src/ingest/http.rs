@@ -26,8 +26,11 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tower_http::cors::{Any, CorsLayer};
 
+use super::budget::{self, Charge, DECODED_PER_JSON_BYTE, DECODED_PER_PROTOBUF_BYTE};
 use super::{IngestError, pipeline};
-use crate::otlp::{ExportRequest, Rejections, decode_json, decode_protobuf, response_json};
+use crate::otlp::{
+    DecodeError, ExportRequest, Rejections, decode_json, decode_protobuf, response_json,
+};
 use crate::state::AppState;
 
 const PROTOBUF: &str = "application/x-protobuf";
@@ -90,34 +93,55 @@ async fn receive_as<R: ExportRequest>(
 ) -> Result<Rejections, IngestError> {
     let encoding = Encoding::of(request.headers())?;
     let limit = state.limits.max_request_bytes;
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let raw = read_body(request.into_body(), declared, limit).await?;
-    // Decompressing and decoding up to `limit` bytes is CPU work: keep it off the reactor.
-    let decoded = tokio::task::spawn_blocking(move || {
-        let body = encoding.decode(raw, limit)?;
-        format.decode::<R>(&body)
-    })
+    let declared = declared_length(request.headers());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(IngestError::TooLarge {
+            limit,
+            decompressed: false,
+        });
+    }
+    // Charge the declared body before reading a byte of it; the body charges any excess itself.
+    let request = budget::admit(
+        &state.budget,
+        request,
+        declared.map_or(0, |length| length as usize),
+    )?;
+    let charge = request
+        .extensions()
+        .get::<Charge>()
+        .cloned()
+        .expect("admit puts the charge into the request");
+    let raw = read_body(request.into_body(), limit, state.budget.limit()).await?;
+    let (decode, decoded_per_byte) = format.decoder::<R>();
+    pipeline::accept::<R>(
+        state,
+        charge,
+        move |charge| encoding.decode(raw, limit, charge),
+        decode,
+        decoded_per_byte,
+    )
     .await
-    .map_err(|e| IngestError::Internal(format!("decoding stopped: {e}")))??;
-    pipeline::accept(state, decoded).await
 }
 
-/// Collects the body, failing as soon as more than `limit` bytes have arrived.
-async fn read_body(body: Body, declared: Option<u64>, limit: usize) -> Result<Bytes, IngestError> {
-    let too_large = IngestError::TooLarge {
-        limit,
-        decompressed: false,
-    };
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(too_large);
-    }
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Collects the body, failing as soon as more than `limit` bytes have arrived or the memory
+/// budget refuses a frame.
+async fn read_body(body: Body, limit: usize, budget: usize) -> Result<Bytes, IngestError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<LengthLimitError>() => Err(too_large),
+        Err(error) if error.is::<LengthLimitError>() => Err(IngestError::TooLarge {
+            limit,
+            decompressed: false,
+        }),
+        Err(error) if budget::is_budget_refusal(&*error) => {
+            Err(IngestError::MemoryBusy { limit: budget })
+        }
         Err(error) => Err(IngestError::BadBody(error.to_string())),
     }
 }
@@ -155,13 +179,17 @@ impl Format {
         })
     }
 
-    fn decode<R: ExportRequest>(self, body: &[u8]) -> Result<R, IngestError> {
-        Ok(match self {
-            Format::Protobuf => decode_protobuf(body)?,
-            Format::Json => decode_json(body)?,
-        })
+    /// How to decode a body of this format, and how much memory per byte the result takes.
+    fn decoder<R: ExportRequest>(self) -> (Decode<R>, usize) {
+        match self {
+            Format::Protobuf => (decode_protobuf::<R>, DECODED_PER_PROTOBUF_BYTE),
+            Format::Json => (decode_json::<R>, DECODED_PER_JSON_BYTE),
+        }
     }
 }
+
+/// Reads a whole body as the export request `R`.
+type Decode<R> = fn(&[u8]) -> Result<R, DecodeError>;
 
 /// The body's compression, from Content-Encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,19 +211,23 @@ impl Encoding {
         }
     }
 
-    fn decode(self, body: Bytes, limit: usize) -> Result<Bytes, IngestError> {
+    /// The body decompressed, its memory charged to `charge`.
+    fn decode(self, body: Bytes, limit: usize, charge: &Charge) -> Result<Bytes, IngestError> {
         match self {
             Encoding::Identity => Ok(body),
-            Encoding::Gzip => gunzip(&body, limit).map(Bytes::from),
+            Encoding::Gzip => gunzip(&body, limit, charge).map(Bytes::from),
         }
     }
 }
 
 /// Decompresses gzip (possibly several concatenated members) into at most `limit` bytes.
-/// The output buffer grows by doubling but never beyond `limit`, so a bomb costs at most that.
-fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
+/// The output buffer grows by doubling but never beyond `limit`, so a bomb costs at most that;
+/// each growth is charged to `charge` first.
+fn gunzip(compressed: &[u8], limit: usize, charge: &Charge) -> Result<Vec<u8>, IngestError> {
     let mut decoder = MultiGzDecoder::new(compressed);
-    let mut output = Vec::with_capacity(compressed.len().saturating_mul(4).min(limit));
+    let initial = compressed.len().saturating_mul(4).min(limit);
+    charge.grow(initial)?;
+    let mut output = Vec::with_capacity(initial);
     let mut chunk = vec![0; 64 * 1024];
     loop {
         let n = match decoder.read(&mut chunk) {
@@ -216,6 +248,7 @@ fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
         }
         if output.capacity() - output.len() < n {
             let target = (output.capacity() * 2).max(output.len() + n).min(limit);
+            charge.grow(target - output.capacity())?;
             output.reserve_exact(target - output.len());
         }
         output.extend_from_slice(&chunk[..n]);

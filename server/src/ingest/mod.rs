@@ -7,11 +7,13 @@
 //! never panic, and no request may make the process allocate much beyond
 //! `Limits::max_request_bytes`, compressed or not.
 
+mod budget;
 mod error;
 mod grpc;
 mod http;
 mod pipeline;
 
+pub use budget::MemoryBudget;
 pub use error::IngestError;
 pub use grpc::grpc_router;
 pub use http::http_router;

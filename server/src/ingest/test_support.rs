@@ -12,12 +12,22 @@ use crate::state::{AppState, IngestCounters, Limits};
 
 /// A state whose store lives in the returned directory (keep it alive for the test).
 pub(crate) fn state(max_request_bytes: usize) -> (AppState, tempfile::TempDir) {
+    state_with_budget(max_request_bytes, 256 << 20)
+}
+
+/// [`state`] with a memory budget of `max_memory` bytes for requests in flight.
+pub(crate) fn state_with_budget(
+    max_request_bytes: usize,
+    max_memory: usize,
+) -> (AppState, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = Store::open(dir.path(), StoreOptions::default())
         .expect("the store opens in a fresh directory");
     let state = AppState {
         store,
         limits: Limits { max_request_bytes },
+        budget: crate::ingest::MemoryBudget::new(max_memory),
+        decode_slots: crate::state::decode_slots(),
         counters: Arc::new(IngestCounters::default()),
         started: Instant::now(),
     };

@@ -11,6 +11,7 @@
 //! This module must never be needed by the server itself: it is a client.
 
 mod client;
+pub mod sink;
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;

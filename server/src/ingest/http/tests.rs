@@ -232,11 +232,18 @@ async fn a_gzip_bomb_stops_at_the_limit_quickly() {
 fn gunzip_never_holds_more_than_the_limit() {
     let limit = 3 << 20;
     let member = gzip(&vec![0; 1 << 20]);
-    let output = gunzip(&member.repeat(3), limit).unwrap();
+    let budget = crate::ingest::MemoryBudget::new(64 << 20);
+    let charge = budget.charge();
+    let output = gunzip(&member.repeat(3), limit, &charge).unwrap();
     assert_eq!(output.len(), limit);
     assert!(output.capacity() <= limit, "capacity {}", output.capacity());
+    assert_eq!(
+        charge.bytes(),
+        output.capacity(),
+        "every byte of the buffer is charged"
+    );
     assert!(matches!(
-        gunzip(&member.repeat(4), limit),
+        gunzip(&member.repeat(4), limit, &budget.charge()),
         Err(IngestError::TooLarge {
             decompressed: true,
             ..
@@ -331,4 +338,80 @@ fn overload_responses_carry_retry_after() {
     let response = error_response(Some(Format::Json), &error);
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()[RETRY_AFTER], "1");
+}
+
+/// A charge that holds `bytes` of the state's memory budget, as requests in flight would.
+fn hog(state: &AppState, bytes: usize) -> crate::ingest::budget::Charge {
+    let charge = state.budget.charge();
+    charge.grow(bytes).unwrap();
+    charge
+}
+
+fn assert_memory_busy(response: &Response<Body>, body: &[u8]) {
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    // Refused before its body was read: the connection must not carry another request.
+    assert_eq!(response.headers()[header::CONNECTION], "close");
+    let status = RpcStatus::decode(body).unwrap();
+    assert!(
+        status.message.contains("--max-memory"),
+        "{}",
+        status.message
+    );
+    assert_eq!(status.details.len(), 1, "a RetryInfo travels with it");
+}
+
+#[tokio::test]
+async fn a_spent_memory_budget_refuses_requests_before_reading_them() {
+    let (state, _dir) = crate::ingest::test_support::state_with_budget(1 << 20, 2 << 20);
+    let body = traces(&[TRACE_ID]).encode_to_vec();
+    let held = hog(&state, 2 << 20);
+    let (response, bytes) = send_to(&state, post("/v1/traces", PROTOBUF, body.clone())).await;
+    assert_memory_busy(&response, &bytes);
+    assert_eq!(state.store.stats().unwrap().spans, 0);
+
+    drop(held);
+    let (response, _) = send_to(&state, post("/v1/traces", PROTOBUF, body)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(state.store.stats().unwrap().spans, 1);
+    assert_eq!(
+        state.budget.used(),
+        0,
+        "an answered request gives its memory back"
+    );
+}
+
+#[tokio::test]
+async fn a_chunked_body_is_refused_when_its_frames_outgrow_the_budget() {
+    let (state, _dir) = crate::ingest::test_support::state_with_budget(1 << 20, 2 << 20);
+    let _held = hog(&state, (2 << 20) - 1000);
+    // No Content-Length: the body is charged frame by frame as it arrives.
+    let frames = (0..4).map(|_| Ok::<_, std::io::Error>(vec![0u8; 16 << 10]));
+    let body = Body::from_stream(futures_util::stream::iter(frames));
+    let (response, bytes) = send_to(&state, post("/v1/traces", PROTOBUF, body)).await;
+    assert_memory_busy(&response, &bytes);
+    assert_eq!(state.budget.used(), (2 << 20) - 1000);
+}
+
+#[tokio::test]
+async fn decompressed_bytes_are_charged_too() {
+    // 1 MiB of zeros gzips to about a kilobyte: the charge for the body is tiny, the one for
+    // its decompression is not.
+    let (state, _dir) = crate::ingest::test_support::state_with_budget(2 << 20, 4 << 20);
+    let compressed = gzip(&vec![0u8; 1 << 20]);
+    let _held = hog(&state, 3 << 20);
+    let request = Request::post("/v1/traces")
+        .header(header::CONTENT_TYPE, PROTOBUF)
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from(compressed))
+        .unwrap();
+    let (response, bytes) = send_to(&state, request).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let status = RpcStatus::decode(&bytes[..]).unwrap();
+    assert!(
+        status.message.contains("--max-memory"),
+        "{}",
+        status.message
+    );
+    assert_eq!(state.budget.used(), 3 << 20);
 }
