@@ -1,6 +1,6 @@
 //! OTLP/gRPC: tonic's generated TraceService, MetricsService and LogsService, served as an
-//! axum router so that the listener is an ordinary `axum::serve` (which speaks HTTP/2 with
-//! prior knowledge, as gRPC clients do).
+//! axum router so that its listener is served like the others (`connection.rs`, which speaks
+//! HTTP/2 with prior knowledge, as gRPC clients do).
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,

@@ -17,7 +17,10 @@ pub(crate) fn state(max_request_bytes: usize) -> (AppState, tempfile::TempDir) {
         .expect("the store opens in a fresh directory");
     let state = AppState {
         store,
-        limits: Limits { max_request_bytes },
+        limits: Limits {
+            max_request_bytes,
+            ..Limits::default()
+        },
         counters: Arc::new(IngestCounters::default()),
         started: Instant::now(),
     };
