@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
@@ -26,6 +27,36 @@ pub struct Config {
     /// Memory all export requests in flight may hold together (bodies, decompressed and
     /// decoded) before clients are told to retry.
     pub max_memory_bytes: usize,
+    /// Not a setting (the defaults suit every deployment); tests shorten them.
+    pub timeouts: ConnectionTimeouts,
+}
+
+/// How long otelite waits on a client before it gives up on the connection, so that no client,
+/// slow, stalled or hostile, can hold a connection (and what it pins) forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionTimeouts {
+    /// A new connection must send its first request's headers (or, over HTTP/2, the connection
+    /// preface) within this; so must every later HTTP/1 request, counted from the end of the
+    /// previous one, which makes it also the time an idle HTTP/1 connection is kept open.
+    pub header_read: Duration,
+    /// An HTTP/2 connection (every gRPC client's) that has been quiet this long is pinged...
+    pub http2_keep_alive_interval: Duration,
+    /// ...and closed if the ping is not answered within this.
+    pub http2_keep_alive_timeout: Duration,
+    /// A client that takes nothing of what otelite sends for this long (its socket stays full,
+    /// or an export stream is not read) is disconnected.
+    pub stalled_client: Duration,
+}
+
+impl Default for ConnectionTimeouts {
+    fn default() -> Self {
+        ConnectionTimeouts {
+            header_read: Duration::from_secs(30),
+            http2_keep_alive_interval: Duration::from_secs(60),
+            http2_keep_alive_timeout: Duration::from_secs(20),
+            stalled_client: Duration::from_secs(60),
+        }
+    }
 }
 
 impl Default for Config {
@@ -40,6 +71,7 @@ impl Default for Config {
             max_request_bytes: 16 * 1024 * 1024,
             max_ingest_queue_bytes: 256 * 1024 * 1024,
             max_memory_bytes: 256 * 1024 * 1024,
+            timeouts: ConnectionTimeouts::default(),
         }
     }
 }
@@ -210,6 +242,7 @@ impl Settings {
                 defaults.max_memory_bytes,
                 1024 * 1024,
             )?,
+            timeouts: defaults.timeouts,
         };
         check_ports(&config)?;
         if config.max_memory_bytes / 2 < config.max_request_bytes {

@@ -9,6 +9,7 @@
 pub mod assets;
 pub mod cli;
 pub mod config;
+mod connection;
 pub mod ingest;
 pub mod loadgen;
 pub mod otlp;
@@ -79,6 +80,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         store: store.clone(),
         limits: Limits {
             max_request_bytes: config.max_request_bytes,
+            max_client_stall: config.timeouts.stalled_client,
         },
         budget: ingest::MemoryBudget::new(config.max_memory_bytes),
         decode_slots: state::decode_slots(),
@@ -92,22 +94,17 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     let ui_addr = local_addr(&ui);
     let mut tasks = JoinSet::new();
     let health = query::health_router(ready.clone());
-    tasks.spawn(serve(
-        grpc,
-        ingest::grpc_router(state.clone()),
-        stopped.clone(),
-    ));
+    let serve = |listener, app| connection::serve(listener, app, config.timeouts, stopped.clone());
+    tasks.spawn(serve(grpc, ingest::grpc_router(state.clone())));
     tasks.spawn(serve(
         http,
         ingest::http_router(state.clone()).merge(health.clone()),
-        stopped.clone(),
     ));
     tasks.spawn(serve(
         ui,
         query::router(state)
             .merge(health)
             .fallback_service(assets::router()),
-        stopped,
     ));
     ready.store(true, Ordering::SeqCst);
     tracing::info!(
@@ -194,16 +191,4 @@ fn local_addr(listener: &TcpListener) -> SocketAddr {
     listener
         .local_addr()
         .expect("a bound TCP listener has a local address")
-}
-
-async fn serve(
-    listener: TcpListener,
-    app: axum::Router,
-    mut stopped: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        })
-        .await
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use otelite_storage::{Signal, Store};
 
@@ -23,11 +23,14 @@ pub struct AppState {
     pub started: Instant,
 }
 
-/// Input limits, fixed at startup from the configuration.
+/// What one client may cost, fixed at startup from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Largest request body accepted, measured after decompression.
     pub max_request_bytes: usize,
+    /// How long a streamed response (an export) waits for a client that reads nothing before
+    /// it gives up; see [`crate::config::ConnectionTimeouts::stalled_client`].
+    pub max_client_stall: Duration,
 }
 
 /// One decode slot per core the process may use.
@@ -40,6 +43,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_request_bytes: 16 * 1024 * 1024,
+            max_client_stall: crate::config::ConnectionTimeouts::default().stalled_client,
         }
     }
 }

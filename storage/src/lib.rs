@@ -280,7 +280,10 @@ impl Store {
 
     /// [`Store::read_traces`] one block at a time: `visit` gets each block's groups (already
     /// trimmed to `range`) and may stop the walk with `ControlFlow::Break`. Memory stays at one
-    /// block however large the range, which is what exports of a whole store need.
+    /// block however large the range, which is what exports of a whole store need. No read
+    /// transaction is open while `visit` runs, so a slow visitor never keeps the database from
+    /// reusing freed pages; in exchange the walk is no snapshot: it sees every block committed
+    /// before it began and may see some committed while it runs.
     pub fn scan_traces(
         &self,
         range: TimeRange,

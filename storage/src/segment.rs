@@ -171,8 +171,10 @@ pub(crate) struct SegmentReader {
 struct ReadSegment {
     partition_start: u64,
     file: File,
-    /// Length when opened. The index snapshot being read was committed before, so every entry
-    /// in it lies within this length unless the file was damaged.
+    /// Length when last measured. An index entry is committed only after its payload is synced,
+    /// so an entry read before this was measured lies within it unless the file was damaged;
+    /// one committed since (a walk reads the index in several transactions) may need a new
+    /// measurement.
     len: u64,
 }
 
@@ -229,6 +231,9 @@ impl SegmentReader {
             });
         }
         let segment = self.current.as_mut().expect("opened above");
+        if entry.end() > segment.len {
+            segment.len = segment.file.metadata().map_err(io)?.len();
+        }
         // Checked before allocating, so a damaged length cannot ask for gigabytes.
         if entry.end() > segment.len {
             return Err(PayloadError::Missing(format!(

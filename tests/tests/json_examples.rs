@@ -143,6 +143,125 @@ async fn official_examples_round_trip_through_restart() {
     server.stop().await;
 }
 
+/// `document` as a sender using the other spellings proto3 JSON allows writes it: every member
+/// by its proto field name (`startTimeUnixNano` as `start_time_unix_nano`) and every enum by
+/// its value's name (`"kind": 2` as `"kind": "SPAN_KIND_SERVER"`).
+fn proto_spelling(document: &mut Value) {
+    use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
+    use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+    use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+
+    fn enum_name(field: &str, number: i32) -> Option<&'static str> {
+        match field {
+            "kind" => SpanKind::try_from(number).ok().map(|e| e.as_str_name()),
+            "code" => StatusCode::try_from(number).ok().map(|e| e.as_str_name()),
+            "severityNumber" => SeverityNumber::try_from(number)
+                .ok()
+                .map(|e| e.as_str_name()),
+            "aggregationTemporality" => AggregationTemporality::try_from(number)
+                .ok()
+                .map(|e| e.as_str_name()),
+            _ => None,
+        }
+    }
+    fn snake_case(name: &str) -> String {
+        name.chars()
+            .flat_map(|c| match c.is_ascii_uppercase() {
+                true => vec!['_', c.to_ascii_lowercase()],
+                false => vec![c],
+            })
+            .collect()
+    }
+    match document {
+        Value::Object(members) => {
+            for (name, mut member) in std::mem::take(members) {
+                let number = member.as_i64().and_then(|n| i32::try_from(n).ok());
+                if let Some(name) = number.and_then(|n| enum_name(&name, n)) {
+                    member = Value::from(name);
+                }
+                proto_spelling(&mut member);
+                members.insert(snake_case(&name), member);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(proto_spelling),
+        _ => {}
+    }
+}
+
+/// Posts `example` spelt as [`proto_spelling`] does, checks it was accepted whole, and
+/// returns the example as decoded from its usual spelling.
+async fn post_in_proto_spelling<T: OtlpRequest>(server: &TestServer, example_name: &str) -> T {
+    let bytes = example(example_name);
+    let mut document: Value = serde_json::from_slice(&bytes).unwrap();
+    proto_spelling(&mut document);
+    let text = document.to_string();
+    let enum_names = ["SPAN_KIND_", "SEVERITY_NUMBER_", "AGGREGATION_TEMPORALITY_"];
+    assert!(
+        text.contains("\"resource_") && enum_names.iter().any(|name| text.contains(name)),
+        "{example_name} is respelt: {text}"
+    );
+    post_json(server, T::SIGNAL, text.into_bytes()).await;
+    decode_example(&bytes)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proto_field_names_and_enum_names_are_stored_like_json_names_and_numbers() {
+    let server = TestServer::start().await;
+    let trace: ExportTraceServiceRequest = post_in_proto_spelling(&server, "trace.json").await;
+    let logs: ExportLogsServiceRequest = post_in_proto_spelling(&server, "logs.json").await;
+    let metrics: ExportMetricsServiceRequest =
+        post_in_proto_spelling(&server, "metrics.json").await;
+
+    let stored: ExportTraceServiceRequest = server.export().await;
+    assert_same_items(
+        "trace.json spans",
+        &flat_spans(&stored),
+        &flat_spans(&trace),
+    );
+    let stored: ExportLogsServiceRequest = server.export().await;
+    assert_same_items("logs.json records", &flat_logs(&stored), &flat_logs(&logs));
+    let stored: ExportMetricsServiceRequest = server.export().await;
+    assert_same_items(
+        "metrics.json points",
+        &flat_points(&stored),
+        &flat_points(&metrics),
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_whose_data_is_under_an_unknown_key_is_refused_not_acknowledged() {
+    let server = TestServer::start().await;
+    let misspelt = String::from_utf8(example("trace.json"))
+        .unwrap()
+        .replace("\"resourceSpans\"", "\"resourceSpanz\"");
+    for (signal, body, expected) in [
+        (Signal::Traces, misspelt.into_bytes(), "resourceSpans"),
+        // Metrics sent to the traces endpoint, and traces to the logs endpoint.
+        (Signal::Traces, example("metrics.json"), "resourceSpans"),
+        (Signal::Logs, example("trace.json"), "resourceLogs"),
+    ] {
+        let response = server.post_otlp(signal, "application/json", body).await;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, 400, "POST /v1/{}: {text}", signal.name());
+        assert!(
+            text.contains(&format!("expected {expected} at the top level")),
+            "the refusal names the key it expected: {text}"
+        );
+    }
+    // An empty request is still a valid one.
+    post_json(&server, Signal::Traces, b"{}".to_vec()).await;
+    let status = server.status().await;
+    assert_eq!(
+        (status.traces.stored, status.logs.stored),
+        (0, 0),
+        "{status:?}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn gzip_json_request_is_accepted() {
     let server = TestServer::start().await;

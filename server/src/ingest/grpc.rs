@@ -1,6 +1,6 @@
 //! OTLP/gRPC: the `Export` methods of the TraceService, MetricsService and LogsService, served
-//! as axum routes so that the listener is an ordinary `axum::serve` (which speaks HTTP/2 with
-//! prior knowledge, as gRPC clients do).
+//! as axum routes so that its listener is served like the others (`connection.rs`, which speaks
+//! HTTP/2 with prior knowledge, as gRPC clients do).
 //!
 //! tonic does the gRPC framing, gzip and the message size limit, but its codec here hands over
 //! the message's bytes undecoded ([`RawCodec`]): decoding happens in [`pipeline::accept`] on the

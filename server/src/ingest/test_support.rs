@@ -25,7 +25,10 @@ pub(crate) fn state_with_budget(
         .expect("the store opens in a fresh directory");
     let state = AppState {
         store,
-        limits: Limits { max_request_bytes },
+        limits: Limits {
+            max_request_bytes,
+            ..Limits::default()
+        },
         budget: crate::ingest::MemoryBudget::new(max_memory),
         decode_slots: crate::state::decode_slots(),
         counters: Arc::new(IngestCounters::default()),

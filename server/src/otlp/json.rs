@@ -16,15 +16,30 @@
 //!   one into "absent" (a metric without data, a point without value). We check those parts
 //!   strictly first, so a typo is a 400 that names the field, not silent data loss. Doubles
 //!   given as strings (`"asDouble": "1.5"`, allowed by proto3 JSON) are converted.
+//! - proto3 JSON parsers accept the proto field name (`trace_id`) as well as the JSON name
+//!   (`traceId`), as the Collector does; the derives know only the JSON name and would ignore
+//!   the other as an unknown field. We rename every member to its JSON name first (protobuf's
+//!   rule: drop each underscore and capitalise the letter after it).
+//! - proto3 JSON allows an enum's name (`"kind": "SPAN_KIND_SERVER"`) as well as its number;
+//!   the derives read only numbers. We replace the names of the OTLP enums by their numbers, and
+//!   refuse an unknown name naming the field.
+//! - serde ignores unknown members, so data under a misspelt top-level key, or a request sent
+//!   to another signal's endpoint, would decode as an empty request and be acknowledged with
+//!   nothing stored. A top-level object with members but none the message knows is an error;
+//!   `{}` stays a valid empty request. (Deeper down unknown members are ignored, as the spec
+//!   wants, so that newer senders can add fields.)
 //!
 //! Known gaps, not fixed here: a non-finite double (NaN, ±Infinity) outside summary quantiles
 //! cannot be read from its string form (an `asDouble` of `"NaN"` leaves the point without a
 //! value) and is written as nothing (serde_json has no NaN); other double fields given as
 //! strings are refused.
 
+use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
 use opentelemetry_proto::tonic::metrics::v1::{
-    ExponentialHistogram, Gauge, Histogram, Sum, Summary,
+    AggregationTemporality, ExponentialHistogram, Gauge, Histogram, Sum, Summary,
 };
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use prost::Message;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -41,7 +56,9 @@ pub enum DecodeError {
 }
 
 /// Decodes an OTLP/JSON document (an `Export*ServiceRequest` or any other OTLP message).
-pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+pub fn decode_json<T: DeserializeOwned + Serialize + Default>(
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
     let mut tree: Value =
         serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
     if !tree.is_object() {
@@ -50,6 +67,7 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> 
         ));
     }
     normalize_input(&mut tree)?;
+    check_top_level::<T>(&tree)?;
     serde_json::from_value(tree).map_err(|e| DecodeError::Json(e.to_string()))
 }
 
@@ -71,6 +89,7 @@ fn normalize_input(value: &mut Value) -> Result<(), DecodeError> {
     match value {
         Value::Object(members) => {
             members.retain(|_, member| !member.is_null());
+            use_json_names(members)?;
             for (name, member) in members.iter_mut() {
                 normalize_member(name, member)?;
                 normalize_input(member)?;
@@ -140,9 +159,110 @@ fn normalize_member(name: &str, member: &mut Value) -> Result<(), DecodeError> {
         },
         ("asDouble", Value::Number(_)) => {}
         ("asDouble", _) => return invalid("a number", member),
+        (field, Value::String(value)) => {
+            if let Some(number) = enum_number(field, value) {
+                *member = Value::from(number.map_err(|names| {
+                    DecodeError::Json(format!(
+                        "{field} {value:?} is not a value the OTLP proto defines: give its number \
+                         or one of {names}"
+                    ))
+                })?);
+            }
+        }
         _ => {}
     }
     Ok(())
+}
+
+/// Renames every member given by its proto field name (`start_time_unix_nano`) to its JSON name
+/// (`startTimeUnixNano`). Both spellings of one field is an error, as in protobuf's parsers.
+fn use_json_names(members: &mut Map<String, Value>) -> Result<(), DecodeError> {
+    if !members.keys().any(|name| name.contains('_')) {
+        return Ok(());
+    }
+    for (name, member) in std::mem::take(members) {
+        let json_name = json_name(&name);
+        if members.contains_key(&json_name) {
+            return Err(DecodeError::Json(format!(
+                "{json_name} is given twice (also as {name}): give each field once"
+            )));
+        }
+        members.insert(json_name, member);
+    }
+    Ok(())
+}
+
+/// A proto field name's JSON name, by protobuf's rule: each underscore is dropped and the
+/// letter after it capitalised. JSON names (which have no underscore) are left as they are.
+fn json_name(field: &str) -> String {
+    let mut name = String::with_capacity(field.len());
+    let mut capitalize = false;
+    for c in field.chars() {
+        if c == '_' {
+            capitalize = true;
+        } else if std::mem::take(&mut capitalize) {
+            name.push(c.to_ascii_uppercase());
+        } else {
+            name.push(c);
+        }
+    }
+    name
+}
+
+/// The number of the enum value named `value`, if `field` is one of the OTLP messages' enum
+/// fields (each of these names belongs to one message only): `Err` with the known names if
+/// `value` is none of them, `None` if `field` holds no enum.
+fn enum_number(field: &str, value: &str) -> Option<Result<i32, String>> {
+    fn lookup<E: Copy + Into<i32> + TryFrom<i32>>(
+        value: &str,
+        from_name: fn(&str) -> Option<E>,
+        name: fn(&E) -> &'static str,
+    ) -> Result<i32, String> {
+        from_name(value).map(Into::into).ok_or_else(|| {
+            let names: Vec<&str> = (0..64)
+                .filter_map(|n| E::try_from(n).ok())
+                .map(|e| name(&e))
+                .collect();
+            names.join(", ")
+        })
+    }
+    Some(match field {
+        "kind" => lookup(value, SpanKind::from_str_name, SpanKind::as_str_name),
+        "code" => lookup(value, StatusCode::from_str_name, StatusCode::as_str_name),
+        "severityNumber" => lookup(
+            value,
+            SeverityNumber::from_str_name,
+            SeverityNumber::as_str_name,
+        ),
+        "aggregationTemporality" => lookup(
+            value,
+            AggregationTemporality::from_str_name,
+            AggregationTemporality::as_str_name,
+        ),
+        _ => return None,
+    })
+}
+
+/// Refuses a top-level object that has members but none `T` knows (see the module comment).
+fn check_top_level<T: Serialize + Default>(tree: &Value) -> Result<(), DecodeError> {
+    let Value::Object(members) = tree else {
+        return Ok(());
+    };
+    // The derives write every field, so a default message's members are all the names it has.
+    let Ok(Value::Object(known)) = serde_json::to_value(T::default()) else {
+        return Ok(());
+    };
+    if members.is_empty() || members.keys().any(|name| known.contains_key(name)) {
+        return Ok(());
+    }
+    let expected: Vec<&str> = known.keys().map(String::as_str).collect();
+    let found: Vec<&str> = members.keys().map(String::as_str).take(5).collect();
+    Err(DecodeError::Json(format!(
+        "expected {} at the top level, found only {}: check the spelling, and that the request \
+         went to the endpoint of its signal",
+        expected.join(" or "),
+        found.join(", ")
+    )))
 }
 
 /// A metric's data is a flattened oneof too: serde would turn any error inside it into "no
@@ -213,7 +333,7 @@ mod tests {
     /// message and as JSON (every member of the input reappears with the same meaning).
     fn round_trip<T>(name: &str) -> T
     where
-        T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug,
+        T: DeserializeOwned + Serialize + Default + PartialEq + std::fmt::Debug,
     {
         let input = example(name);
         let decoded: T = decode_json(&input).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -420,6 +540,203 @@ mod tests {
         use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Point;
         assert_eq!(gauge.data_points[0].value, Some(Point::AsDouble(2.5)));
         assert_eq!(gauge.data_points[1].value, Some(Point::AsInt(3)));
+    }
+
+    #[test]
+    fn proto_field_names_are_read_like_json_names_at_every_depth() {
+        let snake = br#"{"resource_spans":[{"resource":{"attributes":[{"key":"k","value":{"kvlist_value":{"values":[{"key":"n","value":{"int_value":"7"}}]}}}],"dropped_attributes_count":1},
+            "scope_spans":[{"scope":{"name":"s","dropped_attributes_count":2},"schema_url":"u","spans":[{
+                "trace_id":"5b8efff798038103d269b633813fc60c","span_id":"eee19b7ec3c1b174",
+                "parent_span_id":"eee19b7ec3c1b175","trace_state":"t=1","name":"n","kind":"SPAN_KIND_SERVER",
+                "start_time_unix_nano":"1544712660000000000","end_time_unix_nano":1544712661000000000,
+                "attributes":[{"key":"a","value":{"string_value":"x"}},{"key":"b","value":{"bytes_value":"aGk"}},
+                              {"key":"c","value":{"array_value":{"values":[{"double_value":1.5},{"bool_value":true}]}}}],
+                "dropped_attributes_count":3,"dropped_events_count":4,"dropped_links_count":5,
+                "events":[{"time_unix_nano":"1","name":"e","dropped_attributes_count":6}],
+                "links":[{"trace_id":"5b8efff798038103d269b633813fc60c","span_id":"eee19b7ec3c1b176","trace_state":"l","flags":1}],
+                "status":{"code":"STATUS_CODE_ERROR","message":"m"},"flags":257
+            }]}]}]}"#;
+        let camel = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"k","value":{"kvlistValue":{"values":[{"key":"n","value":{"intValue":"7"}}]}}}],"droppedAttributesCount":1},
+            "scopeSpans":[{"scope":{"name":"s","droppedAttributesCount":2},"schemaUrl":"u","spans":[{
+                "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
+                "parentSpanId":"eee19b7ec3c1b175","traceState":"t=1","name":"n","kind":2,
+                "startTimeUnixNano":"1544712660000000000","endTimeUnixNano":"1544712661000000000",
+                "attributes":[{"key":"a","value":{"stringValue":"x"}},{"key":"b","value":{"bytesValue":"aGk="}},
+                              {"key":"c","value":{"arrayValue":{"values":[{"doubleValue":1.5},{"boolValue":true}]}}}],
+                "droppedAttributesCount":3,"droppedEventsCount":4,"droppedLinksCount":5,
+                "events":[{"timeUnixNano":"1","name":"e","droppedAttributesCount":6}],
+                "links":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b176","traceState":"l","flags":1}],
+                "status":{"code":2,"message":"m"},"flags":257
+            }]}]}]}"#;
+        let from_snake: ExportTraceServiceRequest = decode_json(snake).unwrap();
+        let from_camel: ExportTraceServiceRequest = decode_json(camel).unwrap();
+        assert_eq!(from_snake, from_camel);
+        let span = &from_snake.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(span.kind, 2);
+        assert_eq!(span.end_time_unix_nano, 1_544_712_661_000_000_000);
+        assert_eq!(span.links[0].span_id.len(), 8);
+        assert_eq!(span.events[0].dropped_attributes_count, 6);
+
+        let snake = br#"{"resource_metrics":[{"scope_metrics":[{"metrics":[
+            {"name":"s","sum":{"aggregation_temporality":"AGGREGATION_TEMPORALITY_CUMULATIVE","is_monotonic":true,
+                "data_points":[{"start_time_unix_nano":"1","time_unix_nano":"2","as_int":"3","flags":1,
+                    "exemplars":[{"filtered_attributes":[],"time_unix_nano":"2","as_double":0.5,"span_id":"eee19b7ec3c1b174","trace_id":"5b8efff798038103d269b633813fc60c"}]}]}},
+            {"name":"h","histogram":{"aggregation_temporality":"AGGREGATION_TEMPORALITY_DELTA",
+                "data_points":[{"time_unix_nano":"2","count":"2","sum":3,"bucket_counts":["1","1"],"explicit_bounds":[1.0],"min":1,"max":2}]}},
+            {"name":"e","exponential_histogram":{"aggregation_temporality":1,
+                "data_points":[{"time_unix_nano":"2","count":"3","scale":1,"zero_count":"1","zero_threshold":0.1,
+                    "positive":{"offset":1,"bucket_counts":["2"]},"negative":{"bucket_counts":[]}}]}},
+            {"name":"q","summary":{"data_points":[{"time_unix_nano":"2","count":"1","sum":1,"quantile_values":[{"quantile":0.5,"value":1}]}]}}
+        ]}]}]}"#;
+        let camel = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[
+            {"name":"s","sum":{"aggregationTemporality":2,"isMonotonic":true,
+                "dataPoints":[{"startTimeUnixNano":"1","timeUnixNano":"2","asInt":"3","flags":1,
+                    "exemplars":[{"filteredAttributes":[],"timeUnixNano":"2","asDouble":0.5,"spanId":"eee19b7ec3c1b174","traceId":"5b8efff798038103d269b633813fc60c"}]}]}},
+            {"name":"h","histogram":{"aggregationTemporality":1,
+                "dataPoints":[{"timeUnixNano":"2","count":"2","sum":3,"bucketCounts":["1","1"],"explicitBounds":[1.0],"min":1,"max":2}]}},
+            {"name":"e","exponentialHistogram":{"aggregationTemporality":1,
+                "dataPoints":[{"timeUnixNano":"2","count":"3","scale":1,"zeroCount":"1","zeroThreshold":0.1,
+                    "positive":{"offset":1,"bucketCounts":["2"]},"negative":{"bucketCounts":[]}}]}},
+            {"name":"q","summary":{"dataPoints":[{"timeUnixNano":"2","count":"1","sum":1,"quantileValues":[{"quantile":0.5,"value":1}]}]}}
+        ]}]}]}"#;
+        let from_snake: ExportMetricsServiceRequest = decode_json(snake).unwrap();
+        let from_camel: ExportMetricsServiceRequest = decode_json(camel).unwrap();
+        assert_eq!(from_snake, from_camel);
+        let metrics = &from_snake.resource_metrics[0].scope_metrics[0].metrics;
+        let Some(metric::Data::Sum(sum)) = &metrics[0].data else {
+            panic!("a sum: {:?}", metrics[0].data);
+        };
+        assert_eq!(sum.aggregation_temporality, 2);
+        assert_eq!(sum.data_points[0].exemplars.len(), 1);
+        assert!(matches!(
+            &metrics[2].data,
+            Some(metric::Data::ExponentialHistogram(e)) if e.data_points[0].zero_count == 1
+        ));
+
+        let snake = br#"{"resource_logs":[{"scope_logs":[{"log_records":[{
+            "time_unix_nano":"1","observed_time_unix_nano":"2","severity_number":"SEVERITY_NUMBER_WARN",
+            "severity_text":"WARN","body":{"string_value":"b"},"dropped_attributes_count":1,"flags":1,
+            "trace_id":"5b8efff798038103d269b633813fc60c","span_id":"eee19b7ec3c1b174","event_name":"e"}]}]}]}"#;
+        let camel = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{
+            "timeUnixNano":"1","observedTimeUnixNano":"2","severityNumber":13,
+            "severityText":"WARN","body":{"stringValue":"b"},"droppedAttributesCount":1,"flags":1,
+            "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","eventName":"e"}]}]}]}"#;
+        let from_snake: ExportLogsServiceRequest = decode_json(snake).unwrap();
+        let from_camel: ExportLogsServiceRequest = decode_json(camel).unwrap();
+        assert_eq!(from_snake, from_camel);
+        assert_eq!(
+            from_snake.resource_logs[0].scope_logs[0].log_records[0].observed_time_unix_nano,
+            2
+        );
+    }
+
+    #[test]
+    fn proto_field_names_become_json_names() {
+        for (field, json) in [
+            ("trace_id", "traceId"),
+            ("start_time_unix_nano", "startTimeUnixNano"),
+            ("exponential_histogram", "exponentialHistogram"),
+            ("traceId", "traceId"),
+            ("name", "name"),
+        ] {
+            assert_eq!(json_name(field), json, "{field}");
+        }
+    }
+
+    #[test]
+    fn a_field_given_in_both_spellings_is_an_error() {
+        let json =
+            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"01","trace_id":"02"}]}]}]}"#;
+        let error = decode_json::<ExportTraceServiceRequest>(json)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("traceId is given twice"), "{error}");
+    }
+
+    #[test]
+    fn enum_names_and_numbers_are_both_read_and_unknown_names_are_named() {
+        let span = |kind: &str, code: &str| {
+            format!(
+                r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"kind":{kind},"status":{{"code":{code}}}}}]}}]}}]}}"#
+            )
+        };
+        for (kind, code, want) in [
+            (r#""SPAN_KIND_CONSUMER""#, r#""STATUS_CODE_OK""#, (5, 1)),
+            ("5", "1", (5, 1)),
+            (
+                r#""SPAN_KIND_UNSPECIFIED""#,
+                r#""STATUS_CODE_UNSET""#,
+                (0, 0),
+            ),
+        ] {
+            let request: ExportTraceServiceRequest =
+                decode_json(span(kind, code).as_bytes()).unwrap();
+            let span = &request.resource_spans[0].scope_spans[0].spans[0];
+            assert_eq!((span.kind, span.status.as_ref().unwrap().code), want);
+        }
+        for (kind, code, hint) in [
+            (
+                r#""SERVER""#,
+                "0",
+                r#"kind "SERVER" is not a value the OTLP proto defines"#,
+            ),
+            ("0", r#""ERROR""#, r#"code "ERROR""#),
+        ] {
+            let error = decode_json::<ExportTraceServiceRequest>(span(kind, code).as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(hint), "{error}");
+            assert!(
+                error.contains("_UNSPECIFIED") || error.contains("UNSET"),
+                "{error}"
+            );
+        }
+        let logs = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"severityNumber":"SEVERITY_NUMBER_FATAL4"},{"severityNumber":"LOUD"}]}]}]}"#;
+        let error = decode_json::<ExportLogsServiceRequest>(logs)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(r#"severityNumber "LOUD""#) && error.contains("SEVERITY_NUMBER_FATAL4"),
+            "{error}"
+        );
+        let metrics = br#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","sum":{"aggregationTemporality":"CUMULATIVE"}}]}]}]}"#;
+        let error = decode_json::<ExportMetricsServiceRequest>(metrics)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(r#"aggregationTemporality "CUMULATIVE""#),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_top_level_object_without_the_signal_key_is_refused_by_name() {
+        for (body, expected, found) in [
+            (
+                &br#"{"resourceSpanz":[{"scopeSpans":[]}]}"#[..],
+                "resourceSpans",
+                "resourceSpanz",
+            ),
+            (
+                br#"{"resourceMetrics":[]}"#,
+                "resourceSpans",
+                "resourceMetrics",
+            ),
+        ] {
+            let error = decode_json::<ExportTraceServiceRequest>(body)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(&format!(
+                    "expected {expected} at the top level, found only {found}"
+                )),
+                "{error}"
+            );
+        }
+        // Known and unknown members together: the unknown ones are ignored, as the spec says.
+        let request: ExportTraceServiceRequest =
+            decode_json(br#"{"resourceSpans":[{}],"futureField":1}"#).unwrap();
+        assert_eq!(request.resource_spans.len(), 1);
     }
 
     #[test]
