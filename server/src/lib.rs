@@ -79,6 +79,10 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         store: store.clone(),
         limits: Limits {
             max_request_bytes: config.max_request_bytes,
+            item_times: otlp::TimeWindow {
+                max_age: config.max_item_age,
+                max_future: config.max_item_future,
+            },
         },
         counters: Arc::new(IngestCounters::default()),
         started: Instant::now(),

@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use otelite_storage::{Signal, Store};
 
+use crate::otlp::TimeWindow;
+
 /// Shared by all listeners; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -21,12 +23,15 @@ pub struct AppState {
 pub struct Limits {
     /// Largest request body accepted, measured after decompression.
     pub max_request_bytes: usize,
+    /// The item times accepted, relative to the server clock.
+    pub item_times: TimeWindow,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_request_bytes: 16 * 1024 * 1024,
+            item_times: TimeWindow::default(),
         }
     }
 }

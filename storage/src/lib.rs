@@ -12,9 +12,11 @@
 //! Code map: `schema` (files, tables, keys, format version), `block` (block codec and index
 //! entries), `segment` (segment files: append, sync, read, crash recovery), `signal` (the one
 //! trait describing a signal's OTLP groups, implemented in `traces`, `metrics`, `logs`),
-//! `writer` (group commit), `reader` (time-range reads). This file holds the public API only.
+//! `writer` (group commit), `reader` (time-range reads), `faults` (fault injection for the
+//! crate's tests). This file holds the public API only.
 
 mod block;
+mod faults;
 mod logs;
 mod metrics;
 mod reader;
@@ -41,6 +43,7 @@ pub use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 pub use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 pub use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
+use crate::faults::Faults;
 use crate::writer::CommitQueue;
 
 /// Entry points for the benchmarks in `benches/`, which can only see public items: the block
@@ -208,7 +211,16 @@ impl Store {
     /// Opens the store in `dir`, creating the directory and an empty store if needed, and starts
     /// the writer thread.
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store, OpenError> {
-        let dir = dir.as_ref().to_path_buf();
+        Store::open_with_faults(dir.as_ref(), options, Faults::none())
+    }
+
+    /// [`Store::open`] with the steps of the writer's rounds failing as `faults` says (tests).
+    fn open_with_faults(
+        dir: &Path,
+        options: StoreOptions,
+        faults: Faults,
+    ) -> Result<Store, OpenError> {
+        let dir = dir.to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|source| OpenError::Io {
             path: dir.clone(),
             source,
@@ -222,9 +234,10 @@ impl Store {
         segment::recover(&dir, &db)?;
         let db = Arc::new(db);
         let queue = Arc::new(CommitQueue::new(options.max_pending_bytes));
-        let segments = segment::SegmentWriter::new(dir.clone());
-        let writer = writer::spawn_writer(Arc::clone(&db), segments, Arc::clone(&queue))
-            .map_err(|source| OpenError::WriterThread { source })?;
+        let segments = segment::SegmentWriter::new(dir.clone(), faults);
+        let writer =
+            writer::spawn_writer(Arc::clone(&db), dir.clone(), segments, Arc::clone(&queue))
+                .map_err(|source| OpenError::WriterThread { source })?;
         tracing::debug!(path = %path.display(), "store opened");
         Ok(Store {
             inner: Arc::new(StoreInner {

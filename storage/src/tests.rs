@@ -11,6 +11,7 @@ use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::*;
 use crate::block::IndexEntry;
+use crate::faults::{Fault, Faults, Step};
 use crate::schema::BlockKey;
 use crate::test_fixtures::*;
 
@@ -797,6 +798,188 @@ fn an_index_entry_past_the_end_of_its_segment_is_a_read_error() {
             [BASE + 1]
         );
     }
+}
+
+/// Asserts that every segment file holds exactly its partition's indexed payloads, back to
+/// back from offset 0, and that no segment file lacks index entries (closed store).
+fn assert_segments_hold_only_indexed_bytes(dir: &Path) {
+    for signal in Signal::ALL {
+        let mut ends = std::collections::BTreeMap::<u64, u64>::new();
+        for (key, entry) in index_entries(dir, signal) {
+            let end = ends.entry(key.partition_start).or_default();
+            assert_eq!(entry.offset, *end, "{signal} block {key:?}");
+            *end = entry.end();
+        }
+        let mut files = std::collections::BTreeMap::new();
+        for file in std::fs::read_dir(schema::segment_dir(dir, signal)).unwrap() {
+            let file = file.unwrap();
+            let partition = schema::segment_partition(file.file_name().to_str().unwrap()).unwrap();
+            files.insert(partition, file.metadata().unwrap().len());
+        }
+        assert_eq!(
+            files, ends,
+            "{signal}: segment file lengths vs. indexed ends"
+        );
+    }
+}
+
+/// A batch's label and the outcome its callback was told.
+type LabelledAck = (&'static str, Result<(), WriteError>);
+
+/// Labelled acknowledgements: each callback sends its label and outcome, in the order the
+/// writer calls them.
+fn labelled_acks() -> (
+    impl Fn(&'static str) -> OnDurable,
+    mpsc::Receiver<LabelledAck>,
+) {
+    let (tx, rx) = mpsc::channel();
+    let make = move |label| -> OnDurable {
+        let tx = tx.clone();
+        Box::new(move |result| tx.send((label, result)).unwrap())
+    };
+    (make, rx)
+}
+
+#[test]
+fn a_round_takes_batches_only_while_their_partitions_stay_within_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (on_durable, acks) = labelled_acks();
+    let scattered: Vec<u64> = (0..writer::MAX_ROUND_PARTITIONS as u64 + 8)
+        .map(|hour| BASE - (hour + 1) * HOUR)
+        .collect();
+    let release = hold_writer(&store);
+    let commits_before = store.stats().unwrap().commits;
+    store
+        .submit(Batch::Traces(spans_at(&[BASE])), on_durable("first"))
+        .unwrap();
+    store
+        .submit(Batch::Traces(spans_at(&scattered)), on_durable("scattered"))
+        .unwrap();
+    store
+        .submit(Batch::Logs(rich_logs(BASE)), on_durable("second"))
+        .unwrap();
+    drop(release);
+    let order: Vec<&str> = (0..3)
+        .map(|_| {
+            let (label, result) = acks.recv_timeout(ACK_TIMEOUT).unwrap();
+            result.unwrap();
+            label
+        })
+        .collect();
+    // The two small batches share a round ahead of the scattered one, which gets its own.
+    assert_eq!(order, ["first", "second", "scattered"]);
+    assert_eq!(store.stats().unwrap().commits - commits_before, 2);
+
+    // Many small batches, each in a partition of its own, are cut into rounds at the bound.
+    let release = hold_writer(&store);
+    let commits_before = store.stats().unwrap().commits;
+    for hour in 0..writer::MAX_ROUND_PARTITIONS as u64 + 1 {
+        let batch = Batch::Metrics(vec![metrics_at(&[BASE + hour * HOUR])]);
+        store.submit(batch, on_durable("small")).unwrap();
+    }
+    drop(release);
+    for _ in 0..writer::MAX_ROUND_PARTITIONS + 1 {
+        acks.recv_timeout(ACK_TIMEOUT).unwrap().1.unwrap();
+    }
+    assert_eq!(store.stats().unwrap().commits - commits_before, 2);
+    store.shutdown().unwrap();
+    assert_eq!(store.stats().unwrap().spans, 1 + scattered.len() as u64);
+    drop(store);
+    assert_segments_hold_only_indexed_bytes(dir.path());
+}
+
+/// One resource with one gauge holding a point per time.
+fn metrics_at(times: &[u64]) -> ResourceMetrics {
+    ResourceMetrics {
+        scope_metrics: vec![ScopeMetrics {
+            metrics: vec![gauge("g", times)],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_batch_that_cannot_be_written_fails_alone() {
+    const BAD: u64 = BASE + 5 * HOUR;
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::default();
+    faults.inject(Fault::always(Step::Append, std::io::ErrorKind::Other).in_partition(BAD));
+    let store = Store::open_with_faults(dir.path(), StoreOptions::default(), faults).unwrap();
+    let (on_durable, acks) = labelled_acks();
+    let release = hold_writer(&store);
+    let mut good = Vec::new();
+    for i in 0..7 {
+        let time = BASE + i * SECOND;
+        if i == 4 {
+            // Its first span lies in a partition the others also write: the round appends
+            // there first, then fails in BAD.
+            store
+                .submit(Batch::Traces(spans_at(&[time, BAD])), on_durable("bad"))
+                .unwrap();
+        } else {
+            good.push(time);
+            store
+                .submit(Batch::Traces(spans_at(&[time])), on_durable("good"))
+                .unwrap();
+        }
+    }
+    drop(release);
+    let mut failed = Vec::new();
+    for _ in 0..7 {
+        match acks.recv_timeout(ACK_TIMEOUT).unwrap() {
+            ("good", result) => result.unwrap(),
+            (label, result) => failed.push((label, result.unwrap_err().to_string())),
+        }
+    }
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "bad");
+    assert!(failed[0].1.contains("injected"), "{failed:?}");
+    assert_eq!(
+        span_times(&store.read_traces(TimeRange::ALL).unwrap()),
+        good
+    );
+    // The writer carries on for everyone, and the failed rounds left no bytes behind.
+    store.write(Batch::Logs(rich_logs(BASE))).unwrap();
+    drop(store);
+    assert_segments_hold_only_indexed_bytes(dir.path());
+    let store = open(dir.path());
+    assert_eq!(
+        span_times(&store.read_traces(TimeRange::ALL).unwrap()),
+        good
+    );
+    assert_eq!(store.stats().unwrap().spans, good.len() as u64);
+}
+
+#[test]
+fn a_store_that_cannot_write_at_all_fails_every_batch_in_three_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::default();
+    let store =
+        Store::open_with_faults(dir.path(), StoreOptions::default(), faults.clone()).unwrap();
+    let (on_durable, acks) = labelled_acks();
+    let release = hold_writer(&store);
+    faults.inject(Fault::always(Step::Sync, std::io::ErrorKind::Other));
+    for i in 0..16 {
+        store
+            .submit(Batch::Traces(spans_at(&[BASE + i])), on_durable("any"))
+            .unwrap();
+    }
+    drop(release);
+    for _ in 0..16 {
+        assert!(acks.recv_timeout(ACK_TIMEOUT).unwrap().1.is_err());
+    }
+    // The round, then each half: both halves failing means no single batch is to blame.
+    assert_eq!(faults.hits(), 3);
+    faults.clear();
+    store.write(Batch::Traces(spans_at(&[BASE + 100]))).unwrap();
+    assert_eq!(
+        span_times(&store.read_traces(TimeRange::ALL).unwrap()),
+        [BASE + 100]
+    );
+    drop(store);
+    assert_segments_hold_only_indexed_bytes(dir.path());
 }
 
 /// Durable ingest throughput; run with

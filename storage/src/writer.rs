@@ -2,22 +2,30 @@
 //!
 //! A submitter splits its batch by time partition and encodes it to protobuf fragments on its own
 //! thread (so that encoding, the costliest step after compression, runs in parallel and never
-//! queues behind the single writer). Each round, the writer takes everything queued since its last
+//! queues behind the single writer). Each round, the writer takes what is queued since its last
 //! commit, concatenates it per signal and time partition into as few blocks as possible,
 //! compresses them, appends their payloads to the partitions' segment files and syncs those
 //! files, THEN writes the blocks' index entries and the updated item counts in ONE redb write
 //! transaction with immediate durability, and only after that commit returns tells every
 //! submitter the outcome. So an acknowledged block's payload and index entry are both durable,
 //! and a committed index entry never points at unsynced bytes.
+//!
+//! One client must not be able to slow down or fail the others' writes. Every partition a round
+//! touches costs a file sync, so a round takes queued batches only while they add up to at most
+//! [`MAX_ROUND_PARTITIONS`] (signal, partition) pairs; a batch spread over more partitions than
+//! that gets a round of its own. And when a round fails, the writer splits it to find the batch
+//! to blame (see [`Writer::isolate`]), so that a batch that cannot be written fails alone.
+//!
 //! Backpressure is a byte budget over the encoded size of queued and in-flight batches.
 //! This module owns the queue, the thread and the round's protocol; it must never acknowledge a
 //! batch before its commit is durable, never commit an index entry before its payload is synced,
 //! never block a submitter, and never lose a callback (each `on_durable` runs exactly once, even
 //! on failure or shutdown).
 
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -26,7 +34,7 @@ use redb::{Database, Durability, ReadableTable};
 
 use crate::block::{BlockEncoder, EncodedBlock, Fragment, IndexEntry};
 use crate::schema::{self, BlockKey};
-use crate::segment::SegmentWriter;
+use crate::segment::{self, SegmentWriter};
 use crate::signal::{SignalGroup, split_by_partition};
 use crate::{Batch, OnDurable, Signal, SubmitError, WriteError};
 
@@ -34,10 +42,18 @@ use crate::{Batch, OnDurable, Signal, SubmitError, WriteError};
 /// still close blocks near [`crate::block::TARGET_BLOCK_BYTES`] however large a batch is.
 const FRAGMENT_BYTES: usize = 256 << 10;
 
+/// Most distinct (signal, partition) pairs one round takes on, unless a single batch has more.
+/// Live telemetry touches one or two hours per signal, so ordinary rounds never come near it;
+/// it only keeps a batch of old or scattered data from making everyone's round wait for dozens
+/// of file syncs.
+pub(crate) const MAX_ROUND_PARTITIONS: usize = 32;
+
 /// A batch waiting for the writer, already encoded: its fragments, each with its partition.
 struct Pending {
     signal: Signal,
     parts: Vec<(u64, Fragment)>,
+    /// The distinct partitions of `parts`, ascending.
+    partitions: Vec<u64>,
     bytes: usize,
     on_durable: OnDurable,
 }
@@ -77,6 +93,9 @@ impl CommitQueue {
         // Encoded outside the lock, on the submitter's thread.
         let (signal, parts) = encode_batch(batch);
         let bytes = parts.iter().map(|(_, fragment)| fragment.bytes.len()).sum();
+        let mut partitions: Vec<u64> = parts.iter().map(|(partition, _)| *partition).collect();
+        partitions.sort_unstable();
+        partitions.dedup();
         let mut state = self.lock();
         if state.closed {
             return Err(SubmitError::Closed);
@@ -92,6 +111,7 @@ impl CommitQueue {
         state.queued.push(Pending {
             signal,
             parts,
+            partitions,
             bytes,
             on_durable,
         });
@@ -106,12 +126,16 @@ impl CommitQueue {
         self.wake_writer.notify_one();
     }
 
-    /// Blocks until something is queued, then takes all of it. `None` once closed and drained.
-    fn take_all(&self) -> Option<Vec<Pending>> {
+    /// Blocks until something is queued, then takes the next round: queued batches in arrival
+    /// order, each as long as the round's distinct (signal, partition) pairs stay within
+    /// [`MAX_ROUND_PARTITIONS`] with it (batches adding no new pair always fit). The oldest batch
+    /// is always taken, alone if it is over the bound by itself, so none waits more than one
+    /// round for its turn. `None` once closed and drained.
+    fn take_round(&self) -> Option<Vec<Pending>> {
         let mut state = self.lock();
         loop {
             if !state.queued.is_empty() {
-                return Some(std::mem::take(&mut state.queued));
+                break;
             }
             if state.closed {
                 return None;
@@ -121,6 +145,26 @@ impl CommitQueue {
                 .wait(state)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
+        let mut round = Vec::new();
+        let mut touched = BTreeSet::new();
+        let mut left = Vec::new();
+        for pending in std::mem::take(&mut state.queued) {
+            let pairs = || {
+                pending
+                    .partitions
+                    .iter()
+                    .map(|p| (pending.signal.name(), *p))
+            };
+            let new = pairs().filter(|pair| !touched.contains(pair)).count();
+            if round.is_empty() || new == 0 || touched.len() + new <= MAX_ROUND_PARTITIONS {
+                touched.extend(pairs());
+                round.push(pending);
+            } else {
+                left.push(pending);
+            }
+        }
+        state.queued = left;
+        Some(round)
     }
 
     fn release(&self, bytes: usize) {
@@ -171,35 +215,110 @@ fn fragments<G: SignalGroup>(groups: Vec<G>) -> Vec<(u64, Fragment)> {
 /// Starts the writer thread. It runs until `queue` is closed and drained.
 pub(crate) fn spawn_writer(
     db: Arc<Database>,
+    data_dir: PathBuf,
     segments: SegmentWriter,
     queue: Arc<CommitQueue>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let encoder = BlockEncoder::new()?;
+    let writer = Writer {
+        db,
+        data_dir,
+        segments,
+        encoder: BlockEncoder::new()?,
+        queue,
+    };
     std::thread::Builder::new()
         .name("otelite-writer".into())
-        .spawn(move || run_writer(&db, segments, &queue, encoder))
+        .spawn(move || writer.run())
 }
 
-fn run_writer(
-    db: &Database,
-    mut segments: SegmentWriter,
-    queue: &CommitQueue,
-    mut encoder: BlockEncoder,
-) {
-    while let Some(mut round) = queue.take_all() {
-        let result = commit_round(db, &mut segments, &mut encoder, &mut round);
-        match &result {
-            Ok(()) => {
-                segments.finish_round();
-                queue.commits.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(error) => {
-                segments.abandon_round();
-                tracing::error!(%error, batches = round.len(), "group commit failed");
+/// The writer thread's state.
+struct Writer {
+    db: Arc<Database>,
+    data_dir: PathBuf,
+    segments: SegmentWriter,
+    encoder: BlockEncoder,
+    queue: Arc<CommitQueue>,
+}
+
+/// Where a failed attempt stopped.
+enum Phase {
+    /// Compressing, appending or syncing payloads: the index was not touched.
+    Segments,
+    /// Writing or committing the index transaction.
+    Index,
+}
+
+impl Writer {
+    fn run(mut self) {
+        while let Some(round) = self.queue.take_round() {
+            if let Err(error) = self.attempt(&round) {
+                self.isolate(round, error);
+            } else {
+                self.finish(round, Ok(()));
             }
         }
-        queue.release(round.iter().map(|p| p.bytes).sum());
-        for pending in round {
+    }
+
+    /// Commits `batches` together as one round.
+    fn attempt(&mut self, batches: &[Pending]) -> Result<(), WriteError> {
+        match commit_round(&self.db, &mut self.segments, &mut self.encoder, batches) {
+            Ok(()) => {
+                self.queue.commits.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err((phase, error)) => {
+                tracing::error!(%error, batches = batches.len(), "group commit failed");
+                self.segments.abandon_round();
+                if let Phase::Segments = phase {
+                    // The index is as before the attempt, so the bytes the attempt appended are
+                    // exactly the unreferenced tails: cut them off now rather than leave them
+                    // between the payloads of later rounds.
+                    if let Err(error) = segment::recover(&self.data_dir, &self.db) {
+                        tracing::warn!(%error, "could not cut off the failed round's bytes");
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Finds out which of `batches`, which just failed together with `error`, cannot be
+    /// written. Splits them in halves and commits each: when one half commits and the other
+    /// fails, the fault lies in the failing half, which is split again; when both fail, the cause
+    /// is not one batch (a full disk, a broken device) and each batch gets its half's error. So
+    /// a single batch that cannot be written fails alone, after about 2·log2(n) more attempts,
+    /// and a store that cannot write at all costs two more attempts, not n.
+    fn isolate(&mut self, mut batches: Vec<Pending>, error: WriteError) {
+        if batches.len() < 2 {
+            return self.finish(batches, Err(error));
+        }
+        let right = batches.split_off(batches.len() / 2);
+        let left = batches;
+        let left = match self.attempt(&left) {
+            Ok(()) => {
+                self.finish(left, Ok(()));
+                None
+            }
+            Err(error) => Some((left, error)),
+        };
+        match (left, self.attempt(&right)) {
+            (None, Ok(())) => self.finish(right, Ok(())),
+            (None, Err(error)) => self.isolate(right, error),
+            (Some((left, error)), Ok(())) => {
+                self.finish(right, Ok(()));
+                self.isolate(left, error);
+            }
+            (Some((left, left_error)), Err(right_error)) => {
+                self.finish(left, Err(left_error));
+                self.finish(right, Err(right_error));
+            }
+        }
+    }
+
+    /// Tells each of `batches` its outcome and releases their bytes from the budget.
+    fn finish(&self, batches: Vec<Pending>, result: Result<(), WriteError>) {
+        self.queue.release(batches.iter().map(|p| p.bytes).sum());
+        for pending in batches {
             let result = result.clone();
             // A submitter's callback must not take the writer down with it.
             if catch_unwind(AssertUnwindSafe(move || (pending.on_durable)(result))).is_err() {
@@ -210,37 +329,39 @@ fn run_writer(
 }
 
 /// Makes every batch of `round` durable: payloads appended and synced, then their index entries
-/// in one durable transaction. The batches' data is moved out.
+/// in one durable transaction. The batches keep their data, so a failed round can be retried.
 fn commit_round(
     db: &Database,
     segments: &mut SegmentWriter,
     encoder: &mut BlockEncoder,
-    round: &mut [Pending],
-) -> Result<(), WriteError> {
+    round: &[Pending],
+) -> Result<(), (Phase, WriteError)> {
     // Per signal, per partition: the fragments in arrival order.
-    let mut staged: [BTreeMap<u64, Vec<Fragment>>; 3] = Default::default();
-    for pending in round.iter_mut() {
+    let mut staged: [BTreeMap<u64, Vec<&Fragment>>; 3] = Default::default();
+    for pending in round {
         let partitions = &mut staged[signal_index(pending.signal)];
-        for (partition, fragment) in std::mem::take(&mut pending.parts) {
-            partitions.entry(partition).or_default().push(fragment);
+        for (partition, fragment) in &pending.parts {
+            partitions.entry(*partition).or_default().push(fragment);
         }
     }
     // Compress and store payloads before opening the transaction: that is the slow part and
     // needs no database.
+    let in_segments = |error| (Phase::Segments, error);
     let mut indexed = Vec::with_capacity(3);
     for (signal, partitions) in Signal::ALL.into_iter().zip(&staged) {
-        indexed.push(encode(signal, partitions, encoder)?.append_to(segments)?);
+        let blocks = encode(signal, partitions, encoder).map_err(in_segments)?;
+        indexed.push(blocks.append_to(segments).map_err(in_segments)?);
     }
-    segments.sync()?;
+    segments.sync().map_err(in_segments)?;
 
-    let storage = |e: &dyn std::fmt::Display| WriteError::Storage(e.to_string());
-    let mut txn = db.begin_write().map_err(|e| storage(&e))?;
+    let in_index = |e: &dyn std::fmt::Display| (Phase::Index, WriteError::Storage(e.to_string()));
+    let mut txn = db.begin_write().map_err(|e| in_index(&e))?;
     txn.set_durability(Durability::Immediate)
-        .map_err(|e| storage(&e))?;
+        .map_err(|e| in_index(&e))?;
     for blocks in indexed {
-        blocks.insert(&txn)?;
+        blocks.insert(&txn).map_err(|error| (Phase::Index, error))?;
     }
-    txn.commit().map_err(|e| storage(&e))
+    txn.commit().map_err(|e| in_index(&e))
 }
 
 fn signal_index(signal: Signal) -> usize {
@@ -255,13 +376,15 @@ fn signal_index(signal: Signal) -> usize {
 /// compressed.
 fn encode(
     signal: Signal,
-    partitions: &BTreeMap<u64, Vec<Fragment>>,
+    partitions: &BTreeMap<u64, Vec<&Fragment>>,
     encoder: &mut BlockEncoder,
 ) -> Result<EncodedBlocks, WriteError> {
     let mut blocks = Vec::new();
     for (partition, fragments) in partitions {
         encoder
-            .encode_fragments(fragments, |block| blocks.push((*partition, block)))
+            .encode_fragments(fragments.iter().copied(), |block| {
+                blocks.push((*partition, block))
+            })
             .map_err(|e| WriteError::Storage(format!("could not encode a block: {}", e.0)))?;
     }
     Ok(EncodedBlocks { signal, blocks })

@@ -13,7 +13,7 @@ pub(crate) async fn accept<R: ExportRequest>(
     state: &AppState,
     mut request: R,
 ) -> Result<Rejections, IngestError> {
-    let rejections = request.validate();
+    let rejections = request.validate(&state.limits.item_times.now());
     if !rejections.is_empty() {
         state.counters.add_rejected(R::SIGNAL, rejections.count());
         tracing::debug!(signal = ?R::SIGNAL, "{}", R::rejection_message(&rejections));

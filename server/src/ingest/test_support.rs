@@ -8,16 +8,26 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use otelite_storage::{Store, StoreOptions};
 
+use crate::otlp::TimeWindow;
 use crate::state::{AppState, IngestCounters, Limits};
 
-/// A state whose store lives in the returned directory (keep it alive for the test).
+/// A state whose store lives in the returned directory (keep it alive for the test). It accepts
+/// items of any time, as the fixtures and the official examples are dated in the past.
 pub(crate) fn state(max_request_bytes: usize) -> (AppState, tempfile::TempDir) {
+    state_with(Limits {
+        max_request_bytes,
+        item_times: TimeWindow::UNBOUNDED,
+    })
+}
+
+/// A state with `limits` whose store lives in the returned directory.
+pub(crate) fn state_with(limits: Limits) -> (AppState, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = Store::open(dir.path(), StoreOptions::default())
         .expect("the store opens in a fresh directory");
     let state = AppState {
         store,
-        limits: Limits { max_request_bytes },
+        limits,
         counters: Arc::new(IngestCounters::default()),
         started: Instant::now(),
     };
