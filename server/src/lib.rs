@@ -93,7 +93,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     let http_addr = local_addr(&http);
     let ui_addr = local_addr(&ui);
     let mut tasks = JoinSet::new();
-    let health = query::health_router(ready.clone());
+    let health = query::health_router(ready.clone(), store.clone());
     tasks.spawn(serve(
         grpc,
         ingest::grpc_router(state.clone()),
@@ -149,7 +149,11 @@ impl RunningServer {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.shutdown())
             .await
-            .unwrap_or_else(|e| Err(otelite_storage::WriteError::Storage(e.to_string())))
+            .unwrap_or_else(|e| {
+                Err(otelite_storage::WriteError::Stopped {
+                    reason: e.to_string(),
+                })
+            })
     }
 }
 

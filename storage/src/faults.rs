@@ -1,6 +1,8 @@
 //! Fault injection for the store's own tests: a switchboard the writer's I/O consults before each
 //! step, so a test can make a chosen step of a round fail with a chosen error, for one partition
-//! or all, a number of times or until cleared.
+//! or all, from the n-th time on, a number of times or until cleared. Segment files consult it
+//! directly; the index database consults it through [`FaultyBackend`], a redb storage backend
+//! wrapping the real file backend, so redb reacts to the failure exactly as to a real one.
 //!
 //! Outside the crate's tests [`Faults`] is an empty type whose [`Faults::check`] always succeeds
 //! and compiles to nothing, so release builds carry no injection points. This module must never
@@ -15,10 +17,16 @@ pub(crate) enum Step {
     Append,
     /// Syncing a segment file.
     Sync,
+    /// redb writing (or resizing) the index file.
+    #[cfg_attr(not(test), allow(dead_code))]
+    IndexWrite,
+    /// redb syncing the index file.
+    #[cfg_attr(not(test), allow(dead_code))]
+    IndexSync,
 }
 
 #[cfg(test)]
-pub(crate) use injected::{Fault, Faults};
+pub(crate) use injected::{Fault, Faults, FaultyBackend};
 
 #[cfg(not(test))]
 pub(crate) use disabled::Faults;
@@ -45,8 +53,12 @@ mod disabled {
 
 #[cfg(test)]
 mod injected {
+    use std::ops::Bound;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Arc, Mutex};
+
+    use redb::backends::FileBackend;
+    use redb::{BackendError, StorageBackend};
 
     use super::{Step, io};
 
@@ -56,6 +68,8 @@ mod injected {
         pub step: Step,
         /// Only this partition's steps fail; `None`: every partition's.
         pub partition: Option<u64>,
+        /// How many matching steps succeed before the first failure.
+        pub skip: u32,
         /// The error the step fails with.
         pub kind: io::ErrorKind,
         /// How many more times it fails; `None`: until [`Faults::clear`].
@@ -68,9 +82,22 @@ mod injected {
             Fault {
                 step,
                 partition: None,
+                skip: 0,
                 kind,
                 times: None,
             }
+        }
+
+        /// Only from the `skip + 1`-th matching step on.
+        pub fn after(mut self, skip: u32) -> Fault {
+            self.skip = skip;
+            self
+        }
+
+        /// Only `times` times.
+        pub fn times(mut self, times: u32) -> Fault {
+            self.times = Some(times);
+            self
         }
 
         /// Only for `partition`.
@@ -118,15 +145,100 @@ mod injected {
             }) else {
                 return Ok(());
             };
-            self.hits.fetch_add(1, Ordering::SeqCst);
             let fault = &mut plan[at];
+            if fault.skip > 0 {
+                fault.skip -= 1;
+                return Ok(());
+            }
             if let Some(times) = &mut fault.times {
                 *times -= 1;
             }
+            self.hits.fetch_add(1, Ordering::SeqCst);
             Err(io::Error::new(
                 fault.kind,
                 format!("injected {:?} fault", fault.step),
             ))
+        }
+    }
+
+    /// A redb storage backend that fails the index file's writes and syncs as planned.
+    #[derive(Debug)]
+    pub(crate) struct FaultyBackend {
+        file: FileBackend,
+        faults: Faults,
+    }
+
+    impl FaultyBackend {
+        pub fn new(file: FileBackend, faults: &Faults) -> FaultyBackend {
+            FaultyBackend {
+                file,
+                faults: faults.clone(),
+            }
+        }
+    }
+
+    impl StorageBackend for FaultyBackend {
+        fn len(&self) -> io::Result<u64> {
+            self.file.len()
+        }
+
+        fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+            self.file.read(offset, out)
+        }
+
+        fn set_len(&self, len: u64) -> io::Result<()> {
+            self.faults.check(Step::IndexWrite, None)?;
+            self.file.set_len(len)
+        }
+
+        fn sync_data(&self) -> io::Result<()> {
+            self.faults.check(Step::IndexSync, None)?;
+            self.file.sync_data()
+        }
+
+        fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+            self.faults.check(Step::IndexWrite, None)?;
+            self.file.write(offset, data)
+        }
+
+        fn close(&self) -> io::Result<()> {
+            self.file.close()
+        }
+
+        fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+            self.file.try_lock_range(start, end)
+        }
+
+        fn try_lock_shared_range(
+            &self,
+            start: Bound<u64>,
+            end: Bound<u64>,
+        ) -> Result<bool, BackendError> {
+            self.file.try_lock_shared_range(start, end)
+        }
+
+        fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+            self.file.lock_range(start, end)
+        }
+
+        fn lock_shared_range(
+            &self,
+            start: Bound<u64>,
+            end: Bound<u64>,
+        ) -> Result<(), BackendError> {
+            self.file.lock_shared_range(start, end)
+        }
+
+        fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+            self.file.unlock_range(start, end)
+        }
+
+        fn query_lock_range(
+            &self,
+            start: Bound<u64>,
+            end: Bound<u64>,
+        ) -> Result<bool, BackendError> {
+            self.file.query_lock_range(start, end)
         }
     }
 }

@@ -88,7 +88,7 @@ impl SegmentWriter {
             .check(Step::Append, Some(partition_start))
             .and_then(|()| segment.file.seek(SeekFrom::Start(offset)))
             .and_then(|_| segment.file.write_all(payload))
-            .map_err(|e| write_error("append to", &segment.path, &e))?;
+            .map_err(|e| WriteError::io("append to segment file", &segment.path, e))?;
         segment.len += payload.len() as u64;
         segment.unsynced = true;
         segment.last_used = self.clock;
@@ -131,14 +131,14 @@ impl SegmentWriter {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => OpenOptions::new()
                 .write(true)
                 .open(&path)
-                .map_err(|e| write_error("open", &path, &e))?,
-            Err(e) => return Err(write_error("create", &path, &e)),
+                .map_err(|e| WriteError::io("open segment file", &path, e))?,
+            Err(e) => return Err(WriteError::io("create segment file", &path, e)),
         };
         // Appends start at the current end. Bytes there that no index entry references (a
         // failed round) are harmless: offsets are never reused, so nothing committed moves.
         let len = file
             .metadata()
-            .map_err(|e| write_error("inspect", &path, &e))?
+            .map_err(|e| WriteError::io("inspect segment file", &path, e))?
             .len();
         Ok(OpenSegment {
             file,
@@ -163,10 +163,31 @@ impl SegmentWriter {
             self.faults
                 .check(Step::Sync, None)
                 .and_then(|()| sync_dir(&dir))
-                .map_err(|e| write_error("sync", &dir, &e))?;
+                .map_err(|e| WriteError::io("sync segment directory", &dir, e))?;
         }
         self.new_files_in.clear();
         Ok(())
+    }
+
+    /// Whether the data directory takes a durable write again: writes, syncs and removes
+    /// [`schema::PROBE_FILE`], as big as a typical block payload.
+    pub fn probe(&mut self) -> Result<(), WriteError> {
+        const PROBE_BYTES: usize = 256 << 10;
+        let path = self.data_dir.join(schema::PROBE_FILE);
+        let written = self
+            .faults
+            .check(Step::Append, None)
+            .and_then(|()| File::create(&path))
+            .and_then(|mut file| {
+                file.write_all(&[0; PROBE_BYTES])?;
+                self.faults.check(Step::Sync, None)?;
+                file.sync_data()
+            })
+            .map_err(|e| WriteError::io("write a probe file", &path, e));
+        // Whatever happened, the probe must not take space.
+        let removed = std::fs::remove_file(&path);
+        written?;
+        removed.map_err(|e| WriteError::io("remove probe file", &path, e))
     }
 
     /// Ends a round that failed: closes every file, so the next round starts from the files'
@@ -188,14 +209,7 @@ fn sync_segment(
     faults
         .check(Step::Sync, Some(partition_start))
         .and_then(|()| segment.file.sync_data())
-        .map_err(|e| write_error("sync", &segment.path, &e))
-}
-
-fn write_error(action: &str, path: &Path, error: &std::io::Error) -> WriteError {
-    WriteError::Storage(format!(
-        "could not {action} segment file {}: {error}",
-        path.display()
-    ))
+        .map_err(|e| WriteError::io("sync segment file", &segment.path, e))
 }
 
 /// Reads payloads of one signal's blocks. Keeps the last file open, because a read walks one

@@ -824,14 +824,11 @@ fn assert_segments_hold_only_indexed_bytes(dir: &Path) {
 }
 
 /// A batch's label and the outcome its callback was told.
-type LabelledAck = (&'static str, Result<(), WriteError>);
+type LabelledAck<L> = (L, Result<(), WriteError>);
 
 /// Labelled acknowledgements: each callback sends its label and outcome, in the order the
 /// writer calls them.
-fn labelled_acks() -> (
-    impl Fn(&'static str) -> OnDurable,
-    mpsc::Receiver<LabelledAck>,
-) {
+fn labelled_acks<L: Send + 'static>() -> (impl Fn(L) -> OnDurable, mpsc::Receiver<LabelledAck<L>>) {
     let (tx, rx) = mpsc::channel();
     let make = move |label| -> OnDurable {
         let tx = tx.clone();
@@ -980,6 +977,137 @@ fn a_store_that_cannot_write_at_all_fails_every_batch_in_three_attempts() {
     );
     drop(store);
     assert_segments_hold_only_indexed_bytes(dir.path());
+}
+
+/// Writes one span at `time` as soon as the store takes it again, checking that every refusal
+/// meanwhile is a typed I/O error; panics if it takes longer than [`ACK_TIMEOUT`].
+fn write_once_writable(store: &Store, time: u64) {
+    let deadline = std::time::Instant::now() + ACK_TIMEOUT;
+    loop {
+        match store.write(Batch::Traces(spans_at(&[time]))) {
+            Ok(()) => return,
+            Err(WriteError::DiskFull { .. } | WriteError::Io { .. } | WriteError::Index { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(error) => panic!("the store did not recover: {error}"),
+        }
+    }
+}
+
+/// One case of [`a_round_failing_at_any_step_acknowledges_only_what_is_durable`]: the `skip +
+/// 1`-th `step` of a round of six batches fails with `kind`, once (`times: Some(1)`) or until
+/// cleared.
+fn check_failing_round(step: Step, skip: u32, kind: std::io::ErrorKind, times: Option<u32>) {
+    let case = format!("{step:?} failing after {skip} with {kind:?}, {times:?} times");
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::none();
+    let store =
+        Store::open_with_faults(dir.path(), StoreOptions::default(), faults.clone()).unwrap();
+    let mut acknowledged = Vec::new();
+    for hour in 0..3 {
+        store
+            .write(Batch::Traces(spans_at(&[BASE + hour * HOUR])))
+            .unwrap();
+        acknowledged.push(BASE + hour * HOUR);
+    }
+    let (on_durable, acks) = labelled_acks();
+    let release = hold_writer(&store);
+    let mut fault = Fault::always(step, kind).after(skip);
+    if let Some(times) = times {
+        fault = fault.times(times);
+    }
+    faults.inject(fault);
+    for i in 0..6 {
+        let time = BASE + (i % 3) * HOUR + (i + 1) * SECOND;
+        store
+            .submit(Batch::Traces(spans_at(&[time])), on_durable(time))
+            .unwrap();
+    }
+    drop(release);
+    let mut failed = 0;
+    for _ in 0..6 {
+        let (time, result) = acks.recv_timeout(ACK_TIMEOUT).unwrap();
+        match result {
+            Ok(()) => acknowledged.push(time),
+            Err(error) => {
+                failed += 1;
+                if kind == std::io::ErrorKind::StorageFull {
+                    assert!(error.is_disk_full(), "{case}: {error:?}");
+                    assert!(
+                        error.to_string().contains("disk is full"),
+                        "{case}: {error}"
+                    );
+                } else {
+                    assert!(matches!(error, WriteError::Io { .. }), "{case}: {error:?}");
+                }
+            }
+        }
+    }
+    assert!(faults.hits() > 0, "{case}: the fault never fired");
+    if times.is_none() {
+        assert_eq!(failed, 6, "{case}");
+        let Health::Failing {
+            error,
+            since_unix_nano,
+        } = store.health()
+        else {
+            panic!("{case}: the store reports it can write");
+        };
+        assert!(error.is_disk_full(), "{case}: {error:?}");
+        // While the disk stays full, later batches fail too, promptly and typed, and the
+        // failure keeps its start time.
+        let error = store
+            .write(Batch::Traces(spans_at(&[BASE + 10 * SECOND])))
+            .unwrap_err();
+        assert!(error.is_disk_full(), "{case}: {error:?}");
+        assert!(
+            matches!(store.health(), Health::Failing { since_unix_nano: since, .. } if since == since_unix_nano),
+            "{case}"
+        );
+        faults.clear();
+    }
+    // The store writes again by itself, and reads see every acknowledged span.
+    write_once_writable(&store, BASE + 20 * SECOND);
+    acknowledged.push(BASE + 20 * SECOND);
+    assert!(store.health().is_writing(), "{case}");
+    let stored = span_times(&store.read_traces(TimeRange::ALL).unwrap());
+    for time in &acknowledged {
+        assert!(
+            stored.contains(time),
+            "{case}: acknowledged {time} is missing"
+        );
+    }
+    store.shutdown().unwrap();
+    drop(store);
+    assert!(acks.try_recv().is_err(), "{case}: a callback ran twice");
+    // Reopened, with every acknowledged span and nothing half-written.
+    assert_segments_hold_only_indexed_bytes(dir.path());
+    let store = open(dir.path());
+    let stored = span_times(&store.read_traces(TimeRange::ALL).unwrap());
+    for time in &acknowledged {
+        assert!(stored.contains(time), "{case}: acknowledged {time} is lost");
+    }
+    assert_eq!(store.stats().unwrap().spans, stored.len() as u64, "{case}");
+}
+
+#[test]
+fn a_round_failing_at_any_step_acknowledges_only_what_is_durable() {
+    use std::io::ErrorKind::{Other, StorageFull};
+    for (step, skip) in [
+        (Step::Append, 0),
+        (Step::Append, 2),
+        (Step::Sync, 0),
+        (Step::Sync, 2),
+        (Step::IndexWrite, 0),
+        (Step::IndexWrite, 2),
+        // A durable commit syncs the index file once.
+        (Step::IndexSync, 0),
+    ] {
+        check_failing_round(step, skip, Other, Some(1));
+        check_failing_round(step, skip, StorageFull, None);
+    }
 }
 
 /// Durable ingest throughput; run with
