@@ -11,6 +11,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
+use crate::otlp::TimeWindow;
+
 /// The validated settings the server runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -27,6 +29,10 @@ pub struct Config {
     /// Memory all export requests in flight may hold together (bodies, decompressed and
     /// decoded) before clients are told to retry.
     pub max_memory_bytes: usize,
+    /// Items older than this (by the server clock) are refused; `None` accepts any age.
+    pub max_item_age: Option<Duration>,
+    /// Items further ahead of the server clock than this are refused; `None` accepts any.
+    pub max_item_future: Option<Duration>,
     /// Not a setting (the defaults suit every deployment); tests shorten them.
     pub timeouts: ConnectionTimeouts,
 }
@@ -72,6 +78,8 @@ impl Default for Config {
             max_ingest_queue_bytes: 256 * 1024 * 1024,
             max_memory_bytes: 256 * 1024 * 1024,
             timeouts: ConnectionTimeouts::default(),
+            max_item_age: Some(TimeWindow::DEFAULT_MAX_AGE),
+            max_item_future: Some(TimeWindow::DEFAULT_MAX_FUTURE),
         }
     }
 }
@@ -153,6 +161,12 @@ pub struct Settings {
     /// Memory all OTLP requests being received and decoded may hold together, e.g. 256MiB; past it clients are told to retry. At least twice max-request-size [default: 256MiB].
     #[arg(long, env = "OTELITE_MAX_MEMORY", global = true)]
     pub max_memory: Option<String>,
+    /// Refuse items (spans by start time, metric points, log records) older than this, e.g. 7d or 12h; 0 or unlimited accepts any age, to replay old data [default: 7d].
+    #[arg(long, env = "OTELITE_MAX_ITEM_AGE", global = true)]
+    pub max_item_age: Option<String>,
+    /// Refuse items timed further than this ahead of the server clock, e.g. 1h or 10m; 0 or unlimited accepts any [default: 1h].
+    #[arg(long, env = "OTELITE_MAX_ITEM_FUTURE", global = true)]
+    pub max_item_future: Option<String>,
 }
 
 /// A setting that cannot be used, said so that the user knows what to change.
@@ -187,6 +201,13 @@ pub enum ConfigError {
     MemoryBelowRequests {
         max_memory: usize,
         max_request: usize,
+    },
+    #[error(
+        "{setting} = {value:?} is not a duration: write a number with a unit (s, m, h, d or w), e.g. 7d or 30m, or 0 (or unlimited) for no limit"
+    )]
+    Duration {
+        setting: &'static str,
+        value: String,
     },
     #[error("log-level {value:?} is not valid: {message}; use error, warn, info, debug or trace")]
     LogLevel { value: String, message: String },
@@ -243,6 +264,16 @@ impl Settings {
                 1024 * 1024,
             )?,
             timeouts: defaults.timeouts,
+            max_item_age: duration_setting(
+                "max-item-age",
+                self.max_item_age.or(file.max_item_age),
+                defaults.max_item_age,
+            )?,
+            max_item_future: duration_setting(
+                "max-item-future",
+                self.max_item_future.or(file.max_item_future),
+                defaults.max_item_future,
+            )?,
         };
         check_ports(&config)?;
         if config.max_memory_bytes / 2 < config.max_request_bytes {
@@ -299,6 +330,42 @@ fn size_setting(
     Ok(bytes)
 }
 
+fn duration_setting(
+    setting: &'static str,
+    value: Option<String>,
+    default: Option<Duration>,
+) -> Result<Option<Duration>, ConfigError> {
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    parse_limit_duration(&text).ok_or(ConfigError::Duration {
+        setting,
+        value: text,
+    })
+}
+
+/// Parses a time limit: `30s`, `10m`, `1h`, `7d`, `2w`; `0` or `unlimited` is no limit (`None`).
+pub fn parse_limit_duration(text: &str) -> Option<Option<Duration>> {
+    let text = text.trim();
+    if text == "0" || text.eq_ignore_ascii_case("unlimited") {
+        return Some(None);
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let seconds: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return None,
+    };
+    Some(Some(Duration::from_secs(number.checked_mul(seconds)?)))
+}
+
 /// Parses `1048576`, `512KiB`, `16MiB`, `1GiB`, `10MB`, `2 GB` (decimal and binary units).
 pub fn parse_size(text: &str) -> Option<usize> {
     let text = text.trim();
@@ -338,6 +405,8 @@ fn check_ports(config: &Config) -> Result<(), ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Config, ConfigError> {
@@ -404,6 +473,56 @@ mod tests {
         assert!(err.to_string().contains("own port"), "{err}");
         let err = parse(&["--log-level", "otelite=loud"]).unwrap_err();
         assert!(err.to_string().contains("log-level"), "{err}");
+    }
+
+    #[test]
+    fn the_item_time_window_is_set_by_flag_env_and_file() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.max_item_age, Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(config.max_item_future, Some(Duration::from_secs(3_600)));
+
+        let config = parse(&["--max-item-age", "unlimited", "--max-item-future", "10m"]).unwrap();
+        assert_eq!(config.max_item_age, None);
+        assert_eq!(config.max_item_future, Some(Duration::from_secs(600)));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otelite.toml");
+        std::fs::write(&path, "max-item-age = \"30d\"\nmax-item-future = \"0\"\n").unwrap();
+        let config = parse(&["--config", path.to_str().unwrap()]).unwrap();
+        assert_eq!(config.max_item_age, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(config.max_item_future, None);
+
+        // Each flag is also an OTELITE_* variable.
+        let cli = Cli::command();
+        for flag in ["max-item-age", "max-item-future"] {
+            let arg = cli
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(flag))
+                .unwrap();
+            let env = format!("OTELITE_{}", flag.to_uppercase().replace('-', "_"));
+            assert_eq!(arg.get_env(), Some(std::ffi::OsStr::new(&env)));
+        }
+
+        let err = parse(&["--max-item-age", "a week"]).unwrap_err();
+        assert!(err.to_string().contains("max-item-age"), "{err}");
+        assert!(err.to_string().contains("e.g. 7d"), "{err}");
+    }
+
+    #[test]
+    fn limit_durations_parse_with_units() {
+        assert_eq!(
+            parse_limit_duration("90s"),
+            Some(Some(Duration::from_secs(90)))
+        );
+        assert_eq!(
+            parse_limit_duration("2w"),
+            Some(Some(Duration::from_secs(1_209_600)))
+        );
+        assert_eq!(parse_limit_duration("0"), Some(None));
+        assert_eq!(parse_limit_duration("Unlimited"), Some(None));
+        assert_eq!(parse_limit_duration("12"), None);
+        assert_eq!(parse_limit_duration("1y"), None);
+        assert_eq!(parse_limit_duration(""), None);
     }
 
     #[test]

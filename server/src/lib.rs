@@ -81,6 +81,10 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         limits: Limits {
             max_request_bytes: config.max_request_bytes,
             max_client_stall: config.timeouts.stalled_client,
+            item_times: otlp::TimeWindow {
+                max_age: config.max_item_age,
+                max_future: config.max_item_future,
+            },
         },
         budget: ingest::MemoryBudget::new(config.max_memory_bytes),
         decode_slots: state::decode_slots(),
@@ -93,7 +97,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     let http_addr = local_addr(&http);
     let ui_addr = local_addr(&ui);
     let mut tasks = JoinSet::new();
-    let health = query::health_router(ready.clone());
+    let health = query::health_router(ready.clone(), store.clone());
     let serve = |listener, app| connection::serve(listener, app, config.timeouts, stopped.clone());
     tasks.spawn(serve(grpc, ingest::grpc_router(state.clone())));
     tasks.spawn(serve(
@@ -144,7 +148,11 @@ impl RunningServer {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.shutdown())
             .await
-            .unwrap_or_else(|e| Err(otelite_storage::WriteError::Storage(e.to_string())))
+            .unwrap_or_else(|e| {
+                Err(otelite_storage::WriteError::Stopped {
+                    reason: e.to_string(),
+                })
+            })
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use otelite_storage::{Signal, Store};
 
 use crate::ingest::MemoryBudget;
+use crate::otlp::TimeWindow;
 
 /// Shared by all listeners; cheap to clone.
 #[derive(Clone)]
@@ -31,6 +32,8 @@ pub struct Limits {
     /// How long a streamed response (an export) waits for a client that reads nothing before
     /// it gives up; see [`crate::config::ConnectionTimeouts::stalled_client`].
     pub max_client_stall: Duration,
+    /// The item times accepted, relative to the server clock.
+    pub item_times: TimeWindow,
 }
 
 /// One decode slot per core the process may use.
@@ -44,6 +47,7 @@ impl Default for Limits {
         Limits {
             max_request_bytes: 16 * 1024 * 1024,
             max_client_stall: crate::config::ConnectionTimeouts::default().stalled_client,
+            item_times: TimeWindow::default(),
         }
     }
 }

@@ -12,9 +12,13 @@
 //! Code map: `schema` (files, tables, keys, format version), `block` (block codec and index
 //! entries), `segment` (segment files: append, sync, read, crash recovery), `signal` (the one
 //! trait describing a signal's OTLP groups, implemented in `traces`, `metrics`, `logs`),
-//! `writer` (group commit), `reader` (time-range reads). This file holds the public API only.
+//! `index` (the shared, reopenable redb database), `writer` (group commit and recovery from
+//! failed writes), `reader` (time-range reads), `faults` (fault injection for the crate's
+//! tests). This file holds the public API only.
 
 mod block;
+mod faults;
+mod index;
 mod logs;
 mod metrics;
 mod reader;
@@ -37,10 +41,13 @@ use std::thread::JoinHandle;
 
 use redb::{Database, ReadableDatabase};
 
+use crate::index::Index;
+
 pub use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 pub use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 pub use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
+use crate::faults::Faults;
 use crate::writer::CommitQueue;
 
 /// Entry points for the benchmarks in `benches/`, which can only see public items: the block
@@ -186,7 +193,7 @@ pub struct Store {
 
 struct StoreInner {
     dir: PathBuf,
-    db: Arc<Database>,
+    index: Arc<Index>,
     queue: Arc<CommitQueue>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -199,37 +206,44 @@ impl fmt::Debug for Store {
     }
 }
 
-/// redb's page cache. redb holds only the index (block payloads are read from segment files
-/// through the OS page cache), so a modest cache serves well and keeps memory bounded on small
-/// machines.
-const CACHE_BYTES: usize = 64 << 20;
-
 impl Store {
     /// Opens the store in `dir`, creating the directory and an empty store if needed, and starts
     /// the writer thread.
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store, OpenError> {
-        let dir = dir.as_ref().to_path_buf();
+        Store::open_with_faults(dir.as_ref(), options, Faults::none())
+    }
+
+    /// [`Store::open`] with the steps of the writer's rounds failing as `faults` says (tests).
+    fn open_with_faults(
+        dir: &Path,
+        options: StoreOptions,
+        faults: Faults,
+    ) -> Result<Store, OpenError> {
+        let dir = dir.to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|source| OpenError::Io {
             path: dir.clone(),
             source,
         })?;
         let path = dir.join(schema::DATABASE_FILE);
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path)
-            .map_err(|e| OpenError::from_database(&path, e))?;
+        let db =
+            Index::open(&path, faults.clone()).map_err(|e| OpenError::from_database(&path, e))?;
         prepare_schema(&db, &path)?;
         segment::recover(&dir, &db)?;
-        let db = Arc::new(db);
+        let index = Arc::new(Index::new(path.clone(), faults.clone(), db));
         let queue = Arc::new(CommitQueue::new(options.max_pending_bytes));
-        let segments = segment::SegmentWriter::new(dir.clone());
-        let writer = writer::spawn_writer(Arc::clone(&db), segments, Arc::clone(&queue))
-            .map_err(|source| OpenError::WriterThread { source })?;
+        let segments = segment::SegmentWriter::new(dir.clone(), faults);
+        let writer = writer::spawn_writer(
+            Arc::clone(&index),
+            dir.clone(),
+            segments,
+            Arc::clone(&queue),
+        )
+        .map_err(|source| OpenError::WriterThread { source })?;
         tracing::debug!(path = %path.display(), "store opened");
         Ok(Store {
             inner: Arc::new(StoreInner {
                 dir,
-                db,
+                index,
                 queue,
                 writer: Mutex::new(Some(writer)),
             }),
@@ -256,26 +270,26 @@ impl Store {
             }),
         )?;
         wait.recv().unwrap_or_else(|_| {
-            Err(WriteError::Storage(
-                "the writer stopped before confirming the batch".into(),
-            ))
+            Err(WriteError::Stopped {
+                reason: "it dropped the batch without an answer".into(),
+            })
         })
     }
 
     /// Resource spans holding the spans that start in `range`.
     pub fn read_traces(&self, range: TimeRange) -> Result<Vec<ResourceSpans>, ReadError> {
-        reader::read_range(&self.inner.db, &self.inner.dir, range)
+        reader::read_range(&|| self.inner.database(), &self.inner.dir, range)
     }
 
     /// Resource metrics holding the data points timed in `range`. A metric whose points were
     /// stored in several partitions may come back as several copies of its descriptor.
     pub fn read_metrics(&self, range: TimeRange) -> Result<Vec<ResourceMetrics>, ReadError> {
-        reader::read_range(&self.inner.db, &self.inner.dir, range)
+        reader::read_range(&|| self.inner.database(), &self.inner.dir, range)
     }
 
     /// Resource logs holding the records timed (or, untimed, observed) in `range`.
     pub fn read_logs(&self, range: TimeRange) -> Result<Vec<ResourceLogs>, ReadError> {
-        reader::read_range(&self.inner.db, &self.inner.dir, range)
+        reader::read_range(&|| self.inner.database(), &self.inner.dir, range)
     }
 
     /// [`Store::read_traces`] one block at a time: `visit` gets each block's groups (already
@@ -289,7 +303,7 @@ impl Store {
         range: TimeRange,
         visit: impl FnMut(Vec<ResourceSpans>) -> ControlFlow<()>,
     ) -> Result<(), ReadError> {
-        reader::scan_range(&self.inner.db, &self.inner.dir, range, visit)
+        reader::scan_range(&|| self.inner.database(), &self.inner.dir, range, visit)
     }
 
     /// [`Store::read_metrics`] one block at a time; see [`Store::scan_traces`].
@@ -298,7 +312,7 @@ impl Store {
         range: TimeRange,
         visit: impl FnMut(Vec<ResourceMetrics>) -> ControlFlow<()>,
     ) -> Result<(), ReadError> {
-        reader::scan_range(&self.inner.db, &self.inner.dir, range, visit)
+        reader::scan_range(&|| self.inner.database(), &self.inner.dir, range, visit)
     }
 
     /// [`Store::read_logs`] one block at a time; see [`Store::scan_traces`].
@@ -307,12 +321,16 @@ impl Store {
         range: TimeRange,
         visit: impl FnMut(Vec<ResourceLogs>) -> ControlFlow<()>,
     ) -> Result<(), ReadError> {
-        reader::scan_range(&self.inner.db, &self.inner.dir, range, visit)
+        reader::scan_range(&|| self.inner.database(), &self.inner.dir, range, visit)
     }
 
     pub fn stats(&self) -> Result<StoreStats, ReadError> {
         let storage = |e: &dyn fmt::Display| ReadError::Storage(e.to_string());
-        let txn = self.inner.db.begin_read().map_err(|e| storage(&e))?;
+        let txn = self
+            .inner
+            .database()?
+            .begin_read()
+            .map_err(|e| storage(&e))?;
         let counts = txn
             .open_table(schema::ITEM_COUNTS)
             .map_err(|e| storage(&e))?;
@@ -334,6 +352,13 @@ impl Store {
         })
     }
 
+    /// Whether the store can write. While it cannot, batches fail with the error this reports,
+    /// and the writer keeps trying to recover (reopening the index, cutting off what failed
+    /// rounds left in segment files) until a write succeeds again.
+    pub fn health(&self) -> Health {
+        self.inner.queue.health()
+    }
+
     /// Stops accepting batches, commits everything already submitted and stops the writer.
     /// Reads keep working on every handle; submits answer [`SubmitError::Closed`].
     pub fn shutdown(&self) -> Result<(), WriteError> {
@@ -342,6 +367,16 @@ impl Store {
 }
 
 impl StoreInner {
+    /// The index database for one read, or why there is none right now.
+    fn database(&self) -> Result<Arc<Database>, ReadError> {
+        self.index.get().ok_or_else(|| ReadError::Unavailable {
+            reason: match self.queue.health() {
+                Health::Failing { error, .. } => error.to_string(),
+                Health::Writing => "it is being reopened".to_string(),
+            },
+        })
+    }
+
     fn stop_writer(&self) -> Result<(), WriteError> {
         self.queue.close();
         let handle = self
@@ -354,8 +389,8 @@ impl StoreInner {
             // Called from an on_durable callback: the writer exits by itself once drained.
             return Ok(());
         }
-        handle.join().map_err(|_| {
-            WriteError::Storage("the writer thread panicked; see the log for why".into())
+        handle.join().map_err(|_| WriteError::Stopped {
+            reason: "its thread panicked; see the log for why".into(),
         })
     }
 }
@@ -486,15 +521,108 @@ pub enum SubmitError {
     Closed,
 }
 
-/// Why a batch did not become durable.
+/// Why a batch did not become durable. None of these leaves anything half-written: the batch
+/// is either wholly absent or (if the failure hit after its commit reached the disk) wholly
+/// present, and retrying it is always safe.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError {
-    #[error("could not write to the store: {0}")]
-    Storage(String),
+    /// The file system holding the data directory has no space left (or the quota is used up).
+    #[error(
+        "the disk is full: could not {action} {path}: {source}; free space on the disk holding the data directory, or move it to a larger one; writes resume by themselves"
+    )]
+    DiskFull {
+        action: &'static str,
+        path: PathBuf,
+        source: Arc<std::io::Error>,
+    },
+    /// Another I/O error.
+    #[error(
+        "could not {action} {path}: {source}; check the disk and the permissions of the data directory; otelite keeps retrying by itself"
+    )]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: Arc<std::io::Error>,
+    },
+    /// The index database failed for a reason other than I/O.
+    #[error(
+        "the store's index {path} failed: {reason}; otelite reopens it by itself; if this persists, restart otelite"
+    )]
+    Index { path: PathBuf, reason: String },
+    /// The batch itself cannot be stored (a resource group too large for one block).
+    #[error("the batch cannot be stored: {reason}; send it in smaller parts")]
+    Unencodable { reason: String },
+    /// The writer thread is gone.
+    #[error("the store's writer stopped before confirming the batch: {reason}")]
+    Stopped { reason: String },
     /// From [`Store::write`]: the batch was not even queued.
     #[error(transparent)]
     Rejected(#[from] SubmitError),
+}
+
+impl WriteError {
+    /// True when the disk is full: the client should wait longer before retrying, and the
+    /// operator must free space.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, WriteError::DiskFull { .. })
+    }
+
+    /// `error` from trying to `action` the file at `path`, as `DiskFull` when it says so.
+    pub(crate) fn io(action: &'static str, path: &Path, error: std::io::Error) -> WriteError {
+        let (path, source) = (path.to_path_buf(), Arc::new(error));
+        match source.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                WriteError::DiskFull {
+                    action,
+                    path,
+                    source,
+                }
+            }
+            _ => WriteError::Io {
+                action,
+                path,
+                source,
+            },
+        }
+    }
+
+    /// A redb error while writing the index at `path`; its I/O errors keep their kind.
+    pub(crate) fn index(path: &Path, error: impl Into<redb::Error>) -> WriteError {
+        match error.into() {
+            redb::Error::Io(error) => WriteError::io("write the index", path, error),
+            redb::Error::Backend(error) => match error.downcast::<std::io::Error>() {
+                Ok(error) => WriteError::io("write the index", path, *error),
+                Err(error) => WriteError::Index {
+                    path: path.to_path_buf(),
+                    reason: error.to_string(),
+                },
+            },
+            other => WriteError::Index {
+                path: path.to_path_buf(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+/// Whether a store can write, as its writer last found out.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Health {
+    /// The last write succeeded (or none has failed).
+    Writing,
+    /// Writes fail: the latest error, and since when (unix ns) writes have been failing.
+    Failing {
+        error: WriteError,
+        since_unix_nano: u64,
+    },
+}
+
+impl Health {
+    pub fn is_writing(&self) -> bool {
+        matches!(self, Health::Writing)
+    }
 }
 
 /// Why a read failed.
@@ -503,6 +631,11 @@ pub enum WriteError {
 pub enum ReadError {
     #[error("could not read the store: {0}")]
     Storage(String),
+    /// The index is being reopened after a failed write; retry shortly.
+    #[error(
+        "the store cannot be read while it recovers from a failed write ({reason}); retry shortly"
+    )]
+    Unavailable { reason: String },
     #[error(
         "block {seq} of the {signal} partition starting at {partition_start} ns is damaged ({reason}); read a time range that avoids it, or restore the data directory from a backup"
     )]

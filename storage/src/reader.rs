@@ -16,6 +16,7 @@
 
 use std::ops::{Bound, ControlFlow};
 use std::path::Path;
+use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, TableError};
 
@@ -32,7 +33,7 @@ pub(crate) const INDEX_ENTRIES_PER_TXN: usize = 64;
 /// Every stored group of `G`'s signal, holding only the items whose time lies in `range`, in
 /// (partition, block, arrival) order.
 pub(crate) fn read_range<G: SignalGroup>(
-    db: &Database,
+    db: &dyn Fn() -> Result<Arc<Database>, ReadError>,
     data_dir: &Path,
     range: TimeRange,
 ) -> Result<Vec<G>, ReadError> {
@@ -47,9 +48,10 @@ pub(crate) fn read_range<G: SignalGroup>(
 /// Like [`read_range`], but hands the groups to `visit` one block at a time, so a caller can
 /// stream any amount of data in the memory of one block; `visit` stops the walk by returning
 /// `ControlFlow::Break`. No read transaction is open while `visit` runs, so a caller may take
-/// as long as it likes.
+/// as long as it likes; nor is the database handle held (`db` gives it anew for each chunk of
+/// the index), so the writer can reopen the database after a failed write meanwhile.
 pub(crate) fn scan_range<G: SignalGroup>(
-    db: &Database,
+    db: &dyn Fn() -> Result<Arc<Database>, ReadError>,
     data_dir: &Path,
     range: TimeRange,
     mut visit: impl FnMut(Vec<G>) -> ControlFlow<()>,
@@ -61,7 +63,7 @@ pub(crate) fn scan_range<G: SignalGroup>(
     let mut from = Bound::Included(BlockKey::first_in(partition_start(range.start)));
     let last = BlockKey::last_in(partition_start(range.end - 1));
     loop {
-        let chunk = read_index_chunk(db, G::SIGNAL, range, from, last)?;
+        let chunk = read_index_chunk(&*db()?, G::SIGNAL, range, from, last)?;
         for (key, entry) in chunk.blocks {
             let corrupt = |reason| corrupt_block(G::SIGNAL, key, reason);
             let payload = segments

@@ -19,6 +19,10 @@ pub(crate) const FORMAT_VERSION: u32 = 1;
 /// The redb file inside the data directory: settings, counts and the block index.
 pub(crate) const DATABASE_FILE: &str = "otelite.redb";
 
+/// A file the writer creates, syncs and removes in the data directory to find out whether the
+/// disk takes writes again after writes failed. Never holds data; a leftover one is harmless.
+pub(crate) const PROBE_FILE: &str = "write-probe.tmp";
+
 /// The directory, inside the data directory, holding one sub-directory of segment files per
 /// signal (named by [`Signal::name`]).
 pub(crate) const SEGMENTS_DIR: &str = "segments";

@@ -20,23 +20,27 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableDatabase};
 
 use crate::block::IndexEntry;
+use crate::faults::{Faults, Step};
 use crate::schema::{self, BlockKey};
 use crate::{OpenError, Signal, WriteError};
 
-/// Segment files the writer keeps open between rounds. Writes go to the newest partitions, so a
-/// few suffice; past this many, files not touched by the last round are closed.
-const MAX_OPEN_SEGMENTS: usize = 16;
+/// Segment files the writer keeps open at most, within a round and between rounds. Writes go to
+/// the newest partitions, so a few suffice; a round touching more partitions (a replay of old
+/// data, or one batch spread over many hours) syncs and closes the least recently used file
+/// before opening another, so no number of partitions can exhaust the open-file limit.
+pub(crate) const MAX_OPEN_SEGMENTS: usize = 16;
 
-/// The writer's side: appends payloads and syncs what it appended. Keeps files open across
-/// rounds, keyed by (signal, partition).
+/// The writer's side: appends payloads and syncs what it appended. Keeps up to
+/// [`MAX_OPEN_SEGMENTS`] files open across rounds, keyed by (signal, partition).
 pub(crate) struct SegmentWriter {
     data_dir: PathBuf,
     open: HashMap<(Signal, u64), OpenSegment>,
-    /// Files appended to since the last [`SegmentWriter::sync`].
-    touched: Vec<(Signal, u64)>,
     /// Signal directories that gained a file since the last sync: their entries must be synced
     /// too, or a power loss could forget the file while the index references it.
     new_files_in: Vec<Signal>,
+    /// Counts appends, to find the least recently used open file.
+    clock: u64,
+    faults: Faults,
 }
 
 struct OpenSegment {
@@ -44,15 +48,20 @@ struct OpenSegment {
     path: PathBuf,
     /// Where the next payload goes: the file's length when opened, plus what was appended since.
     len: u64,
+    /// Appended to since the last sync.
+    unsynced: bool,
+    /// The writer's clock at the last append.
+    last_used: u64,
 }
 
 impl SegmentWriter {
-    pub fn new(data_dir: PathBuf) -> SegmentWriter {
+    pub fn new(data_dir: PathBuf, faults: Faults) -> SegmentWriter {
         SegmentWriter {
             data_dir,
             open: HashMap::new(),
-            touched: Vec::new(),
             new_files_in: Vec::new(),
+            clock: 0,
+            faults,
         }
     }
 
@@ -68,21 +77,40 @@ impl SegmentWriter {
     ) -> Result<u64, WriteError> {
         let key = (signal, partition_start);
         if !self.open.contains_key(&key) {
+            self.close_least_recently_used()?;
             let segment = self.open_segment(signal, partition_start)?;
             self.open.insert(key, segment);
         }
+        self.clock += 1;
         let segment = self.open.get_mut(&key).expect("opened above");
         let offset = segment.len;
-        segment
-            .file
-            .seek(SeekFrom::Start(offset))
+        self.faults
+            .check(Step::Append, Some(partition_start))
+            .and_then(|()| segment.file.seek(SeekFrom::Start(offset)))
             .and_then(|_| segment.file.write_all(payload))
-            .map_err(|e| write_error("append to", &segment.path, &e))?;
+            .map_err(|e| WriteError::io("append to segment file", &segment.path, e))?;
         segment.len += payload.len() as u64;
-        if !self.touched.contains(&key) {
-            self.touched.push(key);
-        }
+        segment.unsynced = true;
+        segment.last_used = self.clock;
         Ok(offset)
+    }
+
+    /// Makes room for one more open file: while [`MAX_OPEN_SEGMENTS`] are open, syncs (if it has
+    /// unsynced appends) and closes the one appended to longest ago. Syncing early is harmless:
+    /// the round's index entries are still committed only after [`SegmentWriter::sync`].
+    fn close_least_recently_used(&mut self) -> Result<(), WriteError> {
+        while self.open.len() >= MAX_OPEN_SEGMENTS {
+            let (&key, segment) = self
+                .open
+                .iter()
+                .min_by_key(|(_, segment)| segment.last_used)
+                .expect("the map is not empty");
+            if segment.unsynced {
+                sync_segment(&self.faults, key.1, segment)?;
+            }
+            self.open.remove(&key);
+        }
+        Ok(())
     }
 
     fn open_segment(
@@ -103,62 +131,85 @@ impl SegmentWriter {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => OpenOptions::new()
                 .write(true)
                 .open(&path)
-                .map_err(|e| write_error("open", &path, &e))?,
-            Err(e) => return Err(write_error("create", &path, &e)),
+                .map_err(|e| WriteError::io("open segment file", &path, e))?,
+            Err(e) => return Err(WriteError::io("create segment file", &path, e)),
         };
         // Appends start at the current end. Bytes there that no index entry references (a
         // failed round) are harmless: offsets are never reused, so nothing committed moves.
         let len = file
             .metadata()
-            .map_err(|e| write_error("inspect", &path, &e))?
+            .map_err(|e| WriteError::io("inspect segment file", &path, e))?
             .len();
-        Ok(OpenSegment { file, path, len })
+        Ok(OpenSegment {
+            file,
+            path,
+            len,
+            unsynced: false,
+            last_used: self.clock,
+        })
     }
 
     /// Makes everything appended since the last sync durable, including new files' directory
     /// entries. Only after this may index entries referencing those bytes be committed.
     pub fn sync(&mut self) -> Result<(), WriteError> {
-        for key in &self.touched {
-            let segment = &self.open[key];
-            segment
-                .file
-                .sync_data()
-                .map_err(|e| write_error("sync", &segment.path, &e))?;
+        for (&(_, partition_start), segment) in &mut self.open {
+            if segment.unsynced {
+                sync_segment(&self.faults, partition_start, segment)?;
+                segment.unsynced = false;
+            }
         }
         for signal in &self.new_files_in {
             let dir = schema::segment_dir(&self.data_dir, *signal);
-            sync_dir(&dir).map_err(|e| write_error("sync", &dir, &e))?;
+            self.faults
+                .check(Step::Sync, None)
+                .and_then(|()| sync_dir(&dir))
+                .map_err(|e| WriteError::io("sync segment directory", &dir, e))?;
         }
         self.new_files_in.clear();
         Ok(())
     }
 
-    /// Ends a round that committed: closes files beyond the cache size that it did not touch.
-    pub fn finish_round(&mut self) {
-        if self.open.len() > MAX_OPEN_SEGMENTS {
-            let touched = &self.touched;
-            self.open.retain(|key, _| touched.contains(key));
-        }
-        self.touched.clear();
+    /// Whether the data directory takes a durable write again: writes, syncs and removes
+    /// [`schema::PROBE_FILE`], as big as a typical block payload.
+    pub fn probe(&mut self) -> Result<(), WriteError> {
+        const PROBE_BYTES: usize = 256 << 10;
+        let path = self.data_dir.join(schema::PROBE_FILE);
+        let written = self
+            .faults
+            .check(Step::Append, None)
+            .and_then(|()| File::create(&path))
+            .and_then(|mut file| {
+                file.write_all(&[0; PROBE_BYTES])?;
+                self.faults.check(Step::Sync, None)?;
+                file.sync_data()
+            })
+            .map_err(|e| WriteError::io("write a probe file", &path, e));
+        // Whatever happened, the probe must not take space.
+        let removed = std::fs::remove_file(&path);
+        written?;
+        removed.map_err(|e| WriteError::io("remove probe file", &path, e))
     }
 
     /// Ends a round that failed: closes every file, so the next round starts from the files'
     /// real lengths whatever state a failed write or sync left them in. The bytes the failed
-    /// round appended stay, unreferenced; [`recover`] removes them at the next open if they are
-    /// the tail of their file.
+    /// round appended stay, unreferenced; [`recover`] removes them if they are the tail of their
+    /// file.
     pub fn abandon_round(&mut self) {
         self.open.clear();
-        self.touched.clear();
         // `new_files_in` stays: a file created in this round is merely reopened by the next one,
         // which must still sync its directory entry before committing anything in it.
     }
 }
 
-fn write_error(action: &str, path: &Path, error: &std::io::Error) -> WriteError {
-    WriteError::Storage(format!(
-        "could not {action} segment file {}: {error}",
-        path.display()
-    ))
+fn sync_segment(
+    faults: &Faults,
+    partition_start: u64,
+    segment: &OpenSegment,
+) -> Result<(), WriteError> {
+    faults
+        .check(Step::Sync, Some(partition_start))
+        .and_then(|()| segment.file.sync_data())
+        .map_err(|e| WriteError::io("sync segment file", &segment.path, e))
 }
 
 /// Reads payloads of one signal's blocks. Keeps the last file open, because a read walks one
@@ -361,4 +412,39 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_files_stay_bounded_however_many_partitions_a_round_touches() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(schema::segment_dir(dir.path(), Signal::Logs)).unwrap();
+        let mut writer = SegmentWriter::new(dir.path().to_path_buf(), Faults::default());
+        let partitions = 3 * MAX_OPEN_SEGMENTS as u64;
+        for round in 0..2u64 {
+            for partition in 0..partitions {
+                let payload = vec![round as u8; 10 + partition as usize];
+                let offset = writer
+                    .append(Signal::Logs, partition * schema::PARTITION_NS, &payload)
+                    .unwrap();
+                // Reopening a closed file resumes at its end.
+                assert_eq!(offset, round * payload.len() as u64);
+                assert!(writer.open.len() <= MAX_OPEN_SEGMENTS);
+            }
+            writer.sync().unwrap();
+            assert!(writer.open.values().all(|segment| !segment.unsynced));
+        }
+        for partition in 0..partitions {
+            let path = schema::segment_dir(dir.path(), Signal::Logs)
+                .join(schema::segment_file_name(partition * schema::PARTITION_NS));
+            let len = 10 + partition as usize;
+            assert_eq!(
+                std::fs::read(path).unwrap(),
+                [vec![0; len], vec![1; len]].concat()
+            );
+        }
+    }
 }

@@ -11,6 +11,7 @@ use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::*;
 use crate::block::IndexEntry;
+use crate::faults::{Fault, Faults, Step};
 use crate::schema::BlockKey;
 use crate::test_fixtures::*;
 
@@ -271,7 +272,7 @@ fn a_scan_longer_than_one_read_transaction_sees_every_block_once_in_order() {
 /// Pages redb has allocated in the store's file, counting those freed by a commit but not yet
 /// reusable because a read transaction may still see them.
 fn allocated_pages(store: &Store) -> u64 {
-    let txn = store.inner.db.begin_write().unwrap();
+    let txn = store.inner.index.get().unwrap().begin_write().unwrap();
     let pages = txn.stats().unwrap().allocated_pages();
     txn.abort().unwrap();
     pages
@@ -306,7 +307,8 @@ fn a_scan_paused_by_its_visitor_does_not_pin_the_database() {
     // What an open read transaction costs: nothing freed meanwhile can be reused.
     let store = store_with_history(dir.path(), COMMITS);
     let pinned_growth = {
-        let _pinning = store.inner.db.begin_read().unwrap();
+        let db = store.inner.index.get().unwrap();
+        let _pinning = db.begin_read().unwrap();
         let before = allocated_pages(&store);
         write_one_by_one(&store, COMMITS);
         allocated_pages(&store) - before
@@ -895,6 +897,316 @@ fn an_index_entry_past_the_end_of_its_segment_is_a_read_error() {
             span_times(&store.read_traces(first_hour).unwrap()),
             [BASE + 1]
         );
+    }
+}
+
+/// Asserts that every segment file holds exactly its partition's indexed payloads, back to
+/// back from offset 0, and that no segment file lacks index entries (closed store).
+fn assert_segments_hold_only_indexed_bytes(dir: &Path) {
+    for signal in Signal::ALL {
+        let mut ends = std::collections::BTreeMap::<u64, u64>::new();
+        for (key, entry) in index_entries(dir, signal) {
+            let end = ends.entry(key.partition_start).or_default();
+            assert_eq!(entry.offset, *end, "{signal} block {key:?}");
+            *end = entry.end();
+        }
+        let mut files = std::collections::BTreeMap::new();
+        for file in std::fs::read_dir(schema::segment_dir(dir, signal)).unwrap() {
+            let file = file.unwrap();
+            let partition = schema::segment_partition(file.file_name().to_str().unwrap()).unwrap();
+            files.insert(partition, file.metadata().unwrap().len());
+        }
+        assert_eq!(
+            files, ends,
+            "{signal}: segment file lengths vs. indexed ends"
+        );
+    }
+}
+
+/// A batch's label and the outcome its callback was told.
+type LabelledAck<L> = (L, Result<(), WriteError>);
+
+/// Labelled acknowledgements: each callback sends its label and outcome, in the order the
+/// writer calls them.
+fn labelled_acks<L: Send + 'static>() -> (impl Fn(L) -> OnDurable, mpsc::Receiver<LabelledAck<L>>) {
+    let (tx, rx) = mpsc::channel();
+    let make = move |label| -> OnDurable {
+        let tx = tx.clone();
+        Box::new(move |result| tx.send((label, result)).unwrap())
+    };
+    (make, rx)
+}
+
+#[test]
+fn a_round_takes_batches_only_while_their_partitions_stay_within_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (on_durable, acks) = labelled_acks();
+    let scattered: Vec<u64> = (0..writer::MAX_ROUND_PARTITIONS as u64 + 8)
+        .map(|hour| BASE - (hour + 1) * HOUR)
+        .collect();
+    let release = hold_writer(&store);
+    let commits_before = store.stats().unwrap().commits;
+    store
+        .submit(Batch::Traces(spans_at(&[BASE])), on_durable("first"))
+        .unwrap();
+    store
+        .submit(Batch::Traces(spans_at(&scattered)), on_durable("scattered"))
+        .unwrap();
+    store
+        .submit(Batch::Logs(rich_logs(BASE)), on_durable("second"))
+        .unwrap();
+    drop(release);
+    let order: Vec<&str> = (0..3)
+        .map(|_| {
+            let (label, result) = acks.recv_timeout(ACK_TIMEOUT).unwrap();
+            result.unwrap();
+            label
+        })
+        .collect();
+    // The two small batches share a round ahead of the scattered one, which gets its own.
+    assert_eq!(order, ["first", "second", "scattered"]);
+    assert_eq!(store.stats().unwrap().commits - commits_before, 2);
+
+    // Many small batches, each in a partition of its own, are cut into rounds at the bound.
+    let release = hold_writer(&store);
+    let commits_before = store.stats().unwrap().commits;
+    for hour in 0..writer::MAX_ROUND_PARTITIONS as u64 + 1 {
+        let batch = Batch::Metrics(vec![metrics_at(&[BASE + hour * HOUR])]);
+        store.submit(batch, on_durable("small")).unwrap();
+    }
+    drop(release);
+    for _ in 0..writer::MAX_ROUND_PARTITIONS + 1 {
+        acks.recv_timeout(ACK_TIMEOUT).unwrap().1.unwrap();
+    }
+    assert_eq!(store.stats().unwrap().commits - commits_before, 2);
+    store.shutdown().unwrap();
+    assert_eq!(store.stats().unwrap().spans, 1 + scattered.len() as u64);
+    drop(store);
+    assert_segments_hold_only_indexed_bytes(dir.path());
+}
+
+/// One resource with one gauge holding a point per time.
+fn metrics_at(times: &[u64]) -> ResourceMetrics {
+    ResourceMetrics {
+        scope_metrics: vec![ScopeMetrics {
+            metrics: vec![gauge("g", times)],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_batch_that_cannot_be_written_fails_alone() {
+    const BAD: u64 = BASE + 5 * HOUR;
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::default();
+    faults.inject(Fault::always(Step::Append, std::io::ErrorKind::Other).in_partition(BAD));
+    let store = Store::open_with_faults(dir.path(), StoreOptions::default(), faults).unwrap();
+    let (on_durable, acks) = labelled_acks();
+    let release = hold_writer(&store);
+    let mut good = Vec::new();
+    for i in 0..7 {
+        let time = BASE + i * SECOND;
+        if i == 4 {
+            // Its first span lies in a partition the others also write: the round appends
+            // there first, then fails in BAD.
+            store
+                .submit(Batch::Traces(spans_at(&[time, BAD])), on_durable("bad"))
+                .unwrap();
+        } else {
+            good.push(time);
+            store
+                .submit(Batch::Traces(spans_at(&[time])), on_durable("good"))
+                .unwrap();
+        }
+    }
+    drop(release);
+    let mut failed = Vec::new();
+    for _ in 0..7 {
+        match acks.recv_timeout(ACK_TIMEOUT).unwrap() {
+            ("good", result) => result.unwrap(),
+            (label, result) => failed.push((label, result.unwrap_err().to_string())),
+        }
+    }
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, "bad");
+    assert!(failed[0].1.contains("injected"), "{failed:?}");
+    assert_eq!(
+        span_times(&store.read_traces(TimeRange::ALL).unwrap()),
+        good
+    );
+    // The writer carries on for everyone, and the failed rounds left no bytes behind.
+    store.write(Batch::Logs(rich_logs(BASE))).unwrap();
+    drop(store);
+    assert_segments_hold_only_indexed_bytes(dir.path());
+    let store = open(dir.path());
+    assert_eq!(
+        span_times(&store.read_traces(TimeRange::ALL).unwrap()),
+        good
+    );
+    assert_eq!(store.stats().unwrap().spans, good.len() as u64);
+}
+
+#[test]
+fn a_store_that_cannot_write_at_all_fails_every_batch_in_three_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::default();
+    let store =
+        Store::open_with_faults(dir.path(), StoreOptions::default(), faults.clone()).unwrap();
+    let (on_durable, acks) = labelled_acks();
+    let release = hold_writer(&store);
+    faults.inject(Fault::always(Step::Sync, std::io::ErrorKind::Other));
+    for i in 0..16 {
+        store
+            .submit(Batch::Traces(spans_at(&[BASE + i])), on_durable("any"))
+            .unwrap();
+    }
+    drop(release);
+    for _ in 0..16 {
+        assert!(acks.recv_timeout(ACK_TIMEOUT).unwrap().1.is_err());
+    }
+    // The round, then each half: both halves failing means no single batch is to blame.
+    assert_eq!(faults.hits(), 3);
+    faults.clear();
+    store.write(Batch::Traces(spans_at(&[BASE + 100]))).unwrap();
+    assert_eq!(
+        span_times(&store.read_traces(TimeRange::ALL).unwrap()),
+        [BASE + 100]
+    );
+    drop(store);
+    assert_segments_hold_only_indexed_bytes(dir.path());
+}
+
+/// Writes one span at `time` as soon as the store takes it again, checking that every refusal
+/// meanwhile is a typed I/O error; panics if it takes longer than [`ACK_TIMEOUT`].
+fn write_once_writable(store: &Store, time: u64) {
+    let deadline = std::time::Instant::now() + ACK_TIMEOUT;
+    loop {
+        match store.write(Batch::Traces(spans_at(&[time]))) {
+            Ok(()) => return,
+            Err(WriteError::DiskFull { .. } | WriteError::Io { .. } | WriteError::Index { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(error) => panic!("the store did not recover: {error}"),
+        }
+    }
+}
+
+/// One case of [`a_round_failing_at_any_step_acknowledges_only_what_is_durable`]: the `skip +
+/// 1`-th `step` of a round of six batches fails with `kind`, once (`times: Some(1)`) or until
+/// cleared.
+fn check_failing_round(step: Step, skip: u32, kind: std::io::ErrorKind, times: Option<u32>) {
+    let case = format!("{step:?} failing after {skip} with {kind:?}, {times:?} times");
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::none();
+    let store =
+        Store::open_with_faults(dir.path(), StoreOptions::default(), faults.clone()).unwrap();
+    let mut acknowledged = Vec::new();
+    for hour in 0..3 {
+        store
+            .write(Batch::Traces(spans_at(&[BASE + hour * HOUR])))
+            .unwrap();
+        acknowledged.push(BASE + hour * HOUR);
+    }
+    let (on_durable, acks) = labelled_acks();
+    let release = hold_writer(&store);
+    let mut fault = Fault::always(step, kind).after(skip);
+    if let Some(times) = times {
+        fault = fault.times(times);
+    }
+    faults.inject(fault);
+    for i in 0..6 {
+        let time = BASE + (i % 3) * HOUR + (i + 1) * SECOND;
+        store
+            .submit(Batch::Traces(spans_at(&[time])), on_durable(time))
+            .unwrap();
+    }
+    drop(release);
+    let mut failed = 0;
+    for _ in 0..6 {
+        let (time, result) = acks.recv_timeout(ACK_TIMEOUT).unwrap();
+        match result {
+            Ok(()) => acknowledged.push(time),
+            Err(error) => {
+                failed += 1;
+                if kind == std::io::ErrorKind::StorageFull {
+                    assert!(error.is_disk_full(), "{case}: {error:?}");
+                    assert!(
+                        error.to_string().contains("disk is full"),
+                        "{case}: {error}"
+                    );
+                } else {
+                    assert!(matches!(error, WriteError::Io { .. }), "{case}: {error:?}");
+                }
+            }
+        }
+    }
+    assert!(faults.hits() > 0, "{case}: the fault never fired");
+    if times.is_none() {
+        assert_eq!(failed, 6, "{case}");
+        let Health::Failing {
+            error,
+            since_unix_nano,
+        } = store.health()
+        else {
+            panic!("{case}: the store reports it can write");
+        };
+        assert!(error.is_disk_full(), "{case}: {error:?}");
+        // While the disk stays full, later batches fail too, promptly and typed, and the
+        // failure keeps its start time.
+        let error = store
+            .write(Batch::Traces(spans_at(&[BASE + 10 * SECOND])))
+            .unwrap_err();
+        assert!(error.is_disk_full(), "{case}: {error:?}");
+        assert!(
+            matches!(store.health(), Health::Failing { since_unix_nano: since, .. } if since == since_unix_nano),
+            "{case}"
+        );
+        faults.clear();
+    }
+    // The store writes again by itself, and reads see every acknowledged span.
+    write_once_writable(&store, BASE + 20 * SECOND);
+    acknowledged.push(BASE + 20 * SECOND);
+    assert!(store.health().is_writing(), "{case}");
+    let stored = span_times(&store.read_traces(TimeRange::ALL).unwrap());
+    for time in &acknowledged {
+        assert!(
+            stored.contains(time),
+            "{case}: acknowledged {time} is missing"
+        );
+    }
+    store.shutdown().unwrap();
+    drop(store);
+    assert!(acks.try_recv().is_err(), "{case}: a callback ran twice");
+    // Reopened, with every acknowledged span and nothing half-written.
+    assert_segments_hold_only_indexed_bytes(dir.path());
+    let store = open(dir.path());
+    let stored = span_times(&store.read_traces(TimeRange::ALL).unwrap());
+    for time in &acknowledged {
+        assert!(stored.contains(time), "{case}: acknowledged {time} is lost");
+    }
+    assert_eq!(store.stats().unwrap().spans, stored.len() as u64, "{case}");
+}
+
+#[test]
+fn a_round_failing_at_any_step_acknowledges_only_what_is_durable() {
+    use std::io::ErrorKind::{Other, StorageFull};
+    for (step, skip) in [
+        (Step::Append, 0),
+        (Step::Append, 2),
+        (Step::Sync, 0),
+        (Step::Sync, 2),
+        (Step::IndexWrite, 0),
+        (Step::IndexWrite, 2),
+        // A durable commit syncs the index file once.
+        (Step::IndexSync, 0),
+    ] {
+        check_failing_round(step, skip, Other, Some(1));
+        check_failing_round(step, skip, StorageFull, None);
     }
 }
 

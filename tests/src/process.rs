@@ -28,11 +28,33 @@ impl ServerProcess {
     /// Spawns `binary --data <data_dir>` on port 0 for every listener and waits for its ready
     /// line. Panics with everything the process printed if it is not ready in time.
     pub fn spawn(binary: &str, data_dir: &Path) -> ServerProcess {
-        let mut command = Command::new(binary);
+        ServerProcess::start(Command::new(binary), data_dir, &[])
+    }
+
+    /// Like [`ServerProcess::spawn`], with `args` added and the process allowed at most
+    /// `max_open_files` open files (`ulimit -n`), as on a small box or in a tight container.
+    pub fn spawn_limited(
+        binary: &str,
+        data_dir: &Path,
+        args: &[&str],
+        max_open_files: u32,
+    ) -> ServerProcess {
+        let mut command = Command::new("sh");
+        // `exec` keeps the pid, so signals reach otelite itself.
+        command
+            .args(["-c", "ulimit -n \"$1\" && shift && exec \"$@\"", "sh"])
+            .arg(max_open_files.to_string())
+            .arg(binary);
+        ServerProcess::start(command, data_dir, args)
+    }
+
+    fn start(mut command: Command, data_dir: &Path, args: &[&str]) -> ServerProcess {
+        let binary = format!("{:?}", command.get_program());
         command
             .arg("--data")
             .arg(data_dir)
             .args(["--grpc-port", "0", "--http-port", "0", "--ui-port", "0"])
+            .args(args)
             .env("NO_COLOR", "1")
             .env_remove("OTELITE_CONFIG")
             .env_remove("RUST_LOG")

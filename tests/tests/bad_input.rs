@@ -8,7 +8,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use otelite_tests::otlp::{self, OtlpRequest, flat_spans};
-use otelite_tests::{Signal, TestServer};
+use otelite_tests::{ServerProcess, Signal, TestServer};
 use prost::Message;
 
 /// Bytes that are not a protobuf message: field 1 with wire type 7, which does not exist.
@@ -210,6 +210,74 @@ async fn gzip_bomb_is_413_and_fast() {
     }
     server.assert_serving().await;
     server.stop().await;
+}
+
+const BINARY: &str = env!("CARGO_BIN_EXE_otelite-e2e");
+const HOUR: u64 = 3_600_000_000_000;
+
+/// POSTs `request` as OTLP/HTTP protobuf; asserts 200 with nothing rejected.
+async fn post_all_accepted<T: OtlpRequest>(client: &reqwest::Client, url: &str, request: &T) {
+    let response = client
+        .post(url)
+        .header("content-type", "application/x-protobuf")
+        .body(request.encode_to_vec())
+        .send()
+        .await
+        .expect("OTLP/HTTP answers");
+    let status = response.status();
+    let body = response.bytes().await.unwrap_or_default();
+    assert_eq!(status, 200, "POST {url}: {body:?}");
+    let rejected = T::rejected_in_protobuf_response(&body).map_or(0, |r| r.count);
+    assert_eq!(rejected, 0, "POST {url}: {body:?}");
+}
+
+/// One request whose spans lie 300 hours apart (a replay of old data, inside a window widened
+/// for it) is stored, and a client sending live data meanwhile is not failed by it, even when
+/// the server may open fewer files than the request has hours.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_spread_over_300_hours_fails_no_one_even_with_few_open_files() {
+    const HOURS: u64 = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::spawn_limited(
+        BINARY,
+        &dir.path().join("data"),
+        &["--max-item-age", "unlimited"],
+        128,
+    );
+    let spans = (0..HOURS)
+        .map(|hour| {
+            let mut span = otlp::span(&format!("hour-{hour}"));
+            span.start_time_unix_nano -= hour * HOUR;
+            span.end_time_unix_nano -= hour * HOUR;
+            span
+        })
+        .collect();
+    let scattered = otlp::traces_request_of("replay", spans);
+    let client = reqwest::Client::new();
+    let url = server.otlp_http_url(Signal::Traces);
+    let live = async {
+        for i in 0..20 {
+            post_all_accepted(
+                &client,
+                &url,
+                &otlp::traces_request(&format!("live-{i}"), 5),
+            )
+            .await;
+        }
+    };
+    tokio::join!(post_all_accepted(&client, &url, &scattered), live);
+
+    let status = client
+        .get(server.ui_url("/api/v1/status"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let status: otelite_api::Status = serde_json::from_slice(&status).unwrap();
+    assert_eq!(status.traces.stored, HOURS + 20 * 5, "{status:?}");
+    assert_eq!(status.traces.rejected, 0);
 }
 
 /// Three spans, the middle one with a 15-byte trace id.

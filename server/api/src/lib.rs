@@ -55,6 +55,8 @@ pub struct Status {
     pub traces: SignalStatus,
     pub metrics: SignalStatus,
     pub logs: SignalStatus,
+    /// Whether the store can write; `/readyz` answers 503 while it cannot.
+    pub writes: WriteHealth,
 }
 
 impl Status {
@@ -76,6 +78,20 @@ pub struct SignalStatus {
     /// Items refused since start (invalid ids and other rejected input), as told to clients in
     /// OTLP `partial_success`.
     pub rejected: u64,
+}
+
+/// Whether the store can write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteHealth {
+    /// True while writes succeed.
+    pub ok: bool,
+    /// While writes fail: the latest error, a sentence saying what to do (e.g. that the disk is
+    /// full and space must be freed). The store keeps retrying and resumes by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// While writes fail: since when, in unix nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since_unix_nano: Option<u64>,
 }
 
 /// The body of every error the query API returns, next to a 4xx/5xx status code.

@@ -11,6 +11,10 @@ use crate::otlp::{DecodeError, RpcStatus};
 /// How long an overloaded store asks clients to wait before retrying.
 pub const OVERLOAD_RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// How long clients are asked to wait while the disk is full: freeing space takes a person (or
+/// retention), and the store resumes by itself within seconds of it.
+pub const DISK_FULL_RETRY_AFTER: Duration = Duration::from_secs(10);
+
 /// Why an export request was not (fully) accepted.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -97,6 +101,7 @@ impl IngestError {
         match self {
             IngestError::Unavailable(SubmitError::Overloaded { .. })
             | IngestError::MemoryBusy { .. } => Some(OVERLOAD_RETRY_AFTER),
+            IngestError::Storage(error) if error.is_disk_full() => Some(DISK_FULL_RETRY_AFTER),
             _ => None,
         }
     }
@@ -135,6 +140,26 @@ mod tests {
         let closed = IngestError::from(SubmitError::Closed);
         assert_eq!(closed.http_status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(closed.retry_after(), None);
+    }
+
+    #[test]
+    fn a_full_disk_is_retryable_later_and_says_so() {
+        let error = IngestError::from(WriteError::DiskFull {
+            action: "append to segment file",
+            path: "/data/segments/traces/0.seg".into(),
+            source: std::sync::Arc::new(std::io::ErrorKind::StorageFull.into()),
+        });
+        assert_eq!(error.http_status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error.grpc_code(), Code::Unavailable);
+        assert_eq!(error.retry_after(), Some(DISK_FULL_RETRY_AFTER));
+        let status = error.rpc_status();
+        assert_eq!(status.details.len(), 1, "a RetryInfo");
+        assert!(
+            status.message.contains("disk is full"),
+            "{}",
+            status.message
+        );
+        assert!(status.message.contains("free space"), "{}", status.message);
     }
 
     #[test]

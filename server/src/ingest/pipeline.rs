@@ -27,6 +27,7 @@ pub(crate) async fn accept<R: ExportRequest>(
     let (durable_tx, durable) = oneshot::channel();
     let store = state.store.clone();
     let counters = state.counters.clone();
+    let accepted_times = state.limits.item_times.now();
     // As many requests are decoded at once as there are cores: more would only take turns on
     // them, each on a thread (and an allocator heap) of its own.
     let slot = state
@@ -42,7 +43,7 @@ pub(crate) async fn accept<R: ExportRequest>(
         charge.grow(decoded_bytes)?;
         let mut request = decode(&body)?;
         drop(body);
-        let rejections = request.validate();
+        let rejections = request.validate(&accepted_times);
         if !rejections.is_empty() {
             counters.add_rejected(R::SIGNAL, rejections.count());
             tracing::debug!(signal = ?R::SIGNAL, "{}", R::rejection_message(&rejections));

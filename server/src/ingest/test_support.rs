@@ -8,9 +8,11 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use otelite_storage::{Store, StoreOptions};
 
+use crate::otlp::TimeWindow;
 use crate::state::{AppState, IngestCounters, Limits};
 
-/// A state whose store lives in the returned directory (keep it alive for the test).
+/// A state whose store lives in the returned directory (keep it alive for the test). It accepts
+/// items of any time, as the fixtures and the official examples are dated in the past.
 pub(crate) fn state(max_request_bytes: usize) -> (AppState, tempfile::TempDir) {
     state_with_budget(max_request_bytes, 256 << 20)
 }
@@ -20,15 +22,28 @@ pub(crate) fn state_with_budget(
     max_request_bytes: usize,
     max_memory: usize,
 ) -> (AppState, tempfile::TempDir) {
+    build(
+        Limits {
+            max_request_bytes,
+            item_times: TimeWindow::UNBOUNDED,
+            ..Limits::default()
+        },
+        max_memory,
+    )
+}
+
+/// A state with `limits` whose store lives in the returned directory.
+pub(crate) fn state_with(limits: Limits) -> (AppState, tempfile::TempDir) {
+    build(limits, 256 << 20)
+}
+
+fn build(limits: Limits, max_memory: usize) -> (AppState, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = Store::open(dir.path(), StoreOptions::default())
         .expect("the store opens in a fresh directory");
     let state = AppState {
         store,
-        limits: Limits {
-            max_request_bytes,
-            ..Limits::default()
-        },
+        limits,
         budget: crate::ingest::MemoryBudget::new(max_memory),
         decode_slots: crate::state::decode_slots(),
         counters: Arc::new(IngestCounters::default()),

@@ -368,10 +368,40 @@ fn build_pool(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
+    // The pool covers the recent past, so the data looks like it just arrived. A pool whose
+    // simulated time runs past now (metrics advance 10 s per export of each instance, so a
+    // large pool spans hours) is generated again from as much earlier, since a server refuses
+    // items too far in its future; the telemetry is the same, only shifted.
+    let start = now - 15 * 60 * 1_000_000_000;
+    let (pool, latest) = generate_pool(signal, batch, instances, seed, pool_bytes, start);
+    match latest.checked_sub(now) {
+        Some(overshoot) if overshoot > 0 => {
+            generate_pool(
+                signal,
+                batch,
+                instances,
+                seed,
+                pool_bytes,
+                start - overshoot,
+            )
+            .0
+        }
+        _ => pool,
+    }
+}
+
+/// The pool starting at simulated time `start`, and the latest item time in it.
+fn generate_pool(
+    signal: SignalArg,
+    batch: usize,
+    instances: usize,
+    seed: u64,
+    pool_bytes: usize,
+    start: u64,
+) -> (Vec<Encoded>, u64) {
     let mut workload = Workload::new(WorkloadOptions {
         seed,
-        // The pool covers the recent past, so the data looks like it just arrived.
-        start_unix_nano: now - 15 * 60 * 1_000_000_000,
+        start_unix_nano: start,
         instances_per_service: instances,
         ..WorkloadOptions::default()
     });
@@ -407,7 +437,7 @@ fn build_pool(
         total += encoded.body.len();
         pool.push(encoded);
     }
-    pool
+    (pool, workload.latest_unix_nano())
 }
 
 /// What the workers share: the pool, the next request to send and the item budget.
@@ -586,6 +616,51 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("3 weeks").is_err());
+    }
+
+    #[test]
+    fn a_pool_spanning_more_than_the_recent_past_is_shifted_to_end_before_now() {
+        use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        const POOL: usize = 8 << 20;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        let start = now - 15 * 60 * 1_000_000_000;
+        // One instance per service: each export moves its series 10 s on.
+        let (_, latest) = generate_pool(SignalArg::Metrics, 1_000, 1, 7, POOL, start);
+        assert!(
+            latest > now,
+            "the pool is not large enough to test the shift"
+        );
+
+        let mut newest = 0;
+        for encoded in build_pool(SignalArg::Metrics, 1_000, 1, 7, POOL) {
+            let request = ExportMetricsServiceRequest::decode(&encoded.body[..]).unwrap();
+            let metrics = request
+                .resource_metrics
+                .iter()
+                .flat_map(|r| &r.scope_metrics)
+                .flat_map(|s| &s.metrics);
+            for metric in metrics {
+                let times: Vec<u64> = match &metric.data {
+                    Some(Data::Gauge(g)) => {
+                        g.data_points.iter().map(|p| p.time_unix_nano).collect()
+                    }
+                    Some(Data::Sum(s)) => s.data_points.iter().map(|p| p.time_unix_nano).collect(),
+                    Some(Data::Histogram(h)) => {
+                        h.data_points.iter().map(|p| p.time_unix_nano).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                newest = times.into_iter().fold(newest, u64::max);
+            }
+        }
+        assert!(
+            newest > 0 && newest <= now + 60 * 1_000_000_000,
+            "{newest} vs {now}"
+        );
     }
 
     /// The whole loop against a real server over both transports: every acknowledged item is

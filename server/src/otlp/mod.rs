@@ -14,4 +14,4 @@ mod validate;
 pub use json::{DecodeError, decode_json, decode_protobuf, encode_json};
 pub use signal::{ExportRequest, response_json};
 pub use status::{RetryInfo, RpcStatus};
-pub use validate::{MAX_ANY_VALUE_DEPTH, Rejections};
+pub use validate::{AcceptedTimes, MAX_ANY_VALUE_DEPTH, Rejections, TimeWindow, human_duration};

@@ -15,7 +15,7 @@ use prost::Message;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::validate::{Rejections, validate};
+use super::validate::{AcceptedTimes, Rejections, validate};
 
 /// An OTLP `Export*ServiceRequest`.
 pub trait ExportRequest:
@@ -29,8 +29,9 @@ pub trait ExportRequest:
     /// The OTLP/JSON name of the response's rejected-count field.
     const REJECTED_FIELD: &'static str;
 
-    /// Removes invalid items (see [`super::validate`]) and reports them.
-    fn validate(&mut self) -> Rejections;
+    /// Removes invalid items and items timed outside `times` (see [`super::validate`]) and
+    /// reports them.
+    fn validate(&mut self, times: &AcceptedTimes) -> Rejections;
     /// True if there is nothing to store.
     fn is_empty(&self) -> bool;
     fn into_batch(self) -> Batch;
@@ -70,8 +71,8 @@ macro_rules! export_request {
             const ITEM: (&'static str, &'static str) = ($item, $items);
             const REJECTED_FIELD: &'static str = $json;
 
-            fn validate(&mut self) -> Rejections {
-                validate(&mut self.$field)
+            fn validate(&mut self, times: &AcceptedTimes) -> Rejections {
+                validate(&mut self.$field, times)
             }
 
             fn is_empty(&self) -> bool {
@@ -149,7 +150,7 @@ mod tests {
             br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"0102"},{}]}]}]}"#,
         )
         .unwrap();
-        let rejections = request.validate();
+        let rejections = request.validate(&AcceptedTimes::ANY);
         let response = ExportLogsServiceRequest::response(&rejections);
         let partial = response.partial_success.unwrap();
         assert_eq!(partial.rejected_log_records, 1);

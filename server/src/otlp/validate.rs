@@ -6,7 +6,17 @@
 //! Invariants after validation: every span has a 16-byte non-zero trace id and an 8-byte
 //! non-zero span id; every id on a log record, link or exemplar has its proper length when
 //! present; every metric has data; no attribute or body nests deeper than
-//! [`MAX_ANY_VALUE_DEPTH`]; no resource or scope is left without items.
+//! [`MAX_ANY_VALUE_DEPTH`]; every item's time (the one the store files it under) lies in the
+//! [`AcceptedTimes`]; no resource or scope is left without items.
+//!
+//! Why a time window: the store files each item under the hour of its time, so an item's time
+//! picks the file it is written to. Unchecked, one request could scatter items over thousands of
+//! hours (thousands of files and fsyncs), and a clock set to 2255 or 1970 would create hours
+//! that age-based retention never drops. Like Loki (`reject_old_samples_max_age`,
+//! `creation_grace_period`) and Prometheus, otelite refuses items too old or too far ahead of
+//! its clock; both bounds are settings, and either can be switched off to replay old data.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
@@ -21,6 +31,149 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 /// are almost certainly a client bug, and every reader that recurses over them (query filters,
 /// the UI) would otherwise need its own guard.
 pub const MAX_ANY_VALUE_DEPTH: usize = 32;
+
+/// How far from the server clock an item's time may lie, each bound named by the setting that
+/// changes it. `None` switches a bound off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// Items older than this are refused (`--max-item-age`).
+    pub max_age: Option<Duration>,
+    /// Items further ahead of the server clock than this are refused (`--max-item-future`).
+    pub max_future: Option<Duration>,
+}
+
+impl TimeWindow {
+    /// A week back: a Collector's retry queue or an agent catching up after an outage is days at
+    /// most, and Loki refuses samples older than a week by default.
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+    /// An hour ahead: room for a badly set clock, not for a date in another year.
+    pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(3600);
+
+    /// Every time is accepted.
+    pub const UNBOUNDED: TimeWindow = TimeWindow {
+        max_age: None,
+        max_future: None,
+    };
+
+    /// The times accepted when the server clock reads `now_unix_nano`.
+    pub fn at(self, now_unix_nano: u64) -> AcceptedTimes {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        AcceptedTimes {
+            window: self,
+            oldest: self
+                .max_age
+                .map_or(0, |age| now_unix_nano.saturating_sub(nanos(age))),
+            newest: self
+                .max_future
+                .map_or(u64::MAX, |ahead| now_unix_nano.saturating_add(nanos(ahead))),
+        }
+    }
+
+    /// The times accepted now.
+    pub fn now(self) -> AcceptedTimes {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        self.at(now)
+    }
+}
+
+impl Default for TimeWindow {
+    fn default() -> Self {
+        TimeWindow {
+            max_age: Some(Self::DEFAULT_MAX_AGE),
+            max_future: Some(Self::DEFAULT_MAX_FUTURE),
+        }
+    }
+}
+
+/// A [`TimeWindow`] fixed at one reading of the clock: the item times one request may carry,
+/// `oldest..=newest` in unix nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcceptedTimes {
+    window: TimeWindow,
+    oldest: u64,
+    newest: u64,
+}
+
+impl AcceptedTimes {
+    /// Every time, 0 included.
+    pub const ANY: AcceptedTimes = AcceptedTimes {
+        window: TimeWindow::UNBOUNDED,
+        oldest: 0,
+        newest: u64::MAX,
+    };
+
+    /// `Err` says why `time` (the item's `what`, e.g. "start time") is refused and which setting
+    /// would accept it.
+    fn check(&self, what: &str, time: u64) -> Result<(), String> {
+        if time < self.oldest {
+            let max_age = self
+                .window
+                .max_age
+                .expect("only a maximum age sets `oldest`");
+            let when = if time == 0 {
+                "is 0 (unset), which is".to_string()
+            } else {
+                format!("{} is", rfc3339(time))
+            };
+            return Err(format!(
+                "{what} {when} older than {} (--max-item-age)",
+                human_duration(max_age)
+            ));
+        }
+        if time > self.newest {
+            let max_future = self
+                .window
+                .max_future
+                .expect("only a maximum future sets `newest`");
+            return Err(format!(
+                "{what} {} is more than {} in the future (--max-item-future)",
+                rfc3339(time),
+                human_duration(max_future)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `7d`, `1h`, `90m`, `45s`: the largest unit that divides `duration` evenly.
+pub fn human_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if seconds > 0 && seconds.is_multiple_of(size) {
+            return format!("{}{unit}", seconds / size);
+        }
+    }
+    format!("{seconds}s")
+}
+
+/// `time_unix_nano` as an RFC 3339 UTC timestamp to the second, e.g. `2255-01-01T00:00:00Z`.
+fn rfc3339(time_unix_nano: u64) -> String {
+    let seconds = time_unix_nano / 1_000_000_000;
+    let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`), for days >= 0.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        second_of_day / 3_600,
+        second_of_day % 3_600 / 60,
+        second_of_day % 60
+    )
+}
 
 const TRACE_ID_LEN: usize = 16;
 const SPAN_ID_LEN: usize = 8;
@@ -67,8 +220,9 @@ impl Rejections {
     }
 }
 
-/// Removes every invalid item from `groups` and reports what was removed.
-pub(crate) fn validate<G: ResourceGroup>(groups: &mut Vec<G>) -> Rejections {
+/// Removes every invalid item from `groups`, and every item timed outside `times`, and reports
+/// what was removed.
+pub(crate) fn validate<G: ResourceGroup>(groups: &mut Vec<G>, times: &AcceptedTimes) -> Rejections {
     let mut rejections = Rejections::default();
     groups.retain_mut(|group| {
         if let Err(reason) = check_resource(group.resource()) {
@@ -82,7 +236,7 @@ pub(crate) fn validate<G: ResourceGroup>(groups: &mut Vec<G>) -> Rejections {
             }
             scope
                 .items()
-                .retain_mut(|item| match item.check(&mut rejections) {
+                .retain_mut(|item| match item.check(times, &mut rejections) {
                     Ok(()) => item.units() > 0,
                     Err(reason) => {
                         rejections.reject(item.units(), || reason);
@@ -118,7 +272,7 @@ pub(crate) trait Item {
 
     /// `Err` removes the whole item. A metric may also drop some of its data points, which it
     /// records in `rejections` itself.
-    fn check(&mut self, rejections: &mut Rejections) -> Result<(), String>;
+    fn check(&mut self, times: &AcceptedTimes, rejections: &mut Rejections) -> Result<(), String>;
 }
 
 macro_rules! nesting {
@@ -180,8 +334,10 @@ impl Item for Span {
         1
     }
 
-    fn check(&mut self, _: &mut Rejections) -> Result<(), String> {
-        check_span(self).map_err(|problem| format!("span {:?}: {problem}", self.name))
+    fn check(&mut self, times: &AcceptedTimes, _: &mut Rejections) -> Result<(), String> {
+        check_span(self)
+            .and_then(|()| times.check("start time", self.start_time_unix_nano))
+            .map_err(|problem| format!("span {:?}: {problem}", self.name))
     }
 }
 
@@ -221,8 +377,14 @@ impl Item for LogRecord {
         1
     }
 
-    fn check(&mut self, _: &mut Rejections) -> Result<(), String> {
+    fn check(&mut self, times: &AcceptedTimes, _: &mut Rejections) -> Result<(), String> {
+        // The store files a record under its time, or its observed time when the time is unset.
+        let timed = match self.time_unix_nano {
+            0 => times.check("observed time", self.observed_time_unix_nano),
+            time => times.check("time", time),
+        };
         check_log_record(self)
+            .and(timed)
             .map_err(|problem| format!("log record at {} ns: {problem}", self.time_unix_nano))
     }
 }
@@ -258,7 +420,7 @@ impl Item for Metric {
         points as u64
     }
 
-    fn check(&mut self, rejections: &mut Rejections) -> Result<(), String> {
+    fn check(&mut self, times: &AcceptedTimes, rejections: &mut Rejections) -> Result<(), String> {
         let metric = format!("metric {:?}", self.name);
         check_attributes(&self.metadata).map_err(|e| format!("{metric}: metadata {e}"))?;
         match &mut self.data {
@@ -269,19 +431,19 @@ impl Item for Metric {
                 ));
             }
             Some(metric::Data::Gauge(gauge)) => {
-                retain_points(&mut gauge.data_points, &metric, rejections)
+                retain_points(&mut gauge.data_points, &metric, times, rejections)
             }
             Some(metric::Data::Sum(sum)) => {
-                retain_points(&mut sum.data_points, &metric, rejections)
+                retain_points(&mut sum.data_points, &metric, times, rejections)
             }
             Some(metric::Data::Histogram(histogram)) => {
-                retain_points(&mut histogram.data_points, &metric, rejections)
+                retain_points(&mut histogram.data_points, &metric, times, rejections)
             }
             Some(metric::Data::ExponentialHistogram(histogram)) => {
-                retain_points(&mut histogram.data_points, &metric, rejections)
+                retain_points(&mut histogram.data_points, &metric, times, rejections)
             }
             Some(metric::Data::Summary(summary)) => {
-                retain_points(&mut summary.data_points, &metric, rejections)
+                retain_points(&mut summary.data_points, &metric, times, rejections)
             }
         }
         Ok(())
@@ -329,8 +491,13 @@ impl DataPoint for SummaryDataPoint {
     }
 }
 
-fn retain_points<P: DataPoint>(points: &mut Vec<P>, metric: &str, rejections: &mut Rejections) {
-    points.retain(|point| match check_point(point) {
+fn retain_points<P: DataPoint>(
+    points: &mut Vec<P>,
+    metric: &str,
+    times: &AcceptedTimes,
+    rejections: &mut Rejections,
+) {
+    points.retain(|point| match check_point(point, times) {
         Ok(()) => true,
         Err(problem) => {
             rejections.reject(1, || {
@@ -344,7 +511,8 @@ fn retain_points<P: DataPoint>(points: &mut Vec<P>, metric: &str, rejections: &m
     });
 }
 
-fn check_point(point: &impl DataPoint) -> Result<(), String> {
+fn check_point(point: &impl DataPoint, times: &AcceptedTimes) -> Result<(), String> {
+    times.check("time", point.time_unix_nano())?;
     check_attributes(point.attributes())?;
     for exemplar in point.exemplars() {
         check_id(
@@ -480,7 +648,7 @@ mod tests {
     fn valid_spans_pass_untouched() {
         let mut data = traces(vec![span("a", &TRACE, &SPAN), span("b", &TRACE, &[3; 8])]);
         let before = data.clone();
-        let rejections = validate(&mut data);
+        let rejections = validate(&mut data, &AcceptedTimes::ANY);
         assert!(rejections.is_empty());
         assert_eq!(data, before);
     }
@@ -503,7 +671,7 @@ mod tests {
             with_bad_parent,
             with_bad_link,
         ]);
-        let rejections = validate(&mut data);
+        let rejections = validate(&mut data, &AcceptedTimes::ANY);
         assert_eq!(rejections.count(), 5);
         let kept: Vec<_> = data[0].scope_spans[0]
             .spans
@@ -521,7 +689,7 @@ mod tests {
     #[test]
     fn empty_scopes_and_resources_are_dropped() {
         let mut data = traces(vec![span("x", &[], &SPAN)]);
-        let rejections = validate(&mut data);
+        let rejections = validate(&mut data, &AcceptedTimes::ANY);
         assert_eq!(rejections.count(), 1);
         assert!(data.is_empty());
     }
@@ -545,7 +713,7 @@ mod tests {
             }],
             ..Default::default()
         }];
-        let rejections = validate(&mut data);
+        let rejections = validate(&mut data, &AcceptedTimes::ANY);
         assert_eq!(rejections.count(), 2);
         assert_eq!(data[0].scope_logs[0].log_records.len(), 2);
         assert!(
@@ -567,7 +735,7 @@ mod tests {
         deep.attributes
             .push(attribute("deep", nested(MAX_ANY_VALUE_DEPTH + 1)));
         let mut data = traces(vec![shallow, deep]);
-        let rejections = validate(&mut data);
+        let rejections = validate(&mut data, &AcceptedTimes::ANY);
         assert_eq!(rejections.count(), 1);
         assert!(
             rejections
@@ -584,7 +752,10 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert!(body.check(&mut Rejections::default()).is_err());
+        assert!(
+            body.check(&AcceptedTimes::ANY, &mut Rejections::default())
+                .is_err()
+        );
     }
 
     #[test]
@@ -594,7 +765,7 @@ mod tests {
             attributes: vec![attribute("r", nested(100))],
             ..Default::default()
         });
-        let rejections = validate(&mut data);
+        let rejections = validate(&mut data, &AcceptedTimes::ANY);
         assert_eq!(rejections.count(), 2);
         assert!(data.is_empty());
         assert!(
@@ -642,7 +813,7 @@ mod tests {
             }],
             ..Default::default()
         }];
-        let rejections = validate(&mut data);
+        let rejections = validate(&mut data, &AcceptedTimes::ANY);
         // One for the metric without data, then one bad point of "mixed" and both of "all.bad".
         assert_eq!(rejections.count(), 4);
         let metrics = &data[0].scope_metrics[0].metrics;
@@ -660,5 +831,142 @@ mod tests {
                 .message("data point", "data points")
                 .starts_with("4 data points")
         );
+    }
+
+    const HOUR: u64 = 3_600 * 1_000_000_000;
+    /// 2025-01-01T10:00:00Z.
+    const NOW: u64 = 1_735_725_600 * 1_000_000_000;
+
+    #[test]
+    fn items_outside_the_time_window_are_refused_naming_the_setting() {
+        let at = |name: &str, start: u64| Span {
+            start_time_unix_nano: start,
+            ..span(name, &TRACE, &SPAN)
+        };
+        let mut data = traces(vec![
+            at("now", NOW),
+            at("far future", 9_000_000_000_000_000_000),
+            at("unset", 0),
+            at("last week", NOW - 7 * 24 * HOUR),
+            at("older", NOW - 7 * 24 * HOUR - 1),
+            at("in an hour", NOW + HOUR),
+            at("later", NOW + HOUR + 1),
+        ]);
+        let times = TimeWindow::default().at(NOW);
+        let rejections = validate(&mut data, &times);
+        let kept: Vec<_> = data[0].scope_spans[0]
+            .spans
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(kept, ["now", "last week", "in an hour"]);
+        assert_eq!(
+            rejections.message("span", "spans"),
+            "4 spans rejected; the first because span \"far future\": start time \
+             2255-03-14T16:00:00Z is more than 1h in the future (--max-item-future)"
+        );
+
+        let mut old = traces(vec![at("old", NOW - 30 * 24 * HOUR)]);
+        let reason = validate(&mut old, &times)
+            .first_reason()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            reason,
+            "span \"old\": start time 2024-12-02T10:00:00Z is older than 7d (--max-item-age)"
+        );
+        let mut unset = traces(vec![at("unset", 0)]);
+        let reason = validate(&mut unset, &times)
+            .first_reason()
+            .unwrap()
+            .to_string();
+        assert!(
+            reason.contains("start time is 0 (unset), which is older than 7d (--max-item-age)"),
+            "{reason}"
+        );
+
+        // Either bound can be switched off, e.g. to replay old files.
+        let mut data = traces(vec![at("old", 1), at("future", u64::MAX)]);
+        let replay = TimeWindow {
+            max_age: None,
+            ..TimeWindow::default()
+        };
+        assert_eq!(validate(&mut data, &replay.at(NOW)).count(), 1);
+        assert_eq!(data[0].scope_spans[0].spans[0].name, "old");
+        let mut data = traces(vec![at("old", 1), at("future", u64::MAX)]);
+        assert!(validate(&mut data, &TimeWindow::UNBOUNDED.at(NOW)).is_empty());
+    }
+
+    #[test]
+    fn metric_points_and_log_records_are_timed_as_the_store_files_them() {
+        let point = |time: u64| NumberDataPoint {
+            time_unix_nano: time,
+            ..Default::default()
+        };
+        let mut metrics = vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "m".into(),
+                    data: Some(metric::Data::Gauge(Gauge {
+                        data_points: vec![point(NOW), point(NOW + 2 * HOUR), point(NOW - HOUR)],
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        let times = TimeWindow::default().at(NOW);
+        let rejections = validate(&mut metrics, &times);
+        assert_eq!(rejections.count(), 1);
+        assert_eq!(metrics[0].scope_metrics[0].metrics[0].units(), 2);
+        assert!(
+            rejections
+                .first_reason()
+                .unwrap()
+                .contains("time 2025-01-01T12:00:00Z is more than 1h in the future"),
+            "{rejections:?}"
+        );
+
+        let record = |time: u64, observed: u64| LogRecord {
+            time_unix_nano: time,
+            observed_time_unix_nano: observed,
+            ..Default::default()
+        };
+        let mut logs = vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![
+                    record(NOW, 0),
+                    // Untimed: its observed time counts.
+                    record(0, NOW),
+                    record(0, 0),
+                    // Timed long ago but observed now: its time counts.
+                    record(NOW - 365 * 24 * HOUR, NOW),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        let rejections = validate(&mut logs, &times);
+        assert_eq!(rejections.count(), 2);
+        assert_eq!(logs[0].scope_logs[0].log_records.len(), 2);
+        assert!(
+            rejections
+                .first_reason()
+                .unwrap()
+                .contains("observed time is 0 (unset), which is older than 7d"),
+            "{rejections:?}"
+        );
+    }
+
+    #[test]
+    fn times_and_durations_read_as_people_write_them() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(NOW), "2025-01-01T10:00:00Z");
+        assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(u64::MAX), "2554-07-21T23:34:33Z");
+        assert_eq!(human_duration(TimeWindow::DEFAULT_MAX_AGE), "7d");
+        assert_eq!(human_duration(Duration::from_secs(5400)), "90m");
+        assert_eq!(human_duration(Duration::from_secs(61)), "61s");
     }
 }

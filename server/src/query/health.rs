@@ -1,6 +1,7 @@
 //! Liveness and readiness: `GET /healthz` answers while the process serves requests; `GET
-//! /readyz` only while it accepts data (not during startup or shutdown). `otelite health` asks
-//! `/readyz` of a running server, for container health checks.
+//! /readyz` only while it accepts data: not during startup or shutdown, and not while the store
+//! cannot write (a full disk), when its 503 says why. `otelite health` asks `/readyz` of a
+//! running server, for container health checks.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -11,22 +12,45 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use otelite_storage::{Health, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::Config;
 
-pub fn health_router(ready: Arc<AtomicBool>) -> Router {
+/// What readiness depends on.
+#[derive(Clone)]
+struct Readiness {
+    /// Set between startup and shutdown.
+    serving: Arc<AtomicBool>,
+    store: Store,
+}
+
+pub fn health_router(serving: Arc<AtomicBool>, store: Store) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(ready)
+        .with_state(Readiness { serving, store })
 }
 
-async fn readyz(State(ready): State<Arc<AtomicBool>>) -> (StatusCode, &'static str) {
-    if ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+async fn readyz(State(readiness): State<Readiness>) -> (StatusCode, String) {
+    if !readiness.serving.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_string());
+    }
+    match readiness.store.health() {
+        Health::Failing {
+            error,
+            since_unix_nano,
+        } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            let seconds = now.saturating_sub(since_unix_nano) / 1_000_000_000;
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: writes have failed for {seconds} s: {error}\n"),
+            )
+        }
+        _ => (StatusCode::OK, "ready\n".to_string()),
     }
 }
 

@@ -36,6 +36,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("the store could not be read: {0}")]
     Storage(String),
+    /// The store cannot answer right now (it is recovering from a failed write); retry.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl IntoResponse for ApiError {
@@ -44,6 +47,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         if status.is_server_error() {
             tracing::error!("{self}");
@@ -57,7 +61,10 @@ impl IntoResponse for ApiError {
 
 impl From<otelite_storage::ReadError> for ApiError {
     fn from(e: otelite_storage::ReadError) -> Self {
-        ApiError::Storage(e.to_string())
+        match e {
+            otelite_storage::ReadError::Unavailable { .. } => ApiError::Unavailable(e.to_string()),
+            other => ApiError::Storage(other.to_string()),
+        }
     }
 }
 

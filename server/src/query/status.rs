@@ -1,9 +1,10 @@
-//! `GET /api/v1/status`: live counts per signal, disk use and version, for the UI's overview.
+//! `GET /api/v1/status`: live counts per signal, disk use, version and whether the store can
+//! write, for the UI's overview.
 
 use axum::Json;
 use axum::extract::State;
-use otelite_api::{SignalStatus, Status};
-use otelite_storage::Signal;
+use otelite_api::{SignalStatus, Status, WriteHealth};
+use otelite_storage::{Health, Signal};
 
 use super::{ApiError, blocking};
 use crate::state::AppState;
@@ -23,5 +24,25 @@ pub(super) async fn status(State(state): State<AppState>) -> Result<Json<Status>
         traces: signal(Signal::Traces, stats.spans),
         metrics: signal(Signal::Metrics, stats.metric_points),
         logs: signal(Signal::Logs, stats.log_records),
+        writes: write_health(state.store.health()),
     }))
+}
+
+fn write_health(health: Health) -> WriteHealth {
+    match health {
+        Health::Failing {
+            error,
+            since_unix_nano,
+        } => WriteHealth {
+            ok: false,
+            error: Some(error.to_string()),
+            failing_since_unix_nano: Some(since_unix_nano),
+        },
+        // `Health` may gain variants; any other is one where writes work.
+        _ => WriteHealth {
+            ok: true,
+            error: None,
+            failing_since_unix_nano: None,
+        },
+    }
 }

@@ -35,6 +35,13 @@ pub(super) struct SeriesState {
     memory_bytes: f64,
 }
 
+impl SeriesState {
+    /// The time of this instance's next export.
+    pub(super) fn next_time(&self) -> u64 {
+        self.next_time
+    }
+}
+
 /// One operation × status: a cumulative histogram.
 #[derive(Debug)]
 struct DurationSeries {

@@ -97,6 +97,15 @@ impl Workload {
         self.now
     }
 
+    /// The latest simulated time reached by any signal (metric exports keep their own clock
+    /// per instance), unix ns: no item generated so far is timed later.
+    pub fn latest_unix_nano(&self) -> u64 {
+        self.series
+            .iter()
+            .map(SeriesState::next_time)
+            .fold(self.now, u64::max)
+    }
+
     /// Whole traces holding at least `min_spans` spans in total, grouped by the service
     /// instance (resource) and instrumentation scope that produced them.
     pub fn traces(&mut self, min_spans: usize) -> ExportTraceServiceRequest {

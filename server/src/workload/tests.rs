@@ -3,7 +3,7 @@ use std::collections::{HashMap, HashSet};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 
 use super::*;
-use crate::otlp::ExportRequest;
+use crate::otlp::{AcceptedTimes, ExportRequest};
 
 fn workload() -> Workload {
     Workload::new(WorkloadOptions::default())
@@ -54,7 +54,7 @@ fn traces_are_whole_trees_of_3_to_30_spans_across_services() {
         "{errors} exceptions"
     );
     // Everything generated passes the receiver's validation.
-    assert!(request.validate().is_empty());
+    assert!(request.validate(&AcceptedTimes::ANY).is_empty());
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn logs_have_templated_bodies_json_bodies_and_trace_ids() {
         (500..900).contains(&with_trace),
         "{with_trace} with trace ids"
     );
-    assert!(request.validate().is_empty());
+    assert!(request.validate(&AcceptedTimes::ANY).is_empty());
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn metrics_are_cumulative_and_advance() {
         }
     }
     assert!(last.len() > 90, "{} histogram series", last.len());
-    assert!(request.validate().is_empty());
+    assert!(request.validate(&AcceptedTimes::ANY).is_empty());
 }
 
 #[test]

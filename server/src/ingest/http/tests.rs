@@ -14,8 +14,9 @@ use prost::Message;
 use tower::ServiceExt;
 
 use super::*;
-use crate::ingest::test_support::{TRACE_ID, state, traces};
+use crate::ingest::test_support::{TRACE_ID, state, state_with, traces};
 use crate::otlp::RpcStatus;
+use crate::state::Limits;
 
 const LIMIT: usize = 16 << 20;
 
@@ -130,6 +131,65 @@ async fn invalid_items_are_rejected_counted_and_reported_the_rest_kept() {
         .unwrap();
     assert_eq!(partial.rejected_spans, 2);
     assert_eq!(state.counters.rejected(Signal::Traces), 3);
+}
+
+#[tokio::test]
+async fn items_outside_the_time_window_get_partial_success_naming_the_bound() {
+    let (state, _dir) = state_with(Limits {
+        max_request_bytes: LIMIT,
+        ..Limits::default()
+    });
+    const HOUR: u64 = 3_600_000_000_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut request = traces(&[TRACE_ID, TRACE_ID, TRACE_ID, TRACE_ID]);
+    let spans = &mut request.resource_spans[0].scope_spans[0].spans;
+    // 2255-01-01T00:00:00Z, 1970, a month ago, and now.
+    for (span, start) in spans
+        .iter_mut()
+        .zip([8_993_721_600_000_000_000, 1, now - 720 * HOUR, now])
+    {
+        span.start_time_unix_nano = start;
+    }
+    let body = request.encode_to_vec();
+    let (response, bytes) = send_to(&state, post("/v1/traces", PROTOBUF, body)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let partial = ExportTraceServiceResponse::decode(&bytes[..])
+        .unwrap()
+        .partial_success
+        .unwrap();
+    assert_eq!(partial.rejected_spans, 3);
+    assert_eq!(
+        partial.error_message,
+        "3 spans rejected; the first because span \"span 0\": start time 2255-01-01T00:00:00Z \
+         is more than 1h in the future (--max-item-future)"
+    );
+    let stored = state
+        .store
+        .read_traces(otelite_storage::TimeRange::ALL)
+        .unwrap();
+    let names: Vec<_> = stored
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, ["span 3"]);
+
+    let mut old = traces(&[TRACE_ID]);
+    old.resource_spans[0].scope_spans[0].spans[0].start_time_unix_nano = now - 720 * HOUR;
+    let (_, bytes) = send_to(&state, post("/v1/traces", PROTOBUF, old.encode_to_vec())).await;
+    let message = ExportTraceServiceResponse::decode(&bytes[..])
+        .unwrap()
+        .partial_success
+        .unwrap()
+        .error_message;
+    assert!(
+        message.ends_with("is older than 7d (--max-item-age)"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
