@@ -488,4 +488,172 @@ mod tests {
             assert!(decode(&entry, &damaged).is_err());
         }
     }
+
+    mod properties {
+        //! The block decoders against arbitrary and damaged bytes: an error, never a panic, and
+        //! never data other than what was encoded.
+
+        use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
+        use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::test_fixtures::{SECOND, proptest_config};
+
+        /// The rich fixture of signal `signal % 3` at `base`.
+        enum Groups {
+            Spans(Vec<ResourceSpans>),
+            Metrics(Vec<ResourceMetrics>),
+            Logs(Vec<ResourceLogs>),
+        }
+
+        fn groups(signal: u8, base: u64) -> Groups {
+            match signal % 3 {
+                0 => Groups::Spans(rich_spans(base)),
+                1 => Groups::Metrics(rich_metrics(base)),
+                _ => Groups::Logs(rich_logs(base)),
+            }
+        }
+
+        /// `groups` as one block: its index entry's bytes and its payload.
+        fn encode(groups: &Groups) -> (Vec<u8>, Vec<u8>) {
+            let block = match groups {
+                Groups::Spans(g) => encode_one(g),
+                Groups::Metrics(g) => encode_one(g),
+                Groups::Logs(g) => encode_one(g),
+            };
+            let entry = IndexEntry {
+                header: block.header,
+                offset: 0,
+                len: block.payload.len() as u32,
+            };
+            (entry.encode().to_vec(), block.payload)
+        }
+
+        /// Parses `entry` and decodes `payload` as `groups`' signal; `Ok(true)` when that gives
+        /// back exactly `groups`.
+        fn decode(groups: &Groups, entry: &[u8], payload: &[u8]) -> Result<bool, BlockError> {
+            let header = IndexEntry::parse(entry)?.header;
+            Ok(match groups {
+                Groups::Spans(g) => decode_block::<ResourceSpans>(&header, payload)? == *g,
+                Groups::Metrics(g) => decode_block::<ResourceMetrics>(&header, payload)? == *g,
+                Groups::Logs(g) => decode_block::<ResourceLogs>(&header, payload)? == *g,
+            })
+        }
+
+        /// Base times anywhere a `u64` allows, the rich fixtures' few seconds included.
+        fn base() -> impl Strategy<Value = u64> {
+            prop_oneof![
+                Just(0),
+                0..u64::MAX - 10 * SECOND,
+                Just(u64::MAX - 10 * SECOND)
+            ]
+        }
+
+        /// One change to a byte string: a byte flipped, the end cut off, or bytes inserted.
+        #[derive(Debug, Clone)]
+        enum Damage {
+            Flip { at: usize, xor: u8 },
+            Cut { at: usize },
+            Insert { at: usize, bytes: Vec<u8> },
+        }
+
+        fn damage() -> impl Strategy<Value = Damage> {
+            prop_oneof![
+                3 => (any::<usize>(), 1..=255u8).prop_map(|(at, xor)| Damage::Flip { at, xor }),
+                1 => any::<usize>().prop_map(|at| Damage::Cut { at }),
+                1 => (any::<usize>(), prop::collection::vec(any::<u8>(), 1..16))
+                    .prop_map(|(at, bytes)| Damage::Insert { at, bytes }),
+            ]
+        }
+
+        fn apply(damage: &Damage, bytes: &mut Vec<u8>) {
+            let len = bytes.len();
+            match damage {
+                Damage::Flip { at, xor } => bytes[at % len] ^= xor,
+                Damage::Cut { at } => bytes.truncate(at % len),
+                Damage::Insert { at, bytes: new } => {
+                    let at = at % (len + 1);
+                    bytes.splice(at..at, new.iter().copied());
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(proptest_config(256))]
+
+            #[test]
+            fn blocks_round_trip_at_any_time(signal in any::<u8>(), base in base()) {
+                let groups = groups(signal, base);
+                let (entry, payload) = encode(&groups);
+                prop_assert_eq!(decode(&groups, &entry, &payload), Ok(true));
+            }
+
+            #[test]
+            fn one_damage_is_an_error_or_changes_nothing(
+                signal in any::<u8>(),
+                base in base(),
+                in_entry in any::<bool>(),
+                damage in damage(),
+            ) {
+                let groups = groups(signal, base);
+                let (mut entry, mut payload) = encode(&groups);
+                apply(&damage, if in_entry { &mut entry } else { &mut payload });
+                // The zstd checksum guards the payload, the check against the payload guards
+                // the header; only the entry's offset and length are not the codec's to check.
+                let result = decode(&groups, &entry, &payload);
+                prop_assert!(result != Ok(false), "damaged block decoded to other data");
+            }
+
+            #[test]
+            fn many_damages_never_panic(
+                signal in any::<u8>(),
+                base in base(),
+                damages in prop::collection::vec((any::<bool>(), damage()), 1..8),
+            ) {
+                let groups = groups(signal, base);
+                let (mut entry, mut payload) = encode(&groups);
+                for (in_entry, damage) in &damages {
+                    let bytes = if *in_entry { &mut entry } else { &mut payload };
+                    if !bytes.is_empty() {
+                        apply(damage, bytes);
+                    }
+                }
+                let _ = decode(&groups, &entry, &payload);
+            }
+
+            #[test]
+            fn arbitrary_entries_and_payloads_never_panic(
+                signal in any::<u8>(),
+                entry in prop::collection::vec(any::<u8>(), 0..64),
+                payload in prop::collection::vec(any::<u8>(), 0..1024),
+            ) {
+                let _ = decode(&groups(signal, 0), &entry, &payload);
+            }
+
+            /// Past the checksum: a well-formed zstd frame of arbitrary bytes under a plausible
+            /// header reaches the protobuf decoder and the header check.
+            #[test]
+            fn arbitrary_frames_under_plausible_headers_never_panic(
+                signal in any::<u8>(),
+                raw in prop::collection::vec(any::<u8>(), 0..2048),
+                claimed_len in prop_oneof![Just(None), any::<u32>().prop_map(Some)],
+                times in (any::<u64>(), any::<u64>()),
+                item_count in prop_oneof![0..64u64, any::<u64>()],
+            ) {
+                let header = BlockHeader {
+                    codec: CODEC_ZSTD_PROTOBUF,
+                    uncompressed_len: claimed_len
+                        .unwrap_or(raw.len() as u32)
+                        .min(MAX_UNCOMPRESSED_BYTES),
+                    min_time: times.0.min(times.1),
+                    max_time: times.0.max(times.1),
+                    item_count,
+                };
+                let payload = zstd::bulk::compress(&raw, 1).unwrap();
+                let entry = IndexEntry { header, offset: 0, len: payload.len() as u32 };
+                let _ = decode(&groups(signal, 0), &entry.encode(), &payload);
+            }
+        }
+    }
 }

@@ -29,6 +29,8 @@ mod traces;
 mod writer;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod test_fixtures;
 #[cfg(test)]
 mod tests;

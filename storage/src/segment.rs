@@ -309,7 +309,8 @@ impl SegmentReader {
 /// committed index, before the writer starts: cuts off every file's tail past the end of the
 /// last block its partition's index references (bytes appended by a round whose commit never
 /// happened), and removes files of partitions the index has no entry for. Entries pointing past
-/// the end of their file are left for reads to report.
+/// the end of their file are left for reads to report; a damaged last entry cannot make the cut
+/// reach the block before it.
 pub(crate) fn recover(data_dir: &Path, db: &Database) -> Result<(), OpenError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -342,19 +343,18 @@ pub(crate) fn recover(data_dir: &Path, db: &Database) -> Result<(), OpenError> {
             };
             let first = BlockKey::first_in(partition_start).encode();
             let last = BlockKey::last_in(partition_start).encode();
-            let last_entry = table
+            let mut newest = table
                 .range::<&[u8; BlockKey::LEN]>(&first..=&last)
                 .map_err(|e| database(&e))?
-                .next_back()
-                .transpose()
-                .map_err(|e| database(&e))?;
+                .rev();
+            let last_entry = newest.next().transpose().map_err(|e| database(&e))?;
             let Some((_, value)) = last_entry else {
                 tracing::info!(path = %path.display(), "removing a segment file the index does not reference");
                 std::fs::remove_file(&path).map_err(io(&path))?;
                 removed_any = true;
                 continue;
             };
-            let end = match IndexEntry::parse(value.value()) {
+            let last_end = match IndexEntry::parse(value.value()) {
                 Ok(entry) => entry.end(),
                 Err(e) => {
                     // Without the last entry the end is unknown; keep every byte.
@@ -362,6 +362,14 @@ pub(crate) fn recover(data_dir: &Path, db: &Database) -> Result<(), OpenError> {
                     continue;
                 }
             };
+            // Payloads are appended in seq order, so no intact entry ends past the later of the
+            // last two ends. Both are consulted so that one damaged last entry claiming an
+            // earlier end cannot make the cut destroy blocks whose entries are intact.
+            let previous = newest.next().transpose().map_err(|e| database(&e))?;
+            let previous_end = previous
+                .and_then(|(_, value)| IndexEntry::parse(value.value()).ok())
+                .map_or(0, |entry| entry.end());
+            let end = last_end.max(previous_end);
             let len = dir_entry.metadata().map_err(io(&path))?.len();
             if len > end {
                 tracing::info!(path = %path.display(), from = len, to = end, "cutting off an unacknowledged segment tail");

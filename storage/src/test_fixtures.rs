@@ -1,4 +1,5 @@
-//! Rich OTLP fixtures for tests: every field set, every AnyValue kind, every metric point type.
+//! Rich OTLP fixtures for tests: every field set, every AnyValue kind, every metric point type;
+//! and the configuration the property tests share.
 //!
 //! Test-only. Each builder takes a base time; item times lie within a few seconds after it.
 
@@ -16,6 +17,19 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 
 pub(crate) const SECOND: u64 = 1_000_000_000;
+
+/// Property tests run `cases` cases, or `PROPTEST_CASES` if set: CI stays quick, and a longer
+/// hunt is one variable away.
+pub(crate) fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(cases);
+    proptest::test_runner::Config {
+        cases,
+        ..proptest::test_runner::Config::default()
+    }
+}
 
 fn value(v: any_value::Value) -> AnyValue {
     AnyValue { value: Some(v) }

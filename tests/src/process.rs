@@ -112,6 +112,11 @@ impl ServerProcess {
         format!("http://{}{path}", self.ui_addr)
     }
 
+    /// False once the process has exited (crashed, or stopped by itself).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Everything the process printed so far (stdout and stderr, interleaved by line).
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()

@@ -7,6 +7,8 @@
 //! dialect of OTLP/JSON in both directions.
 
 mod json;
+#[cfg(test)]
+mod properties;
 mod signal;
 mod status;
 mod validate;
