@@ -25,6 +25,9 @@ use serde_json::Value;
 use super::{ExportRequest, decode_json, decode_protobuf, encode_json, response_json};
 use crate::workload::{Workload, WorkloadOptions};
 
+/// These properties are about decoding and validation, not the accepted time window.
+const ANY_TIME: super::TimeWindow = super::TimeWindow::UNBOUNDED;
+
 /// Cases per property unless `PROPTEST_CASES` says otherwise.
 const CASES: u32 = 128;
 
@@ -59,7 +62,7 @@ fn receive<R: ExportRequest + Clone + PartialEq + std::fmt::Debug>(bytes: &[u8],
 /// What the server does with a decoded request: validates it, answers, exports what it kept as
 /// OTLP/JSON, and hands it to the store as a batch.
 fn accept<R: ExportRequest + Clone + PartialEq + std::fmt::Debug>(mut request: R, check: fn(&R)) {
-    let rejections = request.validate();
+    let rejections = request.validate(&ANY_TIME.now());
     let _ = R::response(&rejections);
     let _ = response_json::<R>(&rejections);
     if !rejections.is_empty() {
@@ -72,7 +75,7 @@ fn accept<R: ExportRequest + Clone + PartialEq + std::fmt::Debug>(mut request: R
     // Validation removed everything invalid: validating again finds nothing more.
     let mut again = request.clone();
     assert!(
-        again.validate().is_empty(),
+        again.validate(&ANY_TIME.now()).is_empty(),
         "validation is not idempotent on {request:?}"
     );
     // Whatever was accepted can be exported, and the export can be sent back in.
@@ -466,7 +469,7 @@ fn assert_accepted<R: ExportRequest + PartialEq + std::fmt::Debug>(protobuf: &[u
             window(&b)
         );
     }
-    assert!(from_protobuf.validate().is_empty());
-    assert!(from_json.validate().is_empty());
+    assert!(from_protobuf.validate(&ANY_TIME.now()).is_empty());
+    assert!(from_json.validate(&ANY_TIME.now()).is_empty());
     assert!(!from_protobuf.is_empty());
 }
