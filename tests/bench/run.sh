@@ -48,7 +48,8 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))'
 
 # start_server DIR [SERVER FLAGS...] -> sets SERVER_PID, GRPC, HTTP, UI; waits until /readyz answers 200. A port
 # picked as free can be taken before the server binds it: then it tries again with new ones.
-# SERVER_BIN (default $BIN) is the binary to start.
+# SERVER_BIN (default $BIN) is the binary to start; a trailing `loadgen-sink` starts the
+# decode-and-discard receiver instead of the server.
 start_server() {
   for _attempt in 1 2 3 4 5; do
     read -r GRPC HTTP UI < <(free_ports)
@@ -128,29 +129,13 @@ run_ingest() {
   echo "{\"idle_rss_kib\": $idle, \"peak_rss_kib\": $peak, \"cpu_seconds\": $cpu}" > "$OUT/$name.rss.json"
 }
 
-start_sink() {
-  for _attempt in 1 2 3 4 5; do
-    read -r GRPC HTTP UI < <(free_ports)
-    "$BIN" loadgen-sink --grpc-port "$GRPC" 2>/dev/null &
-    SERVER_PID=$!
-    for _ in $(seq 1 100); do
-      if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $GRPC), 0.1)" 2>/dev/null; then return 0; fi
-      if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
-      sleep 0.02
-    done
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-  done
-  log "the decode-and-discard receiver did not start"; exit 1
-}
-
 for signal in traces logs metrics; do
   log "ingest: $signal for ${SECONDS_PER_RUN}s over $CONNECTIONS gRPC connections (glibc, static, sink)"
   start_server "$WORK/$signal"
   run_ingest "$signal" "$signal"
   SERVER_BIN=$STATIC start_server "$WORK/$signal-static"
   run_ingest "$signal-static" "$signal"
-  start_sink
+  start_server "$WORK/$signal-sink" loadgen-sink
   run_ingest "$signal-sink" "$signal" --no-verify
 done
 

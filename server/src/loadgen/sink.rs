@@ -32,7 +32,8 @@ use tonic::{Request, Response, Status};
 
 use crate::config::Config;
 
-/// `otelite loadgen-sink` options: it listens on `--bind` and `--grpc-port`.
+/// `otelite loadgen-sink` options: it takes OTLP/gRPC on `--bind` and `--grpc-port`, and
+/// answers `/readyz` on `--ui-port` once it does, as the server would.
 #[derive(Debug, Clone, Args)]
 pub struct SinkArgs {}
 
@@ -54,6 +55,12 @@ pub async fn run(
             .add_service(MetricsServiceServer::new(sink.clone()).max_decoding_message_size(limit))
             .add_service(LogsServiceServer::new(sink.clone()).max_decoding_message_size(limit))
             .into_axum_router();
+    let ready_addr = SocketAddr::new(config.bind, config.ui_port);
+    let ready = tokio::net::TcpListener::bind(ready_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {ready_addr}: {e}"))?;
+    let probe = axum::Router::new().route("/readyz", axum::routing::get(|| async { "ready" }));
+    tokio::spawn(async move { axum::serve(ready, probe).await });
     eprintln!(
         "otelite loadgen-sink: decoding and discarding OTLP/gRPC on {}",
         listener.local_addr()?
@@ -80,53 +87,49 @@ impl Sink {
     }
 }
 
-#[tonic::async_trait]
-impl TraceService for Sink {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let request = request.into_inner();
-        let spans = request
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
-        self.count(spans, ExportTraceServiceResponse::default())
-    }
+/// The three services differ only in their types and in where their items sit.
+macro_rules! sink_service {
+    ($service:ident, $request:ty, $response:ty, $resources:ident, $scopes:ident, $items:ident) => {
+        #[tonic::async_trait]
+        impl $service for Sink {
+            async fn export(
+                &self,
+                request: Request<$request>,
+            ) -> Result<Response<$response>, Status> {
+                let request = request.into_inner();
+                let items = request
+                    .$resources
+                    .iter()
+                    .flat_map(|r| &r.$scopes)
+                    .map(|s| s.$items.len())
+                    .sum();
+                self.count(items, <$response>::default())
+            }
+        }
+    };
 }
 
-#[tonic::async_trait]
-impl MetricsService for Sink {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let request = request.into_inner();
-        let metrics = request
-            .resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .map(|s| s.metrics.len())
-            .sum();
-        self.count(metrics, ExportMetricsServiceResponse::default())
-    }
-}
-
-#[tonic::async_trait]
-impl LogsService for Sink {
-    async fn export(
-        &self,
-        request: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let request = request.into_inner();
-        let records = request
-            .resource_logs
-            .iter()
-            .flat_map(|r| &r.scope_logs)
-            .map(|s| s.log_records.len())
-            .sum();
-        self.count(records, ExportLogsServiceResponse::default())
-    }
-}
+sink_service!(
+    TraceService,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+    resource_spans,
+    scope_spans,
+    spans
+);
+sink_service!(
+    MetricsService,
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+    resource_metrics,
+    scope_metrics,
+    metrics
+);
+sink_service!(
+    LogsService,
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+    resource_logs,
+    scope_logs,
+    log_records
+);
