@@ -76,7 +76,7 @@ impl Default for Config {
             log_level: "info".to_string(),
             max_request_bytes: 16 * 1024 * 1024,
             max_ingest_queue_bytes: 256 * 1024 * 1024,
-            max_memory_bytes: 256 * 1024 * 1024,
+            max_memory_bytes: 128 * 1024 * 1024,
             timeouts: ConnectionTimeouts::default(),
             max_item_age: Some(TimeWindow::DEFAULT_MAX_AGE),
             max_item_future: Some(TimeWindow::DEFAULT_MAX_FUTURE),
@@ -158,7 +158,7 @@ pub struct Settings {
     /// Memory the ingest queue may hold while data waits for the disk, e.g. 256MiB; past it clients are told to retry [default: 256MiB].
     #[arg(long, env = "OTELITE_MAX_INGEST_QUEUE", global = true)]
     pub max_ingest_queue: Option<String>,
-    /// Memory all OTLP requests being received and decoded may hold together, e.g. 256MiB; past it clients are told to retry. At least twice max-request-size [default: 256MiB].
+    /// Memory all OTLP requests being received and decoded may hold together, e.g. 128MiB; past it clients are told to retry. At least twice max-request-size [default: 128MiB].
     #[arg(long, env = "OTELITE_MAX_MEMORY", global = true)]
     pub max_memory: Option<String>,
     /// Refuse items (spans by start time, metric points, log records) older than this, e.g. 7d or 12h; 0 or unlimited accepts any age, to replay old data [default: 7d].
