@@ -57,6 +57,12 @@ pub(crate) async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    // A response goes out as several writes (headers, body, gRPC trailers):
+                    // with Nagle's algorithm the last waits for the client's delayed ACK, about
+                    // 40 ms, on every request of a connection.
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
+                    }
                     connections.spawn(serve_connection(
                         Arc::clone(&builder),
                         stream,

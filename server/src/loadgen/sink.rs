@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::serve::ListenerExt;
 use clap::Args;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
@@ -65,6 +66,11 @@ pub async fn run(
         "otelite loadgen-sink: decoding and discarding OTLP/gRPC on {}",
         listener.local_addr()?
     );
+    // As the server's listeners do (`connection.rs`): without it each answer waits out the
+    // client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await?;
