@@ -104,7 +104,7 @@ rows = [
     ("idle RSS", f"{rss['traces']['idle_rss_kib'] / 1024:.1f} MB", "< 50 MB", ""),
     ("peak RSS under load (traces / logs / metrics)",
      " / ".join(f"{rss[s]['peak_rss_kib'] / 1024:.0f}" for s in ("traces", "logs", "metrics")) + " MB",
-     "bounded", "ingest queue limit 256 MiB"),
+     "bounded", "--max-memory 128 MiB, ingest queue 256 MiB (defaults)"),
     ("peak RSS under overload (64 connections, 2 MiB ingest queue)",
      f"{rss['overload']['peak_rss_kib'] / 1024:.0f} MB", "bounded",
      f"{overload['retries']} busy answers retried, {overload['failed_requests']} failed, "
