@@ -80,6 +80,15 @@ fn spans_at(times: &[u64]) -> Vec<ResourceSpans> {
     vec![group]
 }
 
+/// `store` holds exactly the spans started at `times` (sorted), and counts them.
+fn assert_holds_spans_at(store: &Store, times: &[u64]) {
+    assert_eq!(
+        span_times(&store.read_traces(TimeRange::ALL).unwrap()),
+        times
+    );
+    assert_eq!(store.stats().unwrap().spans, times.len() as u64);
+}
+
 fn span_times(groups: &[ResourceSpans]) -> Vec<u64> {
     let mut times: Vec<u64> = groups
         .iter()
@@ -799,11 +808,7 @@ fn an_unacknowledged_segment_tail_is_cut_off_on_reopen() {
             .unwrap();
     }
     let store = open(dir.path());
-    assert_eq!(
-        span_times(&store.read_traces(TimeRange::ALL).unwrap()),
-        written
-    );
-    assert_eq!(store.stats().unwrap().spans, written.len() as u64);
+    assert_holds_spans_at(&store, &written);
 }
 
 #[test]
@@ -1042,11 +1047,7 @@ fn a_batch_that_cannot_be_written_fails_alone() {
     drop(store);
     assert_segments_hold_only_indexed_bytes(dir.path());
     let store = open(dir.path());
-    assert_eq!(
-        span_times(&store.read_traces(TimeRange::ALL).unwrap()),
-        good
-    );
-    assert_eq!(store.stats().unwrap().spans, good.len() as u64);
+    assert_holds_spans_at(&store, &good);
 }
 
 #[test]
