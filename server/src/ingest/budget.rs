@@ -175,8 +175,7 @@ pub fn admit(
 }
 
 /// A request body that charges each data frame to `charge` before handing it on; when a frame
-/// does not fit, the body ends with an error instead (a `tonic::Status`, which tonic passes
-/// through to the gRPC client as it is, and which the OTLP/HTTP receiver recognises).
+/// does not fit, the body ends with a [`BudgetRefusal`] instead.
 struct ChargedBody {
     inner: Body,
     charge: Charge,
@@ -203,7 +202,8 @@ impl http_body::Body for ChargedBody {
             let prepaid = len.min(self.prepaid);
             self.prepaid -= prepaid;
             if let Err(error) = self.charge.grow(len - prepaid) {
-                return Poll::Ready(Some(Err(Box::new(error.rpc_status().to_tonic()))));
+                let status = error.rpc_status().to_tonic();
+                return Poll::Ready(Some(Err(Box::new(BudgetRefusal { status }))));
             }
         }
         Poll::Ready(Some(Ok(frame)))
@@ -218,23 +218,37 @@ impl http_body::Body for ChargedBody {
     }
 }
 
-/// Whether a body error is the budget's refusal (see [`ChargedBody`]).
+/// The error a [`ChargedBody`] ends with when the budget refuses a frame. tonic finds the
+/// `Status` it carries as its source and answers the gRPC client with exactly that (UNAVAILABLE
+/// and its retry delay); the OTLP/HTTP receiver recognises it with [`is_budget_refusal`].
+#[derive(Debug)]
+struct BudgetRefusal {
+    status: tonic::Status,
+}
+
+impl std::fmt::Display for BudgetRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.status.message())
+    }
+}
+
+impl std::error::Error for BudgetRefusal {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.status)
+    }
+}
+
+/// Whether a body error is the budget's refusal (see [`ChargedBody`]), however it was wrapped.
 pub fn is_budget_refusal(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(error);
     while let Some(error) = source {
-        if error
-            .downcast_ref::<tonic::Status>()
-            .is_some_and(|status| status.message().starts_with(MEMORY_BUSY_PREFIX))
-        {
+        if error.is::<BudgetRefusal>() {
             return true;
         }
         source = error.source();
     }
     false
 }
-
-/// How [`IngestError::MemoryBusy`]'s message starts.
-pub const MEMORY_BUSY_PREFIX: &str = "otelite is busy";
 
 #[cfg(test)]
 mod tests {

@@ -35,8 +35,7 @@ pub enum IngestError {
     BadBody(String),
     #[error("{0}")]
     Unavailable(#[from] SubmitError),
-    /// Requests in flight hold all of `--max-memory`; the message starts with
-    /// [`super::budget::MEMORY_BUSY_PREFIX`].
+    /// Requests in flight hold all of `--max-memory` (see [`super::budget`]).
     #[error(
         "otelite is busy: the requests in flight hold its whole memory budget of {limit} bytes \
          (--max-memory); retry shortly"

@@ -296,6 +296,8 @@ mod tests {
         let status = client.export(request).await.unwrap_err();
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
         assert!(status.message().contains("--max-memory"), "{status:?}");
+        let details = crate::otlp::RpcStatus::decode(status.details()).unwrap();
+        assert_eq!(details.details.len(), 1, "a RetryInfo travels with it");
     }
 
     #[tokio::test]
