@@ -151,12 +151,13 @@ impl Drop for ChargeInner {
 
 /// Takes `request` in under the budget: refuses it when the budget is already spent, charges
 /// `declared` bytes (its Content-Length, when it has one) up front, and makes its body charge
-/// every byte beyond that as it arrives. The charge travels in the request's extensions.
+/// every byte beyond that as it arrives. The charge is returned, and also travels in the
+/// request's extensions for handlers behind a middleware.
 pub fn admit(
     budget: &MemoryBudget,
     request: axum::extract::Request,
     declared: usize,
-) -> Result<axum::extract::Request, IngestError> {
+) -> Result<(axum::extract::Request, Charge), IngestError> {
     if budget.used() >= budget.limit() {
         return Err(IngestError::MemoryBusy {
             limit: budget.limit(),
@@ -168,10 +169,10 @@ pub fn admit(
     parts.extensions.insert(charge.clone());
     let body = Body::new(ChargedBody {
         inner: body,
-        charge,
+        charge: charge.clone(),
         prepaid: declared,
     });
-    Ok(axum::extract::Request::from_parts(parts, body))
+    Ok((axum::extract::Request::from_parts(parts, body), charge))
 }
 
 /// A request body that charges each data frame to `charge` before handing it on; when a frame

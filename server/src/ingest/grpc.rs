@@ -55,7 +55,7 @@ pub fn grpc_router(state: AppState) -> Router {
 /// `UNAVAILABLE` and a retry delay when the budget is spent.
 async fn admit(State(budget): State<MemoryBudget>, request: Request, next: Next) -> Response {
     match super::budget::admit(&budget, request, 0) {
-        Ok(request) => next.run(request).await,
+        Ok((request, _charge)) => next.run(request).await,
         Err(error) => {
             tracing::debug!("gRPC export refused: {error}");
             error.rpc_status().to_tonic().into_http()

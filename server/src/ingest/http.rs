@@ -101,16 +101,11 @@ async fn receive_as<R: ExportRequest>(
         });
     }
     // Charge the declared body before reading a byte of it; the body charges any excess itself.
-    let request = budget::admit(
+    let (request, charge) = budget::admit(
         &state.budget,
         request,
         declared.map_or(0, |length| length as usize),
     )?;
-    let charge = request
-        .extensions()
-        .get::<Charge>()
-        .cloned()
-        .expect("admit puts the charge into the request");
     let raw = read_body(request.into_body(), limit, state.budget.limit()).await?;
     let (decode, decoded_per_byte) = format.decoder::<R>();
     pipeline::accept::<R>(

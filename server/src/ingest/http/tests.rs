@@ -8,7 +8,9 @@ use axum::http::{Request, Response, StatusCode, header};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use http_body_util::BodyExt;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
+};
 use otelite_storage::Signal;
 use prost::Message;
 use tower::ServiceExt;
@@ -50,6 +52,14 @@ async fn send_to(state: &AppState, request: Request<Body>) -> (Response<Body>, V
     let (parts, body) = response.into_parts();
     let bytes = body.collect().await.unwrap().to_bytes().to_vec();
     (Response::from_parts(parts, Body::empty()), bytes)
+}
+
+/// The partial success of a protobuf trace export response, which must have one.
+fn partial_success(bytes: &[u8]) -> ExportTracePartialSuccess {
+    ExportTraceServiceResponse::decode(bytes)
+        .unwrap()
+        .partial_success
+        .expect("the response reports a partial success")
 }
 
 fn content_type(response: &Response<Body>) -> &str {
@@ -125,10 +135,7 @@ async fn invalid_items_are_rejected_counted_and_reported_the_rest_kept() {
     let body = traces(&[&[1, 2, 3], &[0; 16]]).encode_to_vec();
     let (response, bytes) = send_to(&state, post("/v1/traces", PROTOBUF, body)).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let partial = ExportTraceServiceResponse::decode(&bytes[..])
-        .unwrap()
-        .partial_success
-        .unwrap();
+    let partial = partial_success(&bytes);
     assert_eq!(partial.rejected_spans, 2);
     assert_eq!(state.counters.rejected(Signal::Traces), 3);
 }
@@ -156,10 +163,7 @@ async fn items_outside_the_time_window_get_partial_success_naming_the_bound() {
     let body = request.encode_to_vec();
     let (response, bytes) = send_to(&state, post("/v1/traces", PROTOBUF, body)).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let partial = ExportTraceServiceResponse::decode(&bytes[..])
-        .unwrap()
-        .partial_success
-        .unwrap();
+    let partial = partial_success(&bytes);
     assert_eq!(partial.rejected_spans, 3);
     assert_eq!(
         partial.error_message,
@@ -181,11 +185,7 @@ async fn items_outside_the_time_window_get_partial_success_naming_the_bound() {
     let mut old = traces(&[TRACE_ID]);
     old.resource_spans[0].scope_spans[0].spans[0].start_time_unix_nano = now - 720 * HOUR;
     let (_, bytes) = send_to(&state, post("/v1/traces", PROTOBUF, old.encode_to_vec())).await;
-    let message = ExportTraceServiceResponse::decode(&bytes[..])
-        .unwrap()
-        .partial_success
-        .unwrap()
-        .error_message;
+    let message = partial_success(&bytes).error_message;
     assert!(
         message.ends_with("is older than 7d (--max-item-age)"),
         "{message}"
