@@ -25,6 +25,7 @@ mod reader;
 mod schema;
 mod segment;
 mod signal;
+mod trace_query;
 mod traces;
 mod writer;
 
@@ -48,6 +49,7 @@ use crate::index::Index;
 pub use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 pub use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 pub use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+pub use trace_query::{Operation, TraceId, TraceQuery, TraceSummary};
 
 use crate::faults::Faults;
 use crate::writer::CommitQueue;
@@ -324,6 +326,80 @@ impl Store {
         visit: impl FnMut(Vec<ResourceLogs>) -> ControlFlow<()>,
     ) -> Result<(), ReadError> {
         reader::scan_range(&|| self.inner.database(), &self.inner.dir, range, visit)
+    }
+
+    /// Every stored span of the trace `trace_id`, in resource groups; empty when there is none.
+    pub fn trace(&self, trace_id: &TraceId) -> Result<Vec<ResourceSpans>, ReadError> {
+        let mut out = Vec::new();
+        self.scan_traces(TimeRange::ALL, |groups| {
+            out.extend(naive::spans_of(groups, |id| id == trace_id));
+            ControlFlow::Continue(())
+        })?;
+        Ok(out)
+    }
+
+    /// The newest traces (by start) with a span that matches `query`, summarised.
+    pub fn find_traces(&self, query: &TraceQuery) -> Result<Vec<TraceSummary>, ReadError> {
+        let mut found = std::collections::HashMap::<TraceId, u64>::new();
+        self.scan_traces(query.range, |groups| {
+            naive::matching(&groups, query, &mut found);
+            ControlFlow::Continue(())
+        })?;
+        let mut ids: Vec<(u64, TraceId)> = found.into_iter().map(|(id, t)| (t, id)).collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.truncate(query.limit);
+        let wanted: std::collections::HashSet<TraceId> = ids.iter().map(|(_, id)| *id).collect();
+        let mut spans = Vec::new();
+        self.scan_traces(TimeRange::ALL, |groups| {
+            spans.extend(naive::spans_of(groups, |id| wanted.contains(id)));
+            ControlFlow::Continue(())
+        })?;
+        let mut summaries = naive::summarise(spans);
+        summaries.sort_unstable_by(|a, b| {
+            b.start_unix_nano
+                .cmp(&a.start_unix_nano)
+                .then(a.trace_id.cmp(&b.trace_id))
+        });
+        Ok(summaries)
+    }
+
+    /// The services that have spans starting in `range`, by name.
+    pub fn trace_services(&self, range: TimeRange) -> Result<Vec<String>, ReadError> {
+        let mut services: Vec<String> = self
+            .trace_operations(range, None)?
+            .into_iter()
+            .map(|op| op.service)
+            .collect();
+        services.dedup();
+        Ok(services)
+    }
+
+    /// The operations (span name and kind) of `service`, or of every service, seen in spans
+    /// starting in `range`, sorted.
+    pub fn trace_operations(
+        &self,
+        range: TimeRange,
+        service: Option<&str>,
+    ) -> Result<Vec<Operation>, ReadError> {
+        let mut ops = std::collections::BTreeSet::new();
+        self.scan_traces(range, |groups| {
+            for group in &groups {
+                let resource = group.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+                let name = trace_query::service_name(resource);
+                if service.is_some_and(|s| s != name) {
+                    continue;
+                }
+                for span in group.scope_spans.iter().flat_map(|s| &s.spans) {
+                    ops.insert(Operation {
+                        service: name.to_string(),
+                        name: span.name.clone(),
+                        span_kind: span.kind,
+                    });
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(ops.into_iter().collect())
     }
 
     pub fn stats(&self) -> Result<StoreStats, ReadError> {
@@ -647,4 +723,103 @@ pub enum ReadError {
         seq: u64,
         reason: String,
     },
+}
+
+/// Scan-based trace queries: correct and slow, until the trace index answers them.
+mod naive {
+    use std::collections::{BTreeMap, HashMap};
+
+    use crate::ResourceSpans;
+    use crate::trace_query::{self, TraceId, TraceQuery, TraceSummary};
+
+    fn trace_id(bytes: &[u8]) -> TraceId {
+        bytes.try_into().unwrap_or([0; 16])
+    }
+
+    /// The parts of `groups` holding spans whose trace id passes `keep`.
+    pub fn spans_of(
+        groups: Vec<ResourceSpans>,
+        keep: impl Fn(&TraceId) -> bool,
+    ) -> Vec<ResourceSpans> {
+        let mut out = Vec::new();
+        for mut group in groups {
+            for scope in &mut group.scope_spans {
+                scope.spans.retain(|span| keep(&trace_id(&span.trace_id)));
+            }
+            group.scope_spans.retain(|s| !s.spans.is_empty());
+            if !group.scope_spans.is_empty() {
+                out.push(group);
+            }
+        }
+        out
+    }
+
+    /// Adds to `found` each trace with a span matching `query`, with its latest matching start.
+    pub fn matching(
+        groups: &[ResourceSpans],
+        query: &TraceQuery,
+        found: &mut HashMap<TraceId, u64>,
+    ) {
+        for group in groups {
+            let resource = group.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+            let service = trace_query::service_name(resource);
+            for span in group.scope_spans.iter().flat_map(|s| &s.spans) {
+                if query.matches(service, resource, span) {
+                    let at = found.entry(trace_id(&span.trace_id)).or_default();
+                    *at = (*at).max(span.start_time_unix_nano);
+                }
+            }
+        }
+    }
+
+    pub fn summarise(groups: Vec<ResourceSpans>) -> Vec<TraceSummary> {
+        let mut traces: HashMap<TraceId, (TraceSummary, BTreeMap<String, u64>, u64)> =
+            HashMap::new();
+        for group in &groups {
+            let resource = group.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+            let service = trace_query::service_name(resource);
+            for span in group.scope_spans.iter().flat_map(|s| &s.spans) {
+                let id = trace_id(&span.trace_id);
+                let (summary, services, root_start) = traces.entry(id).or_insert_with(|| {
+                    (
+                        TraceSummary {
+                            trace_id: id,
+                            root_service: String::new(),
+                            root_name: String::new(),
+                            has_root: false,
+                            start_unix_nano: u64::MAX,
+                            end_unix_nano: 0,
+                            span_count: 0,
+                            error_count: 0,
+                            services: Vec::new(),
+                        },
+                        BTreeMap::new(),
+                        u64::MAX,
+                    )
+                });
+                summary.span_count += 1;
+                summary.error_count += u64::from(trace_query::is_error(span));
+                summary.start_unix_nano = summary.start_unix_nano.min(span.start_time_unix_nano);
+                summary.end_unix_nano = summary.end_unix_nano.max(span.end_time_unix_nano);
+                *services.entry(service.to_string()).or_default() += 1;
+                let is_root = span.parent_span_id.is_empty();
+                if (is_root && !summary.has_root)
+                    || (!summary.has_root && span.start_time_unix_nano < *root_start)
+                    || (is_root && span.start_time_unix_nano < *root_start)
+                {
+                    summary.has_root |= is_root;
+                    summary.root_service = service.to_string();
+                    summary.root_name = span.name.clone();
+                    *root_start = span.start_time_unix_nano;
+                }
+            }
+        }
+        traces
+            .into_values()
+            .map(|(mut summary, services, _)| {
+                summary.services = services.into_iter().collect();
+                summary
+            })
+            .collect()
+    }
 }

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod traces;
+
 /// One of the three OpenTelemetry signals, named as in OTLP paths (`/v1/traces`) and in
 /// otelite's API (`/api/v1/export/traces`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
