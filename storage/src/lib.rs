@@ -41,6 +41,8 @@ mod properties;
 mod test_fixtures;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trace_tests;
 
 use std::fmt;
 use std::ops::ControlFlow;
