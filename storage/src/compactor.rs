@@ -181,7 +181,9 @@ pub(crate) fn spawn(
         files,
         pending,
         settings,
-        zstd: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+        zstd: zstd::bulk::Compressor::new(
+            std::env::var("OTELITE_COMPACT_LEVEL").ok().and_then(|l| l.parse().ok()).unwrap_or(ZSTD_LEVEL),
+        )?,
     };
     std::thread::Builder::new()
         .name("otelite-compactor".into())
