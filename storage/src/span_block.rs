@@ -136,11 +136,16 @@ pub(crate) fn encode(
         }
         put_varint(&mut starts, span.start_time_unix_nano - previous_start);
         previous_start = span.start_time_unix_nano;
-        let duration = span.end_time_unix_nano.wrapping_sub(span.start_time_unix_nano) as i64;
+        let duration = span
+            .end_time_unix_nano
+            .wrapping_sub(span.start_time_unix_nano) as i64;
         put_varint(&mut durations, zigzag(duration));
         put_varint(&mut name_col, names.id(&span.name));
         put_varint(&mut kinds, zigzag(i64::from(span.kind)));
-        put_varint(&mut statuses, zigzag(i64::from(span.status.as_ref().map_or(0, |s| s.code))));
+        put_varint(
+            &mut statuses,
+            zigzag(i64::from(span.status.as_ref().map_or(0, |s| s.code))),
+        );
     }
     let names = names.encode();
     drop(in_trace);

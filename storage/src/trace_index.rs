@@ -53,7 +53,13 @@ pub(crate) fn trace_hash(trace_id: &[u8]) -> u64 {
 
 /// A hash of one operation, to deduplicate without allocating (never stored).
 pub(crate) fn operation_hash(service: &str, name: &str, kind: i32) -> u64 {
-    bloom::hash_parts(&[service.as_bytes(), b"\0", name.as_bytes(), b"\0", &kind.to_le_bytes()])
+    bloom::hash_parts(&[
+        service.as_bytes(),
+        b"\0",
+        name.as_bytes(),
+        b"\0",
+        &kind.to_le_bytes(),
+    ])
 }
 
 /// The trace-id filter of a block whose spans' trace ids hash to `hashes`.
@@ -78,7 +84,10 @@ fn attribute_token(key: &str, value: &[u8]) -> u64 {
 
 /// Calls `f` with an attribute value's text as `trace_query::value_text` spells it, without allocating
 /// for strings, bools and ints; other values (arrays, maps, bytes, unset) are skipped.
-fn with_value_text(value: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>, f: impl FnOnce(&[u8])) {
+fn with_value_text(
+    value: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>,
+    f: impl FnOnce(&[u8]),
+) {
     use opentelemetry_proto::tonic::common::v1::any_value::Value;
     use std::io::Write;
     let Some(value) = value.and_then(|v| v.value.as_ref()) else {
@@ -115,7 +124,13 @@ pub(crate) struct SearchFilter {
 impl SearchFilter {
     /// The filter of a block holding `spans`, each with its service and resource's attributes.
     pub fn build<'a>(
-        spans: impl Iterator<Item = (&'a str, &'a [opentelemetry_proto::tonic::common::v1::KeyValue], &'a opentelemetry_proto::tonic::trace::v1::Span)>,
+        spans: impl Iterator<
+            Item = (
+                &'a str,
+                &'a [opentelemetry_proto::tonic::common::v1::KeyValue],
+                &'a opentelemetry_proto::tonic::trace::v1::Span,
+            ),
+        >,
     ) -> SearchFilter {
         let mut tokens = std::collections::HashSet::new();
         // Per attribute key, the tokens of its distinct values (up to one past the bound).
@@ -158,7 +173,11 @@ impl SearchFilter {
         }
         SearchFilter {
             has_error,
-            min_duration: if min_duration == u64::MAX { 0 } else { min_duration },
+            min_duration: if min_duration == u64::MAX {
+                0
+            } else {
+                min_duration
+            },
             max_duration,
             unindexed,
             tokens: bloom,
@@ -225,7 +244,9 @@ impl SearchFilter {
         }
         query.attributes.iter().all(|(key, value)| {
             self.unindexed.iter().any(|k| k == key)
-                || self.tokens.may_contain_hash(attribute_token(key, value.as_bytes()))
+                || self
+                    .tokens
+                    .may_contain_hash(attribute_token(key, value.as_bytes()))
         })
     }
 }
