@@ -401,12 +401,14 @@ impl Store {
     /// Every stored span of the trace `trace_id`, in resource groups; empty when there is none.
     /// Reads only the blocks whose trace-id filter may hold it.
     pub fn trace(&self, trace_id: &TraceId) -> Result<Vec<ResourceSpans>, ReadError> {
+        Ok(self.traces(std::slice::from_ref(trace_id))?.remove(0))
+    }
+
+    /// [`Store::trace`] of each of `ids`, in that order, reading a block shared by several of
+    /// them once.
+    pub fn traces(&self, ids: &[TraceId]) -> Result<Vec<Vec<ResourceSpans>>, ReadError> {
         let db = || self.inner.database();
-        trace_index::trace(
-            self.inner.read_context(&db),
-            &self.inner.trace_filters,
-            trace_id,
-        )
+        trace_index::traces(self.inner.read_context(&db), &self.inner.trace_filters, ids)
     }
 
     /// The newest `query.limit` traces (by their latest matching span's start) with a span

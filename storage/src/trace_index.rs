@@ -353,27 +353,32 @@ fn decode<'a>(
     }
 }
 
-/// Every stored span of trace `id`.
-pub(crate) fn trace(
+/// Every stored span of each trace of `ids`, in the order of `ids` (empty for an unknown id);
+/// a block holding several of them is read once.
+pub(crate) fn traces(
     ctx: ReadContext<'_>,
     cache: &FilterCache,
-    id: &TraceId,
-) -> Result<Vec<ResourceSpans>, ReadError> {
+    ids: &[TraceId],
+) -> Result<Vec<Vec<ResourceSpans>>, ReadError> {
     let mut segments = SegmentReader::new(ctx.data_dir, Signal::Traces);
-    let mut out = Vec::new();
-    blocks_for(ctx, cache, std::slice::from_ref(id), |key, entry, _| {
+    let mut out = vec![Vec::new(); ids.len()];
+    blocks_for(ctx, cache, ids, |key, entry, which| {
         let payload = reader::read_payload(&mut segments, Signal::Traces, key, &entry)?;
         match decode(key, &entry, &payload)? {
             Decoded::Columns(mut columns) => {
-                let rows = columns.rows_of(id);
-                out.extend(
-                    columns
-                        .groups_of(rows)
-                        .map_err(|e| corrupt_block(Signal::Traces, key, e.0))?,
-                );
+                for i in which {
+                    let rows = columns.rows_of(&ids[i]);
+                    out[i].extend(
+                        columns
+                            .groups_of(rows)
+                            .map_err(|e| corrupt_block(Signal::Traces, key, e.0))?,
+                    );
+                }
             }
             Decoded::Groups(groups) => {
-                out.extend(keep_traces(groups, |trace| trace == id));
+                for i in which {
+                    out[i].extend(keep_traces(groups.clone(), |trace| *trace == ids[i]));
+                }
             }
         }
         Ok(())

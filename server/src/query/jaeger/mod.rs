@@ -43,16 +43,18 @@ async fn full_traces(
     query: TraceQuery,
 ) -> Result<Vec<(TraceId, Vec<ResourceSpans>)>, ApiError> {
     blocking(move || {
-        let found = store.find_traces(&query)?;
-        let mut traces = Vec::with_capacity(found.len());
-        for summary in found {
-            let groups = store.trace(&summary.trace_id)?;
-            // A trace removed by retention between the two reads is left out.
-            if !groups.is_empty() {
-                traces.push((summary.trace_id, groups));
-            }
-        }
-        Ok(traces)
+        let ids: Vec<TraceId> = store
+            .find_traces(&query)?
+            .into_iter()
+            .map(|summary| summary.trace_id)
+            .collect();
+        let traces = store.traces(&ids)?;
+        // A trace removed by retention between the two reads is left out.
+        Ok(ids
+            .into_iter()
+            .zip(traces)
+            .filter(|(_, groups)| !groups.is_empty())
+            .collect())
     })
     .await
 }
