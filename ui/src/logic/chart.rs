@@ -1,0 +1,112 @@
+//! Scales and axis ticks for the trace pages' pictures: the scatter plot of search results and
+//! the waterfall's time ruler. Pure arithmetic on nanoseconds; the components draw the result.
+
+/// Round steps for a duration axis: 1, 2 and 5 times a power of ten, in nanoseconds.
+fn duration_step(max_ns: u64, ticks: u64) -> u64 {
+    let raw = (max_ns / ticks.max(1)).max(1);
+    let mut magnitude = 1u64;
+    while magnitude.saturating_mul(10) <= raw {
+        magnitude *= 10;
+    }
+    [1, 2, 5, 10]
+        .into_iter()
+        .map(|m| magnitude.saturating_mul(m))
+        .find(|step| *step >= raw)
+        .unwrap_or(raw)
+}
+
+/// Tick values from 0 up to at least `max_ns`, about `ticks` of them, on round durations. The
+/// last tick is the axis' top, so the largest value always fits.
+pub fn duration_ticks(max_ns: u64, ticks: u64) -> Vec<u64> {
+    let step = duration_step(max_ns.max(1), ticks);
+    let mut out = vec![0];
+    while *out.last().unwrap_or(&0) < max_ns.max(1) {
+        let next = out.last().unwrap_or(&0).saturating_add(step);
+        out.push(next);
+    }
+    out
+}
+
+/// Round steps for a wall-clock axis, in seconds.
+const TIME_STEPS_S: [u64; 18] = [
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
+];
+
+/// Tick times inside `[start_ns, end_ns]` on round wall-clock steps (in a zone
+/// `offset_minutes` east of UTC, so hours fall on the hour locally), about `ticks` of them.
+pub fn time_ticks(start_ns: u64, end_ns: u64, ticks: u64, offset_minutes: i32) -> Vec<u64> {
+    const S: u64 = 1_000_000_000;
+    let span_s = end_ns.saturating_sub(start_ns) / S;
+    let step_s = TIME_STEPS_S
+        .into_iter()
+        .find(|step| span_s / step <= ticks)
+        .unwrap_or(86_400 * (span_s / 86_400 / ticks.max(1)).max(1));
+    let step = step_s * S;
+    // Align to the local clock: shift into local time, round up, shift back.
+    let offset = i128::from(offset_minutes) * 60 * i128::from(S);
+    let local_start = i128::from(start_ns) + offset;
+    let first_local =
+        (local_start + i128::from(step) - 1).div_euclid(i128::from(step)) * i128::from(step);
+    let mut t = first_local - offset;
+    let mut out = Vec::new();
+    while t <= i128::from(end_ns) {
+        if t >= 0 {
+            out.push(t as u64);
+        }
+        t += i128::from(step);
+    }
+    out
+}
+
+/// Where `value` falls between `low` and `high`, from 0.0 to 1.0 (0.5 for an empty range).
+pub fn fraction(value: u64, low: u64, high: u64) -> f64 {
+    if high <= low {
+        return 0.5;
+    }
+    (value.saturating_sub(low) as f64 / (high - low) as f64).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duration_ticks_are_round_and_cover_the_maximum() {
+        assert_eq!(
+            duration_ticks(10_000_000, 4),
+            vec![0, 5_000_000, 10_000_000]
+        );
+        assert_eq!(
+            duration_ticks(1_234_000_000, 4),
+            vec![0, 500_000_000, 1_000_000_000, 1_500_000_000]
+        );
+        assert_eq!(duration_ticks(0, 4), vec![0, 1]);
+        let ticks = duration_ticks(u64::MAX, 4);
+        assert!(ticks.len() <= 6 && *ticks.last().unwrap() == u64::MAX);
+    }
+
+    #[test]
+    fn time_ticks_fall_on_the_local_clock() {
+        const S: u64 = 1_000_000_000;
+        // 2023-11-14 22:13:20 UTC to an hour later: ticks every 15 minutes at :15, :30, ...
+        let start = 1_700_000_000 * S;
+        let ticks = time_ticks(start, start + 3600 * S, 4, 0);
+        assert_eq!(ticks.len(), 4);
+        assert!(ticks.iter().all(|t| (t / S) % 900 == 0 && *t >= start));
+        // In a zone 30 minutes off UTC, hourly ticks fall on the local hour.
+        let day = time_ticks(start, start + 6 * 3600 * S, 6, 330);
+        assert!(
+            day.iter().all(|t| (t / S + 330 * 60) % 3600 == 0),
+            "{day:?}"
+        );
+        assert!(time_ticks(start, start, 4, 0).len() <= 1);
+    }
+
+    #[test]
+    fn fractions_clamp_to_the_range() {
+        assert_eq!(fraction(5, 0, 10), 0.5);
+        assert_eq!(fraction(20, 0, 10), 1.0);
+        assert_eq!(fraction(0, 5, 10), 0.0);
+        assert_eq!(fraction(7, 7, 7), 0.5);
+    }
+}
