@@ -19,4 +19,4 @@ pub use grpc::grpc_router;
 pub use http::http_router;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;

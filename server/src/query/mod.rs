@@ -1,12 +1,15 @@
-//! The HTTP query side, served on the UI port: otelite's own API under `/api/v1/...`, and the
-//! health probes. Later: Jaeger-, Prometheus- and Loki-compatible routes beside it.
+//! The HTTP query side, served on the UI port: otelite's own API under `/api/v1/...` (status,
+//! export, traces), Jaeger's trace query APIs v1 and v3 (`jaeger/`), and the health probes.
+//! Later: Prometheus- and Loki-compatible routes beside them.
 //!
 //! Every handler returns `Result<_, ApiError>`, so every failure a user can cause becomes a 4xx
 //! with a JSON body that says what was wrong; nothing here panics on input.
 
 mod export;
 mod health;
+mod jaeger;
 mod status;
+mod traces;
 
 use axum::Json;
 use axum::Router;
@@ -19,11 +22,17 @@ use crate::state::AppState;
 
 pub use health::{health_router, probe_ready};
 
-/// The `/api/v1` routes.
+/// The query routes: `/api/v1/...` and Jaeger's `/api/...` and `/api/v3/...`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/status", get(status::status))
         .route("/api/v1/export/{signal}", get(export::export))
+        .route("/api/v1/traces", get(traces::search))
+        .route("/api/v1/traces/{trace_id}", get(traces::trace))
+        .route("/api/v1/traces/{trace_id}/otlp", get(traces::trace_otlp))
+        .route("/api/v1/trace-services", get(traces::services))
+        .route("/api/v1/trace-operations", get(traces::operations))
+        .merge(jaeger::routes())
         .with_state(state)
 }
 
@@ -41,14 +50,21 @@ pub enum ApiError {
     Unavailable(String),
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match self {
+impl ApiError {
+    /// The HTTP status code of this error.
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
         if status.is_server_error() {
             tracing::error!("{self}");
         }
