@@ -178,11 +178,11 @@ pub fn SpanDetail(
                 .map(|scope| {
                     let name = if scope.name.is_empty() { "(unnamed)".to_owned() } else { scope.name };
                     let version = (!scope.version.is_empty()).then(|| format!(" {}", scope.version));
-                    let count = scope.attributes.len();
+                    let attributes = scope.attributes;
                     view! {
-                        <DetailSection title="Instrumentation scope" count dropped=0>
+                        <DetailSection title="Instrumentation scope">
                             <p class="mono scope-name">{name} {version}</p>
-                            <Attributes attributes=scope.attributes/>
+                            {(!attributes.is_empty()).then(|| view! { <Attributes attributes/> })}
                         </DetailSection>
                     }
                 })}
@@ -193,7 +193,11 @@ pub fn SpanDetail(
 #[component]
 fn DetailSection(
     title: &'static str,
-    count: usize,
+    /// How many items the section lists, shown beside the title.
+    #[prop(optional)]
+    count: Option<usize>,
+    /// How many the sender dropped, if any.
+    #[prop(optional)]
     dropped: u32,
     children: Children,
 ) -> impl IntoView {
@@ -201,7 +205,7 @@ fn DetailSection(
         <section class="detail-section">
             <h3>
                 {title}
-                <span class="muted detail-count">{count}</span>
+                {count.map(|n| view! { <span class="muted detail-count">{n}</span> })}
                 {(dropped > 0).then(|| view! { <span class="badge badge-muted">{format!("{dropped} dropped")}</span> })}
             </h3>
             {children()}

@@ -13,6 +13,7 @@ use leptos::html::Div;
 use leptos::prelude::*;
 use web_sys::KeyboardEvent;
 
+use crate::logic::chart::{LabelPlace, label_place};
 use crate::logic::service_color::service_color;
 use crate::logic::span_tree::{TraceLayout, duration_ns, is_error, span_service};
 use crate::logic::span_values::exception;
@@ -218,11 +219,11 @@ fn SpanRow(layout: Arc<TraceLayout>, span: usize, state: WaterfallState) -> impl
             }
         });
     };
-    // The label sits right of the bar, or left of it when the bar reaches the right edge.
-    let label_style = if left + width > 78.0 {
-        format!("right: {:.3}%", 100.0 - left + 0.5)
-    } else {
-        format!("left: calc({:.3}% + 6px)", left + width)
+    let place = label_place(left, width);
+    let label_style = match place {
+        LabelPlace::After => format!("left: calc({:.3}% + 6px)", left + width),
+        LabelPlace::Before => format!("right: calc({:.3}% + 6px)", 100.0 - left),
+        LabelPlace::Inside => format!("right: calc({:.3}% + 6px)", 100.0 - left - width),
     };
     let trace_start = layout.overview.start_ns;
     let total = layout.overview.duration_ns().max(1) as f64;
@@ -304,7 +305,7 @@ fn SpanRow(layout: Arc<TraceLayout>, span: usize, state: WaterfallState) -> impl
                     style=format!("left: {left:.3}%; width: {width:.3}%; background: {color}")
                 ></div>
                 {events}
-                <span class="wf-duration" style=label_style>{format_nanos(duration_ns(s))}</span>
+                <span class="wf-duration" class:inside={place == LabelPlace::Inside} style=label_style>{format_nanos(duration_ns(s))}</span>
             </div>
         </div>
     }

@@ -58,6 +58,27 @@ pub fn time_ticks(start_ns: u64, end_ns: u64, ticks: u64, offset_minutes: i32) -
     out
 }
 
+/// Where a waterfall bar's duration label goes, given the bar's left edge and width in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelPlace {
+    /// Right of the bar: there is room before the right edge.
+    After,
+    /// Left of the bar: it reaches the right edge, but starts late enough.
+    Before,
+    /// Inside the bar's right end: it spans (nearly) the whole axis.
+    Inside,
+}
+
+pub fn label_place(left: f64, width: f64) -> LabelPlace {
+    if left + width <= 78.0 {
+        LabelPlace::After
+    } else if left >= 12.0 {
+        LabelPlace::Before
+    } else {
+        LabelPlace::Inside
+    }
+}
+
 /// Where `value` falls between `low` and `high`, from 0.0 to 1.0 (0.5 for an empty range).
 pub fn fraction(value: u64, low: u64, high: u64) -> f64 {
     if high <= low {
@@ -100,6 +121,13 @@ mod tests {
             "{day:?}"
         );
         assert!(time_ticks(start, start, 4, 0).len() <= 1);
+    }
+
+    #[test]
+    fn labels_go_where_there_is_room() {
+        assert_eq!(label_place(10.0, 30.0), LabelPlace::After);
+        assert_eq!(label_place(60.0, 40.0), LabelPlace::Before);
+        assert_eq!(label_place(0.0, 100.0), LabelPlace::Inside);
     }
 
     #[test]

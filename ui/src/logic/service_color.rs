@@ -2,12 +2,14 @@
 //! fixed palette, so `checkout` is the same colour in the search results, the scatter plot and
 //! every waterfall, without any state to keep.
 
-/// Twenty colours that stay apart from each other and readable as bars on white, with white text
-/// on them where a chip needs it. Red shades are left out: red means error.
-const PALETTE: [&str; 20] = [
-    "#2563eb", "#0d9488", "#d97706", "#7c3aed", "#0891b2", "#65a30d", "#c026d3", "#4f46e5",
-    "#059669", "#ca8a04", "#9333ea", "#0284c7", "#16a34a", "#ea580c", "#6d28d9", "#0f766e",
-    "#a16207", "#1d4ed8", "#be185d", "#4d7c0f",
+/// Eleven colours of clearly different hue or lightness, readable as bars on white and as chip
+/// text. Pure reds are left out: red means error. Eleven because it is the smallest size at
+/// which the built-in shop workload's six services all differ; the order gives them pleasant
+/// ones (frontend blue, checkout purple, cart orange, payment green, inventory cyan, shipping
+/// brown). Other names may share a colour: the name always shows beside it.
+const PALETTE: [&str; 11] = [
+    "#a3a51c", "#f07c12", "#2ca02c", "#9467bd", "#1f77b4", "#e377c2", "#7f7f7f", "#d4a017",
+    "#17a2b8", "#8c564b", "#2f4b7c",
 ];
 
 /// The colour of `service` as a CSS hex colour.
@@ -36,17 +38,19 @@ mod tests {
 
     #[test]
     fn the_demo_services_get_different_colours() {
+        // The six services of the built-in shop workload (`server/src/workload/shop.rs`).
         let services = [
             "frontend",
             "checkout",
+            "cart",
             "payment",
             "inventory",
             "shipping",
-            "email",
         ];
         let mut colors: Vec<_> = services.iter().map(|s| service_color(s)).collect();
         colors.sort();
         colors.dedup();
         assert_eq!(colors.len(), services.len(), "{services:?} share a colour");
+        assert_eq!(service_color("frontend"), "#1f77b4");
     }
 }
