@@ -18,6 +18,9 @@ use crate::signal::SignalGroup;
 /// Codec byte of blocks whose payload is zstd(protobuf `*Data` envelope).
 pub(crate) const CODEC_ZSTD_PROTOBUF: u8 = 1;
 
+/// Every codec byte this build reads: codec 2 is `span_block`'s columnar spans.
+const KNOWN_CODECS: [u8; 2] = [CODEC_ZSTD_PROTOBUF, crate::span_block::CODEC_SPAN_COLUMNS];
+
 /// zstd level: 3 is zstd's default and a good speed/ratio balance for protobuf telemetry.
 const ZSTD_LEVEL: i32 = 3;
 
@@ -79,14 +82,10 @@ impl BlockHeader {
             max_time: u64_at(16),
             item_count: u64_at(24),
         };
-        if bytes[1..4] != [0; 3] {
-            return Err(BlockError(
-                "the reserved header bytes are not zero; the block was written by a newer build or is damaged".into(),
-            ));
-        }
-        if header.codec != CODEC_ZSTD_PROTOBUF {
+        // Bytes 1..4 belong to the index entry (the payload's file), not to the header.
+        if !KNOWN_CODECS.contains(&header.codec) {
             return Err(BlockError(format!(
-                "unknown block codec {} (this build knows codec {CODEC_ZSTD_PROTOBUF})",
+                "unknown block codec {} (this build knows codecs {KNOWN_CODECS:?})",
                 header.codec
             )));
         }
@@ -122,12 +121,15 @@ impl BlockHeader {
 ///
 /// | offset | size | field                                                 |
 /// |--------|------|-------------------------------------------------------|
-/// | 0      | 32   | [`BlockHeader`]                                       |
+/// | 0      | 32   | [`BlockHeader`], whose bytes 1..4 hold the file number |
+/// | 1      | 3    | number of the partition's segment file (u24)          |
 /// | 32     | 8    | byte offset of the payload in the segment file (u64)  |
 /// | 40     | 4    | payload length in bytes (u32)                         |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IndexEntry {
     pub header: BlockHeader,
+    /// Which of its partition's segment files holds the payload (`schema::segment_file_name`).
+    pub file: u32,
     pub offset: u64,
     pub len: u32,
 }
@@ -138,6 +140,7 @@ impl IndexEntry {
     pub fn encode(&self) -> [u8; Self::LEN] {
         let mut bytes = [0; Self::LEN];
         bytes[..BlockHeader::LEN].copy_from_slice(&self.header.encode());
+        bytes[1..4].copy_from_slice(&self.file.to_le_bytes()[..3]);
         bytes[32..40].copy_from_slice(&self.offset.to_le_bytes());
         bytes[40..44].copy_from_slice(&self.len.to_le_bytes());
         bytes
@@ -152,6 +155,7 @@ impl IndexEntry {
             )));
         }
         let header = BlockHeader::parse(bytes)?;
+        let file = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], 0]);
         let offset = u64::from_le_bytes(bytes[32..40].try_into().expect("8 bytes"));
         let len = u32::from_le_bytes(bytes[40..44].try_into().expect("4 bytes"));
         if offset.checked_add(u64::from(len)).is_none() {
@@ -161,6 +165,7 @@ impl IndexEntry {
         }
         Ok(IndexEntry {
             header,
+            file,
             offset,
             len,
         })
@@ -183,6 +188,28 @@ pub(crate) struct BlockError(pub String);
 pub(crate) struct EncodedBlock {
     pub header: BlockHeader,
     pub payload: Vec<u8>,
+    /// What the block's index entries beside the block table need (trace ids, operations).
+    pub keys: IndexKeys,
+}
+
+/// What a block contributes to the indexes beside the block table, gathered while its
+/// fragments are built (on the submitters' threads): for spans, the hashes of their trace ids
+/// (for the block's trace-id filter) and their (service, name, kind) operations.
+#[derive(Debug, Default)]
+pub(crate) struct IndexKeys {
+    pub trace_hashes: Vec<u64>,
+    /// Keyed by `trace_index::operation_hash`, so a span's operation is checked without
+    /// allocating.
+    pub operations: std::collections::HashMap<u64, (String, String, i32)>,
+}
+
+impl IndexKeys {
+    fn merge(&mut self, other: &IndexKeys) {
+        self.trace_hashes.extend_from_slice(&other.trace_hashes);
+        for (hash, op) in &other.operations {
+            self.operations.entry(*hash).or_insert_with(|| op.clone());
+        }
+    }
 }
 
 /// Whole groups already encoded as entries of the signal's `*Data` envelope (field 1 each), with
@@ -193,6 +220,7 @@ pub(crate) struct EncodedBlock {
 pub(crate) struct Fragment {
     pub bytes: Vec<u8>,
     pub bounds: TimeBounds,
+    pub keys: IndexKeys,
 }
 
 impl Fragment {
@@ -202,6 +230,7 @@ impl Fragment {
         // group as field 1 builds exactly the envelope's encoding without owning the groups.
         prost::encoding::message::encode(1, group, &mut self.bytes);
         group.for_each_item_time(|time| self.bounds.add(time));
+        group.index_keys(&mut self.keys);
     }
 }
 
@@ -248,23 +277,29 @@ impl BlockEncoder {
         mut emit: impl FnMut(EncodedBlock),
     ) -> Result<(), BlockError> {
         let mut bounds = TimeBounds::default();
+        let mut keys = IndexKeys::default();
         self.scratch.clear();
         for fragment in fragments {
             self.scratch.extend_from_slice(&fragment.bytes);
             bounds.merge(&fragment.bounds);
+            keys.merge(&fragment.keys);
             if self.scratch.len() >= TARGET_BLOCK_BYTES {
-                emit(self.finish_block(&bounds)?);
+                emit(self.finish_block(&bounds, std::mem::take(&mut keys))?);
                 bounds = TimeBounds::default();
                 self.scratch.clear();
             }
         }
         if bounds.items > 0 {
-            emit(self.finish_block(&bounds)?);
+            emit(self.finish_block(&bounds, keys)?);
         }
         Ok(())
     }
 
-    fn finish_block(&mut self, bounds: &TimeBounds) -> Result<EncodedBlock, BlockError> {
+    fn finish_block(
+        &mut self,
+        bounds: &TimeBounds,
+        keys: IndexKeys,
+    ) -> Result<EncodedBlock, BlockError> {
         let uncompressed_len = u32::try_from(self.scratch.len())
             .ok()
             .filter(|len| *len <= MAX_UNCOMPRESSED_BYTES)
@@ -285,7 +320,11 @@ impl BlockEncoder {
             .compressor
             .compress(&self.scratch)
             .map_err(|e| BlockError(format!("zstd could not compress a block: {e}")))?;
-        Ok(EncodedBlock { header, payload })
+        Ok(EncodedBlock {
+            header,
+            payload,
+            keys,
+        })
     }
 }
 
@@ -294,6 +333,9 @@ pub(crate) fn decode_block<G: SignalGroup>(
     header: &BlockHeader,
     payload: &[u8],
 ) -> Result<Vec<G>, BlockError> {
+    if header.codec != CODEC_ZSTD_PROTOBUF {
+        return G::decode_columnar(header, payload);
+    }
     let capacity = header.uncompressed_len as usize;
     let raw = zstd::bulk::decompress(payload, capacity)
         .map_err(|e| BlockError(format!("the compressed payload is damaged: {e}")))?;
@@ -377,6 +419,7 @@ mod tests {
     fn round_trip<G: SignalGroup + PartialEq + std::fmt::Debug>(groups: Vec<G>) {
         let block = encode_one(&groups);
         let entry = IndexEntry {
+            file: 0,
             header: block.header,
             offset: 1 << 40,
             len: block.payload.len() as u32,
@@ -445,6 +488,7 @@ mod tests {
         type Logs = opentelemetry_proto::tonic::logs::v1::ResourceLogs;
         let block = encode_one(&rich_logs(0));
         let entry = IndexEntry {
+            file: 0,
             header: block.header,
             offset: 0,
             len: block.payload.len() as u32,
@@ -461,7 +505,8 @@ mod tests {
             entry[..IndexEntry::LEN - 1].to_vec(),
             [&entry[..], &[0]].concat(),
         ];
-        for at in [0, 1, 4, 8, 16, 24] {
+        // (Bytes 1..4 are the file number: any value parses, and a wrong one is a missing file.)
+        for at in [0, 4, 8, 16, 24] {
             let mut damaged = entry.to_vec();
             damaged[at] ^= 0x5a;
             entries.push(damaged);
@@ -523,6 +568,7 @@ mod tests {
                 Groups::Logs(g) => encode_one(g),
             };
             let entry = IndexEntry {
+                file: 0,
                 header: block.header,
                 offset: 0,
                 len: block.payload.len() as u32,
@@ -651,7 +697,7 @@ mod tests {
                     item_count,
                 };
                 let payload = zstd::bulk::compress(&raw, 1).unwrap();
-                let entry = IndexEntry { header, offset: 0, len: payload.len() as u32 };
+                let entry = IndexEntry { header, file: 0, offset: 0, len: payload.len() as u32 };
                 let _ = decode(&groups(signal, 0), &entry.encode(), &payload);
             }
         }

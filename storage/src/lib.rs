@@ -17,7 +17,11 @@
 //! tests). This file holds the public API only.
 
 mod block;
+mod bloom;
+mod columns;
+mod compactor;
 mod faults;
+mod files;
 mod index;
 mod logs;
 mod metrics;
@@ -25,6 +29,8 @@ mod reader;
 mod schema;
 mod segment;
 mod signal;
+mod span_block;
+mod trace_index;
 mod trace_query;
 mod traces;
 mod writer;
@@ -35,6 +41,8 @@ mod properties;
 mod test_fixtures;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trace_tests;
 
 use std::fmt;
 use std::ops::ControlFlow;
@@ -149,11 +157,31 @@ pub struct StoreOptions {
     /// Bytes (protobuf size) of batches submitted but not yet durable above which
     /// [`Store::submit`] answers [`SubmitError::Overloaded`]. An idle store accepts any batch.
     pub max_pending_bytes: usize,
+    /// How long a partition's row blocks must be left alone before the compactor rewrites them
+    /// into columnar blocks (sooner once they reach `compaction_run_bytes`); `None` turns the
+    /// compactor off (tests of the row layout).
+    pub compaction_idle: Option<std::time::Duration>,
+    /// Uncompressed row-block bytes one compaction run takes at most (bounding its memory at
+    /// a few times this).
+    pub compaction_run_bytes: u64,
 }
 
 impl StoreOptions {
     /// 64 MiB: enough to absorb a burst while one fsync completes, small enough for an edge box.
     pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 << 20;
+
+    /// 30 s: a live partition is compacted in runs as its row blocks add up; a quiet one soon.
+    pub const DEFAULT_COMPACTION_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+    /// 32 MiB of protobuf: about 100,000 spans, decoded in about 150 MB at most.
+    pub const DEFAULT_COMPACTION_RUN_BYTES: u64 = 32 << 20;
+
+    /// Compacts a partition once its row blocks have been left alone for `idle`; `None`:
+    /// never.
+    pub fn with_compaction_idle(mut self, idle: Option<std::time::Duration>) -> StoreOptions {
+        self.compaction_idle = idle;
+        self
+    }
 
     pub fn with_max_pending_bytes(mut self, bytes: usize) -> StoreOptions {
         self.max_pending_bytes = bytes;
@@ -165,6 +193,8 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             max_pending_bytes: Self::DEFAULT_MAX_PENDING_BYTES,
+            compaction_idle: Some(Self::DEFAULT_COMPACTION_IDLE),
+            compaction_run_bytes: Self::DEFAULT_COMPACTION_RUN_BYTES,
         }
     }
 }
@@ -198,6 +228,10 @@ pub struct Store {
 struct StoreInner {
     dir: PathBuf,
     index: Arc<Index>,
+    files: Arc<files::Files>,
+    trace_filters: trace_index::FilterCache,
+    compaction: Arc<compactor::Pending>,
+    compactor: Mutex<Option<JoinHandle<()>>>,
     queue: Arc<CommitQueue>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -232,22 +266,46 @@ impl Store {
         let db =
             Index::open(&path, faults.clone()).map_err(|e| OpenError::from_database(&path, e))?;
         prepare_schema(&db, &path)?;
-        segment::recover(&dir, &db)?;
+        segment::recover(&dir, &db, segment::Recovery::AtOpen)?;
         let index = Arc::new(Index::new(path.clone(), faults.clone(), db));
         let queue = Arc::new(CommitQueue::new(options.max_pending_bytes));
         let segments = segment::SegmentWriter::new(dir.clone(), faults);
+        let files = Arc::new(files::Files::default());
+        let compaction = Arc::new(compactor::Pending::default());
         let writer = writer::spawn_writer(
             Arc::clone(&index),
             dir.clone(),
             segments,
             Arc::clone(&queue),
+            Arc::clone(&files),
+            Arc::clone(&compaction),
         )
         .map_err(|source| OpenError::WriterThread { source })?;
+        let compactor = match options.compaction_idle {
+            Some(idle) => Some(
+                compactor::spawn(
+                    Arc::clone(&index),
+                    dir.clone(),
+                    Arc::clone(&files),
+                    Arc::clone(&compaction),
+                    compactor::Settings {
+                        idle,
+                        run_bytes: options.compaction_run_bytes,
+                    },
+                )
+                .map_err(|source| OpenError::WriterThread { source })?,
+            ),
+            None => None,
+        };
         tracing::debug!(path = %path.display(), "store opened");
         Ok(Store {
             inner: Arc::new(StoreInner {
                 dir,
                 index,
+                files,
+                trace_filters: trace_index::FilterCache::default(),
+                compaction,
+                compactor: Mutex::new(compactor),
                 queue,
                 writer: Mutex::new(Some(writer)),
             }),
@@ -282,18 +340,18 @@ impl Store {
 
     /// Resource spans holding the spans that start in `range`.
     pub fn read_traces(&self, range: TimeRange) -> Result<Vec<ResourceSpans>, ReadError> {
-        reader::read_range(&|| self.inner.database(), &self.inner.dir, range)
+        reader::read_range(self.inner.read_context(&|| self.inner.database()), range)
     }
 
     /// Resource metrics holding the data points timed in `range`. A metric whose points were
     /// stored in several partitions may come back as several copies of its descriptor.
     pub fn read_metrics(&self, range: TimeRange) -> Result<Vec<ResourceMetrics>, ReadError> {
-        reader::read_range(&|| self.inner.database(), &self.inner.dir, range)
+        reader::read_range(self.inner.read_context(&|| self.inner.database()), range)
     }
 
     /// Resource logs holding the records timed (or, untimed, observed) in `range`.
     pub fn read_logs(&self, range: TimeRange) -> Result<Vec<ResourceLogs>, ReadError> {
-        reader::read_range(&|| self.inner.database(), &self.inner.dir, range)
+        reader::read_range(self.inner.read_context(&|| self.inner.database()), range)
     }
 
     /// [`Store::read_traces`] one block at a time: `visit` gets each block's groups (already
@@ -307,7 +365,11 @@ impl Store {
         range: TimeRange,
         visit: impl FnMut(Vec<ResourceSpans>) -> ControlFlow<()>,
     ) -> Result<(), ReadError> {
-        reader::scan_range(&|| self.inner.database(), &self.inner.dir, range, visit)
+        reader::scan_range(
+            self.inner.read_context(&|| self.inner.database()),
+            range,
+            visit,
+        )
     }
 
     /// [`Store::read_metrics`] one block at a time; see [`Store::scan_traces`].
@@ -316,7 +378,11 @@ impl Store {
         range: TimeRange,
         visit: impl FnMut(Vec<ResourceMetrics>) -> ControlFlow<()>,
     ) -> Result<(), ReadError> {
-        reader::scan_range(&|| self.inner.database(), &self.inner.dir, range, visit)
+        reader::scan_range(
+            self.inner.read_context(&|| self.inner.database()),
+            range,
+            visit,
+        )
     }
 
     /// [`Store::read_logs`] one block at a time; see [`Store::scan_traces`].
@@ -325,45 +391,42 @@ impl Store {
         range: TimeRange,
         visit: impl FnMut(Vec<ResourceLogs>) -> ControlFlow<()>,
     ) -> Result<(), ReadError> {
-        reader::scan_range(&|| self.inner.database(), &self.inner.dir, range, visit)
+        reader::scan_range(
+            self.inner.read_context(&|| self.inner.database()),
+            range,
+            visit,
+        )
     }
 
     /// Every stored span of the trace `trace_id`, in resource groups; empty when there is none.
+    /// Reads only the blocks whose trace-id filter may hold it.
     pub fn trace(&self, trace_id: &TraceId) -> Result<Vec<ResourceSpans>, ReadError> {
-        let mut out = Vec::new();
-        self.scan_traces(TimeRange::ALL, |groups| {
-            out.extend(naive::spans_of(groups, |id| id == trace_id));
-            ControlFlow::Continue(())
-        })?;
-        Ok(out)
+        let db = || self.inner.database();
+        trace_index::trace(
+            self.inner.read_context(&db),
+            &self.inner.trace_filters,
+            trace_id,
+        )
     }
 
-    /// The newest traces (by start) with a span that matches `query`, summarised.
+    /// The newest `query.limit` traces (by their latest matching span's start) with a span
+    /// matching `query`, summarised from all their stored spans, newest first.
     pub fn find_traces(&self, query: &TraceQuery) -> Result<Vec<TraceSummary>, ReadError> {
-        let mut found = std::collections::HashMap::<TraceId, u64>::new();
-        self.scan_traces(query.range, |groups| {
-            naive::matching(&groups, query, &mut found);
-            ControlFlow::Continue(())
-        })?;
-        let mut ids: Vec<(u64, TraceId)> = found.into_iter().map(|(id, t)| (t, id)).collect();
-        ids.sort_unstable_by(|a, b| b.cmp(a));
-        ids.truncate(query.limit);
-        let wanted: std::collections::HashSet<TraceId> = ids.iter().map(|(_, id)| *id).collect();
-        let mut spans = Vec::new();
-        self.scan_traces(TimeRange::ALL, |groups| {
-            spans.extend(naive::spans_of(groups, |id| wanted.contains(id)));
-            ControlFlow::Continue(())
-        })?;
-        let mut summaries = naive::summarise(spans);
-        summaries.sort_unstable_by(|a, b| {
-            b.start_unix_nano
-                .cmp(&a.start_unix_nano)
-                .then(a.trace_id.cmp(&b.trace_id))
-        });
-        Ok(summaries)
+        let db = || self.inner.database();
+        trace_index::find(
+            self.inner.read_context(&db),
+            &self.inner.trace_filters,
+            query,
+        )
     }
 
-    /// The services that have spans starting in `range`, by name.
+    /// Summaries of the traces `ids`, in that order; unknown ids are left out.
+    pub fn trace_summaries(&self, ids: &[TraceId]) -> Result<Vec<TraceSummary>, ReadError> {
+        let db = || self.inner.database();
+        trace_index::summaries(self.inner.read_context(&db), &self.inner.trace_filters, ids)
+    }
+
+    /// The services with spans in the hour partitions overlapping `range`, by name.
     pub fn trace_services(&self, range: TimeRange) -> Result<Vec<String>, ReadError> {
         let mut services: Vec<String> = self
             .trace_operations(range, None)?
@@ -374,32 +437,16 @@ impl Store {
         Ok(services)
     }
 
-    /// The operations (span name and kind) of `service`, or of every service, seen in spans
-    /// starting in `range`, sorted.
+    /// The operations (service, span name, kind) of `service`, or of every service, seen in
+    /// the hour partitions overlapping `range`, sorted. Read from the operation catalog, not
+    /// from spans.
     pub fn trace_operations(
         &self,
         range: TimeRange,
         service: Option<&str>,
     ) -> Result<Vec<Operation>, ReadError> {
-        let mut ops = std::collections::BTreeSet::new();
-        self.scan_traces(range, |groups| {
-            for group in &groups {
-                let resource = group.resource.as_ref().map_or(&[][..], |r| &r.attributes);
-                let name = trace_query::service_name(resource);
-                if service.is_some_and(|s| s != name) {
-                    continue;
-                }
-                for span in group.scope_spans.iter().flat_map(|s| &s.spans) {
-                    ops.insert(Operation {
-                        service: name.to_string(),
-                        name: span.name.clone(),
-                        span_kind: span.kind,
-                    });
-                }
-            }
-            ControlFlow::Continue(())
-        })?;
-        Ok(ops.into_iter().collect())
+        let db = || self.inner.database();
+        trace_index::operations(self.inner.read_context(&db), range, service)
     }
 
     pub fn stats(&self) -> Result<StoreStats, ReadError> {
@@ -445,6 +492,18 @@ impl Store {
 }
 
 impl StoreInner {
+    /// What a read needs, with `db` handing out the database.
+    fn read_context<'a>(
+        &'a self,
+        db: &'a dyn Fn() -> Result<Arc<Database>, ReadError>,
+    ) -> reader::ReadContext<'a> {
+        reader::ReadContext {
+            db,
+            data_dir: &self.dir,
+            files: &self.files,
+        }
+    }
+
     /// The index database for one read, or why there is none right now.
     fn database(&self) -> Result<Arc<Database>, ReadError> {
         self.index.get().ok_or_else(|| ReadError::Unavailable {
@@ -456,6 +515,18 @@ impl StoreInner {
     }
 
     fn stop_writer(&self) -> Result<(), WriteError> {
+        self.compaction.stop();
+        let compactor = self
+            .compactor
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(handle) = compactor
+            && handle.thread().id() != std::thread::current().id()
+            && handle.join().is_err()
+        {
+            tracing::error!("the compactor thread panicked; its run left nothing half-done");
+        }
         self.queue.close();
         let handle = self
             .writer
@@ -502,6 +573,7 @@ fn prepare_schema(db: &Database, path: &Path) -> Result<(), OpenError> {
     let supported = schema::FORMAT_VERSION;
     if let Some(found) = found
         && found != u64::from(supported)
+        && !schema::UPGRADABLE_FORMATS.contains(&found)
     {
         return Err(OpenError::UnsupportedFormat {
             path: path.to_path_buf(),
@@ -512,7 +584,10 @@ fn prepare_schema(db: &Database, path: &Path) -> Result<(), OpenError> {
     let txn = db.begin_write().map_err(|e| database(&e))?;
     {
         let mut meta = txn.open_table(schema::META).map_err(|e| database(&e))?;
-        if found.is_none() {
+        if found != Some(u64::from(supported)) {
+            if let Some(found) = found {
+                tracing::info!(path = %path.display(), from = found, to = supported, "upgrading the store's format");
+            }
             meta.insert(schema::META_FORMAT_VERSION, u64::from(supported))
                 .map_err(|e| database(&e))?;
         }
@@ -522,6 +597,12 @@ fn prepare_schema(db: &Database, path: &Path) -> Result<(), OpenError> {
             txn.open_table(schema::block_table(signal))
                 .map_err(|e| database(&e))?;
         }
+        txn.open_table(schema::TRACE_ID_FILTERS)
+            .map_err(|e| database(&e))?;
+        txn.open_table(schema::TRACE_SEARCH_FILTERS)
+            .map_err(|e| database(&e))?;
+        txn.open_table(schema::TRACE_OPERATIONS)
+            .map_err(|e| database(&e))?;
     }
     txn.commit().map_err(|e| database(&e))
 }
@@ -723,103 +804,4 @@ pub enum ReadError {
         seq: u64,
         reason: String,
     },
-}
-
-/// Scan-based trace queries: correct and slow, until the trace index answers them.
-mod naive {
-    use std::collections::{BTreeMap, HashMap};
-
-    use crate::ResourceSpans;
-    use crate::trace_query::{self, TraceId, TraceQuery, TraceSummary};
-
-    fn trace_id(bytes: &[u8]) -> TraceId {
-        bytes.try_into().unwrap_or([0; 16])
-    }
-
-    /// The parts of `groups` holding spans whose trace id passes `keep`.
-    pub fn spans_of(
-        groups: Vec<ResourceSpans>,
-        keep: impl Fn(&TraceId) -> bool,
-    ) -> Vec<ResourceSpans> {
-        let mut out = Vec::new();
-        for mut group in groups {
-            for scope in &mut group.scope_spans {
-                scope.spans.retain(|span| keep(&trace_id(&span.trace_id)));
-            }
-            group.scope_spans.retain(|s| !s.spans.is_empty());
-            if !group.scope_spans.is_empty() {
-                out.push(group);
-            }
-        }
-        out
-    }
-
-    /// Adds to `found` each trace with a span matching `query`, with its latest matching start.
-    pub fn matching(
-        groups: &[ResourceSpans],
-        query: &TraceQuery,
-        found: &mut HashMap<TraceId, u64>,
-    ) {
-        for group in groups {
-            let resource = group.resource.as_ref().map_or(&[][..], |r| &r.attributes);
-            let service = trace_query::service_name(resource);
-            for span in group.scope_spans.iter().flat_map(|s| &s.spans) {
-                if query.matches(service, resource, span) {
-                    let at = found.entry(trace_id(&span.trace_id)).or_default();
-                    *at = (*at).max(span.start_time_unix_nano);
-                }
-            }
-        }
-    }
-
-    pub fn summarise(groups: Vec<ResourceSpans>) -> Vec<TraceSummary> {
-        let mut traces: HashMap<TraceId, (TraceSummary, BTreeMap<String, u64>, u64)> =
-            HashMap::new();
-        for group in &groups {
-            let resource = group.resource.as_ref().map_or(&[][..], |r| &r.attributes);
-            let service = trace_query::service_name(resource);
-            for span in group.scope_spans.iter().flat_map(|s| &s.spans) {
-                let id = trace_id(&span.trace_id);
-                let (summary, services, root_start) = traces.entry(id).or_insert_with(|| {
-                    (
-                        TraceSummary {
-                            trace_id: id,
-                            root_service: String::new(),
-                            root_name: String::new(),
-                            has_root: false,
-                            start_unix_nano: u64::MAX,
-                            end_unix_nano: 0,
-                            span_count: 0,
-                            error_count: 0,
-                            services: Vec::new(),
-                        },
-                        BTreeMap::new(),
-                        u64::MAX,
-                    )
-                });
-                summary.span_count += 1;
-                summary.error_count += u64::from(trace_query::is_error(span));
-                summary.start_unix_nano = summary.start_unix_nano.min(span.start_time_unix_nano);
-                summary.end_unix_nano = summary.end_unix_nano.max(span.end_time_unix_nano);
-                *services.entry(service.to_string()).or_default() += 1;
-                let is_root = span.parent_span_id.is_empty();
-                if (is_root && !summary.has_root)
-                    || (!summary.has_root && span.start_time_unix_nano < *root_start)
-                    || (is_root && span.start_time_unix_nano < *root_start)
-                {
-                    summary.has_root |= is_root;
-                    summary.root_service = service.to_string();
-                    summary.root_name = span.name.clone();
-                    *root_start = span.start_time_unix_nano;
-                }
-            }
-        }
-        traces
-            .into_values()
-            .map(|(mut summary, services, _)| {
-                summary.services = services.into_iter().collect();
-                summary
-            })
-            .collect()
-    }
 }

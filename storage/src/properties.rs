@@ -40,7 +40,7 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(60);
 type Item = (u64, Vec<u8>);
 
 /// Every item of `groups`, sorted.
-fn items_of<G: SignalGroup>(groups: &[G]) -> Vec<Item> {
+pub(crate) fn items_of<G: SignalGroup>(groups: &[G]) -> Vec<Item> {
     let mut items = Vec::new();
     for group in groups {
         let mut times = Vec::new();
@@ -261,7 +261,7 @@ fn signal_index(signal: Signal) -> usize {
 }
 
 fn open(dir: &Path) -> Store {
-    Store::open(dir, StoreOptions::default()).unwrap()
+    Store::open(dir, StoreOptions::default().with_compaction_idle(None)).unwrap()
 }
 
 fn run_model(steps: &[Step]) {
@@ -399,7 +399,7 @@ fn segment_files(dir: &Path) -> Vec<(PathBuf, Signal, u64)> {
         for entry in std::fs::read_dir(&segments).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_str().unwrap().to_string();
-            let partition = schema::segment_partition(&name).unwrap();
+            let partition = schema::segment_file(&name).unwrap().0;
             files.push((path, signal, partition));
         }
     }
@@ -594,7 +594,7 @@ fn referenced_bytes(dir: &Path, entries: &[(Signal, BlockKey, Vec<u8>)]) -> Vec<
         .map(|(signal, key, value)| {
             let entry = IndexEntry::parse(value).ok()?;
             let path = schema::segment_dir(dir, *signal)
-                .join(schema::segment_file_name(key.partition_start));
+                .join(schema::segment_file_name(key.partition_start, 0));
             let file = std::fs::read(path).ok()?;
             file.get(entry.offset as usize..entry.end() as usize)
                 .map(<[u8]>::to_vec)

@@ -8,11 +8,13 @@
 //!
 //! A redb read transaction pins the database as it was when the transaction began: pages freed by
 //! later commits cannot be reused while it lives, so the file grows for as long as it is open.
-//! A walk therefore never holds one while it reads payloads or waits for its caller: it reads at
-//! most [`INDEX_ENTRIES_PER_TXN`] index entries in a short transaction, closes it, visits those
-//! blocks, and resumes after the last key it saw in a new transaction. The price is that a walk
-//! is not a snapshot: it sees every block committed before it began, and may also see blocks
-//! committed while it runs (never half of one, never one twice).
+//! A walk therefore never holds one while it reads payloads or waits for its caller: it reads one
+//! partition's index entries in a short transaction, closes it, visits those blocks, and moves
+//! on to the next partition in a new transaction. Each partition is seen as one snapshot, so
+//! the compactor replacing a partition's blocks while a walk visits it can neither hide spans
+//! nor show them twice; the walk *pins* the partition's files (`files.rs`) so that the blocks
+//! of its snapshot stay readable until it is done. The price is that a walk as a whole is not a
+//! snapshot: it may see blocks committed to later partitions while it runs.
 
 use std::ops::{Bound, ControlFlow};
 use std::path::Path;
@@ -21,24 +23,29 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, TableError};
 
 use crate::block::{IndexEntry, decode_block};
+use crate::files::Files;
 use crate::schema::{BlockKey, block_table, partition_start};
 use crate::segment::{PayloadError, SegmentReader};
 use crate::signal::{SignalGroup, retain_in_range};
 use crate::{ReadError, Signal, TimeRange};
 
-/// Index entries read per read transaction: enough that opening transactions costs nothing
-/// next to decoding blocks, few enough that the list of them is a few KiB.
-pub(crate) const INDEX_ENTRIES_PER_TXN: usize = 64;
+/// What every read needs: the database (anew for each partition, so the writer can reopen it
+/// meanwhile), the data directory, and the files' pins.
+#[derive(Clone, Copy)]
+pub(crate) struct ReadContext<'a> {
+    pub db: &'a dyn Fn() -> Result<Arc<Database>, ReadError>,
+    pub data_dir: &'a Path,
+    pub files: &'a Files,
+}
 
 /// Every stored group of `G`'s signal, holding only the items whose time lies in `range`, in
 /// (partition, block, arrival) order.
 pub(crate) fn read_range<G: SignalGroup>(
-    db: &dyn Fn() -> Result<Arc<Database>, ReadError>,
-    data_dir: &Path,
+    ctx: ReadContext<'_>,
     range: TimeRange,
 ) -> Result<Vec<G>, ReadError> {
     let mut out = Vec::new();
-    scan_range(db, data_dir, range, |mut groups: Vec<G>| {
+    scan_range(ctx, range, |mut groups: Vec<G>| {
         out.append(&mut groups);
         ControlFlow::Continue(())
     })?;
@@ -48,101 +55,130 @@ pub(crate) fn read_range<G: SignalGroup>(
 /// Like [`read_range`], but hands the groups to `visit` one block at a time, so a caller can
 /// stream any amount of data in the memory of one block; `visit` stops the walk by returning
 /// `ControlFlow::Break`. No read transaction is open while `visit` runs, so a caller may take
-/// as long as it likes; nor is the database handle held (`db` gives it anew for each chunk of
-/// the index), so the writer can reopen the database after a failed write meanwhile.
+/// as long as it likes.
 pub(crate) fn scan_range<G: SignalGroup>(
-    db: &dyn Fn() -> Result<Arc<Database>, ReadError>,
-    data_dir: &Path,
+    ctx: ReadContext<'_>,
     range: TimeRange,
     mut visit: impl FnMut(Vec<G>) -> ControlFlow<()>,
 ) -> Result<(), ReadError> {
-    if range.start >= range.end {
-        return Ok(());
-    }
-    let mut segments = SegmentReader::new(data_dir, G::SIGNAL);
-    let mut from = Bound::Included(BlockKey::first_in(partition_start(range.start)));
-    let last = BlockKey::last_in(partition_start(range.end - 1));
-    loop {
-        let chunk = read_index_chunk(&*db()?, G::SIGNAL, range, from, last)?;
-        for (key, entry) in chunk.blocks {
-            let corrupt = |reason| corrupt_block(G::SIGNAL, key, reason);
-            let payload = segments
-                .read(key.partition_start, &entry)
-                .map_err(|e| match e {
-                    PayloadError::Missing(reason) => corrupt(reason),
-                    PayloadError::Io(reason) => ReadError::Storage(reason),
-                })?;
-            let mut groups =
-                decode_block::<G>(&entry.header, &payload).map_err(|e| corrupt(e.0))?;
+    let mut segments = SegmentReader::new(ctx.data_dir, G::SIGNAL);
+    walk_partitions(ctx, G::SIGNAL, range, |blocks| {
+        for (key, entry) in blocks {
+            let mut groups = read_block::<G>(&mut segments, key, &entry)?;
             if !entry.header.within(range) {
                 retain_in_range(&mut groups, range);
             }
             if visit(groups).is_break() {
-                return Ok(());
+                return Ok(ControlFlow::Break(()));
             }
         }
-        match chunk.resume_after {
-            Some(key) => from = Bound::Excluded(key),
-            None => return Ok(()),
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(())
+}
+
+/// Reads and decodes the block `entry` describes.
+pub(crate) fn read_block<G: SignalGroup>(
+    segments: &mut SegmentReader,
+    key: BlockKey,
+    entry: &IndexEntry,
+) -> Result<Vec<G>, ReadError> {
+    let payload = read_payload(segments, G::SIGNAL, key, entry)?;
+    decode_block::<G>(&entry.header, &payload).map_err(|e| corrupt_block(G::SIGNAL, key, e.0))
+}
+
+/// The payload bytes of the block `entry` describes.
+pub(crate) fn read_payload(
+    segments: &mut SegmentReader,
+    signal: Signal,
+    key: BlockKey,
+    entry: &IndexEntry,
+) -> Result<Vec<u8>, ReadError> {
+    segments
+        .read(key.partition_start, entry)
+        .map_err(|e| match e {
+            PayloadError::Missing(reason) => corrupt_block(signal, key, reason),
+            PayloadError::Io(reason) => ReadError::Storage(reason),
+        })
+}
+
+/// Calls `visit` with the blocks of each partition overlapping `range` whose header overlaps
+/// it (in key order), oldest partition first, each partition read in one short transaction and
+/// pinned while `visit` runs, until `visit` breaks off the walk.
+pub(crate) fn walk_partitions(
+    ctx: ReadContext<'_>,
+    signal: Signal,
+    range: TimeRange,
+    mut visit: impl FnMut(Vec<(BlockKey, IndexEntry)>) -> Result<ControlFlow<()>, ReadError>,
+) -> Result<(), ReadError> {
+    if range.start >= range.end {
+        return Ok(());
+    }
+    let mut from = Bound::Included(BlockKey::first_in(partition_start(range.start)));
+    let last = BlockKey::last_in(partition_start(range.end - 1));
+    loop {
+        let _pin = ctx.files.pin();
+        let Some((partition, blocks)) =
+            read_partition(&*(ctx.db)()?, signal, from, last, |entry| {
+                entry.header.overlaps(range)
+            })?
+        else {
+            return Ok(());
+        };
+        if visit(blocks)?.is_break() {
+            return Ok(());
         }
+        from = Bound::Excluded(BlockKey::last_in(partition));
     }
 }
 
-/// One read transaction's share of a walk.
-struct IndexChunk {
-    /// The blocks among the entries read whose header overlaps the range, in key order.
-    blocks: Vec<(BlockKey, IndexEntry)>,
-    /// Where the next chunk starts (after this key), or `None` if the walk has reached `last`.
-    resume_after: Option<BlockKey>,
-}
-
-/// Reads up to [`INDEX_ENTRIES_PER_TXN`] index entries of `signal` from `from` to `last` in one
-/// read transaction, which is closed before this returns.
-fn read_index_chunk(
+/// In one read transaction: finds the first partition holding a block at or after `from` (up to
+/// `last`) and returns it with its blocks that `keep` accepts, in key order.
+pub(crate) fn read_partition(
     db: &Database,
     signal: Signal,
-    range: TimeRange,
     from: Bound<BlockKey>,
     last: BlockKey,
-) -> Result<IndexChunk, ReadError> {
+    keep: impl Fn(&IndexEntry) -> bool,
+) -> Result<Option<(u64, Vec<(BlockKey, IndexEntry)>)>, ReadError> {
     let storage = |e: &dyn std::fmt::Display| ReadError::Storage(e.to_string());
-    let mut chunk = IndexChunk {
-        blocks: Vec::new(),
-        resume_after: None,
-    };
     let txn = db.begin_read().map_err(|e| storage(&e))?;
     let table = match txn.open_table(block_table(signal)) {
         Ok(table) => table,
-        Err(TableError::TableDoesNotExist(_)) => return Ok(chunk),
+        Err(TableError::TableDoesNotExist(_)) => return Ok(None),
         Err(e) => return Err(storage(&e)),
     };
     let from = from.map(BlockKey::encode);
-    let last = last.encode();
-    let bounds = (from.as_ref(), Bound::Included(&last));
-    let entries = table
-        .range::<&[u8; BlockKey::LEN]>(bounds)
+    let last_key = last.encode();
+    let first = table
+        .range::<&[u8; BlockKey::LEN]>((from.as_ref(), Bound::Included(&last_key)))
+        .map_err(|e| storage(&e))?
+        .next()
+        .transpose()
         .map_err(|e| storage(&e))?;
-    let mut read = 0;
-    let mut last_read = None;
-    for entry in entries.take(INDEX_ENTRIES_PER_TXN) {
+    let Some((first, _)) = first else {
+        return Ok(None);
+    };
+    let partition = BlockKey::decode(first.value()).partition_start;
+    let start = first.value().to_owned();
+    let end = BlockKey::last_in(partition).encode();
+    let mut blocks = Vec::new();
+    for entry in table
+        .range::<&[u8; BlockKey::LEN]>(&start..=&end)
+        .map_err(|e| storage(&e))?
+    {
         let (key, value) = entry.map_err(|e| storage(&e))?;
         let key = BlockKey::decode(key.value());
-        read += 1;
-        last_read = Some(key);
         let entry =
             IndexEntry::parse(value.value()).map_err(|e| corrupt_block(signal, key, e.0))?;
-        if entry.header.overlaps(range) {
-            chunk.blocks.push((key, entry));
+        if keep(&entry) {
+            blocks.push((key, entry));
         }
     }
-    // A full chunk may have more after it (if not, the next chunk is empty and ends the walk).
-    if read == INDEX_ENTRIES_PER_TXN {
-        chunk.resume_after = last_read;
-    }
-    Ok(chunk)
+    Ok(Some((partition, blocks)))
 }
 
-fn corrupt_block(signal: Signal, key: BlockKey, reason: String) -> ReadError {
+pub(crate) fn corrupt_block(signal: Signal, key: BlockKey, reason: String) -> ReadError {
     ReadError::CorruptBlock {
         signal,
         partition_start: key.partition_start,

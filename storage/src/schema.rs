@@ -14,7 +14,11 @@ use crate::Signal;
 
 /// The on-disk format this build reads and writes. Stored in [`META`] under
 /// [`META_FORMAT_VERSION`] when a store is created; a store holding any other version is refused.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
+
+/// Older formats this build opens and upgrades in place: version 1 differs only by what it
+/// lacks (file numbers other than 0, codec 2, the trace tables), so its data is read as is.
+pub(crate) const UPGRADABLE_FORMATS: [u64; 1] = [1];
 
 /// The redb file inside the data directory: settings, counts and the block index.
 pub(crate) const DATABASE_FILE: &str = "otelite.redb";
@@ -35,24 +39,36 @@ pub(crate) fn segment_dir(data_dir: &Path, signal: Signal) -> PathBuf {
     data_dir.join(SEGMENTS_DIR).join(signal.name())
 }
 
-/// Name of the segment file holding the block payloads of the partition starting at
-/// `partition_start`: `<partition_start>.seg`.
-pub(crate) fn segment_file_name(partition_start: u64) -> String {
-    format!("{partition_start}.{SEGMENT_EXTENSION}")
+/// Name of segment file number `file` of the partition starting at `partition_start`: file 0
+/// is `<partition_start>.seg` (the only file format version 1 knew), file `n` is
+/// `<partition_start>.<n>.seg`.
+pub(crate) fn segment_file_name(partition_start: u64, file: u32) -> String {
+    match file {
+        0 => format!("{partition_start}.{SEGMENT_EXTENSION}"),
+        n => format!("{partition_start}.{n}.{SEGMENT_EXTENSION}"),
+    }
 }
 
-/// The partition a segment file name belongs to, or `None` if the name is not one otelite
-/// writes (such files are left alone).
-pub(crate) fn segment_partition(file_name: &str) -> Option<u64> {
+/// The partition and file number a segment file name stands for, or `None` if the name is not
+/// one otelite writes (such files are left alone).
+pub(crate) fn segment_file(file_name: &str) -> Option<(u64, u32)> {
     let stem = file_name
         .strip_suffix(SEGMENT_EXTENSION)?
         .strip_suffix('.')?;
-    let partition_start: u64 = stem.parse().ok()?;
+    let (partition, file) = match stem.split_once('.') {
+        Some((partition, file)) => (partition, file.parse().ok()?),
+        None => (stem, 0),
+    };
+    let partition_start: u64 = partition.parse().ok()?;
     // Only the canonical spelling: no sign, no leading zeros, on a partition boundary.
-    (segment_file_name(partition_start) == file_name
-        && partition_start.is_multiple_of(PARTITION_NS))
-    .then_some(partition_start)
+    (segment_file_name(partition_start, file) == file_name
+        && partition_start.is_multiple_of(PARTITION_NS)
+        && file < MAX_SEGMENT_FILE)
+        .then_some((partition_start, file))
 }
+
+/// File numbers are stored in 3 bytes of an index entry.
+pub(crate) const MAX_SEGMENT_FILE: u32 = 1 << 24;
 
 /// Width of one time partition: one hour in nanoseconds. Items are filed under the partition
 /// their time falls into, so a time-range read only visits overlapping partitions and retention
@@ -75,6 +91,51 @@ pub(crate) type BlockTable = TableDefinition<'static, &'static [u8; BlockKey::LE
 const TRACE_BLOCKS: BlockTable = TableDefinition::new("trace_blocks");
 const METRIC_BLOCKS: BlockTable = TableDefinition::new("metric_blocks");
 const LOG_BLOCKS: BlockTable = TableDefinition::new("log_blocks");
+
+/// Trace-id filter of every trace block: [`BlockKey`] bytes -> a bloom filter (`bloom.rs`) of
+/// the trace ids in the block. Written in the same transaction as the block's index entry and
+/// deleted with it, so a lookup reads only the blocks that may hold a trace.
+pub(crate) const TRACE_ID_FILTERS: BlockTable = TableDefinition::new("trace_id_filters");
+
+/// Search filter of every codec-2 trace block: [`BlockKey`] bytes -> `trace_index::SearchFilter`
+/// bytes (what services, operations and attribute values the block's spans have), so a search
+/// skips blocks that cannot match.
+pub(crate) const TRACE_SEARCH_FILTERS: BlockTable = TableDefinition::new("trace_search_filters");
+
+/// The operation catalog: [`operation_key`] bytes -> unit. One key per (partition, service,
+/// span name, span kind) seen, so services and operations are listed without reading spans
+/// and dropped with their partition.
+pub(crate) const TRACE_OPERATIONS: TableDefinition<&[u8], ()> =
+    TableDefinition::new("trace_operations");
+
+/// A [`TRACE_OPERATIONS`] key: partition start (8 bytes big-endian), service, `0x00`, span
+/// name, `0x00`, span kind (4 bytes big-endian, as `i32` bits). Names holding `0x00` are cut
+/// there (the catalog lists them shortened; spans keep the full name).
+pub(crate) fn operation_key(partition_start: u64, service: &str, name: &str, kind: i32) -> Vec<u8> {
+    let cut = |s: &str| s.split('\0').next().unwrap_or("").to_string();
+    let mut key = Vec::with_capacity(8 + service.len() + name.len() + 6);
+    key.extend_from_slice(&partition_start.to_be_bytes());
+    key.extend_from_slice(cut(service).as_bytes());
+    key.push(0);
+    key.extend_from_slice(cut(name).as_bytes());
+    key.push(0);
+    key.extend_from_slice(&kind.to_be_bytes());
+    key
+}
+
+/// Reads an [`operation_key`]: (partition start, service, name, kind).
+pub(crate) fn parse_operation_key(key: &[u8]) -> Option<(u64, String, String, i32)> {
+    let partition = u64::from_be_bytes(key.get(..8)?.try_into().ok()?);
+    let rest = key.get(8..)?;
+    let (kind, names) = rest
+        .split_last_chunk::<4>()
+        .map(|(n, k)| (i32::from_be_bytes(*k), n))?;
+    let names = names.strip_suffix(&[0])?;
+    let split = names.iter().position(|b| *b == 0)?;
+    let service = std::str::from_utf8(&names[..split]).ok()?.to_string();
+    let name = std::str::from_utf8(&names[split + 1..]).ok()?.to_string();
+    Some((partition, service, name, kind))
+}
 
 /// The block table holding `signal`'s data.
 pub(crate) fn block_table(signal: Signal) -> BlockTable {
@@ -174,10 +235,12 @@ mod tests {
     #[test]
     fn segment_file_names_round_trip_and_foreign_names_are_ignored() {
         for partition in [0, PARTITION_NS, 490_000 * PARTITION_NS] {
-            assert_eq!(
-                segment_partition(&segment_file_name(partition)),
-                Some(partition)
-            );
+            for file in [0, 1, 77] {
+                assert_eq!(
+                    segment_file(&segment_file_name(partition, file)),
+                    Some((partition, file))
+                );
+            }
         }
         for foreign in [
             "",
@@ -188,8 +251,12 @@ mod tests {
             "7.seg",
             "0.seg.tmp",
             "0",
+            "0.0.seg",
+            "0.01.seg",
+            "0.-1.seg",
+            "0.16777216.seg",
         ] {
-            assert_eq!(segment_partition(foreign), None, "{foreign}");
+            assert_eq!(segment_file(foreign), None, "{foreign}");
         }
     }
 

@@ -1,16 +1,19 @@
 //! Segment files: the append-only files holding block payloads.
 //!
-//! Each signal has a directory `segments/<signal>/` with one file per hour partition,
-//! `<partition_start>.seg`, that is nothing but block payloads back to back. What a payload is
+//! Each signal has a directory `segments/<signal>/` with numbered files per hour partition,
+//! `<partition_start>.seg` (file 0) and `<partition_start>.<n>.seg`, that are nothing but block
+//! payloads back to back. The writer appends to one file per partition at a time (its "row
+//! file"); the compactor writes whole files at once and, once their blocks' entries are gone,
+//! removes the files it compacted. What a payload is
 //! and where it lies is only known from its [`IndexEntry`] in redb; a segment file has no header
 //! and no framing. This module owns those files: appending and syncing them for the writer,
 //! positional reads for readers, crash recovery at open, and their size. It must never write an
 //! index entry, and never leave an index entry pointing at bytes that were not synced: the writer
 //! syncs the files of a round before it commits their index entries (see `writer.rs`).
 //!
-//! Invariant: within a partition, payloads are appended in `seq` order, so the partition's last
-//! index entry also references its highest bytes. Anything after that is an unacknowledged tail
-//! left by a crash between append and commit, and [`recover`] cuts it off.
+//! Invariant: an acknowledged payload lies below the end of the furthest-reaching index entry of
+//! its file; anything after that is an unacknowledged tail left by a crash between append and
+//! commit, and [`recover`] cuts it off.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -31,10 +34,10 @@ use crate::{OpenError, Signal, WriteError};
 pub(crate) const MAX_OPEN_SEGMENTS: usize = 16;
 
 /// The writer's side: appends payloads and syncs what it appended. Keeps up to
-/// [`MAX_OPEN_SEGMENTS`] files open across rounds, keyed by (signal, partition).
+/// [`MAX_OPEN_SEGMENTS`] files open across rounds, keyed by (signal, partition, file).
 pub(crate) struct SegmentWriter {
     data_dir: PathBuf,
-    open: HashMap<(Signal, u64), OpenSegment>,
+    open: HashMap<(Signal, u64, u32), OpenSegment>,
     /// Signal directories that gained a file since the last sync: their entries must be synced
     /// too, or a power loss could forget the file while the index references it.
     new_files_in: Vec<Signal>,
@@ -65,20 +68,22 @@ impl SegmentWriter {
         }
     }
 
-    /// Appends `payload` to the segment file of `signal`'s partition `partition_start`, creating
-    /// the file if needed; returns the offset it was written at. Not durable until [`sync`].
+    /// Appends `payload` to segment file `file` of `signal`'s partition `partition_start`,
+    /// creating the file if needed; returns the offset it was written at. Not durable until
+    /// [`sync`].
     ///
     /// [`sync`]: SegmentWriter::sync
     pub fn append(
         &mut self,
         signal: Signal,
         partition_start: u64,
+        file: u32,
         payload: &[u8],
     ) -> Result<u64, WriteError> {
-        let key = (signal, partition_start);
+        let key = (signal, partition_start, file);
         if !self.open.contains_key(&key) {
             self.close_least_recently_used()?;
-            let segment = self.open_segment(signal, partition_start)?;
+            let segment = self.open_segment(signal, partition_start, file)?;
             self.open.insert(key, segment);
         }
         self.clock += 1;
@@ -113,13 +118,36 @@ impl SegmentWriter {
         Ok(())
     }
 
+    /// Closes (after syncing) every open file `keep` says no to: the writer drops the files
+    /// it no longer appends to, so removing them really frees their space.
+    pub fn close_unless(
+        &mut self,
+        keep: impl Fn(Signal, u64, u32) -> bool,
+    ) -> Result<(), WriteError> {
+        let closing: Vec<_> = self
+            .open
+            .keys()
+            .filter(|(signal, partition, file)| !keep(*signal, *partition, *file))
+            .copied()
+            .collect();
+        for key in closing {
+            let segment = &self.open[&key];
+            if segment.unsynced {
+                sync_segment(&self.faults, key.1, segment)?;
+            }
+            self.open.remove(&key);
+        }
+        Ok(())
+    }
+
     fn open_segment(
         &mut self,
         signal: Signal,
         partition_start: u64,
+        file: u32,
     ) -> Result<OpenSegment, WriteError> {
         let path = schema::segment_dir(&self.data_dir, signal)
-            .join(schema::segment_file_name(partition_start));
+            .join(schema::segment_file_name(partition_start, file));
         let created = OpenOptions::new().write(true).create_new(true).open(&path);
         let file = match created {
             Ok(file) => {
@@ -152,7 +180,7 @@ impl SegmentWriter {
     /// Makes everything appended since the last sync durable, including new files' directory
     /// entries. Only after this may index entries referencing those bytes be committed.
     pub fn sync(&mut self) -> Result<(), WriteError> {
-        for (&(_, partition_start), segment) in &mut self.open {
+        for (&(_, partition_start, _), segment) in &mut self.open {
             if segment.unsynced {
                 sync_segment(&self.faults, partition_start, segment)?;
                 segment.unsynced = false;
@@ -221,6 +249,7 @@ pub(crate) struct SegmentReader {
 
 struct ReadSegment {
     partition_start: u64,
+    file_no: u32,
     file: File,
     /// Length when last measured. An index entry is committed only after its payload is synced,
     /// so an entry read before this was measured lies within it unless the file was damaged;
@@ -251,7 +280,9 @@ impl SegmentReader {
         partition_start: u64,
         entry: &IndexEntry,
     ) -> Result<Vec<u8>, PayloadError> {
-        let path = self.dir.join(schema::segment_file_name(partition_start));
+        let path = self
+            .dir
+            .join(schema::segment_file_name(partition_start, entry.file));
         let io = |e: std::io::Error| {
             PayloadError::Io(format!(
                 "could not read segment file {}: {e}",
@@ -261,7 +292,7 @@ impl SegmentReader {
         if self
             .current
             .as_ref()
-            .is_none_or(|c| c.partition_start != partition_start)
+            .is_none_or(|c| (c.partition_start, c.file_no) != (partition_start, entry.file))
         {
             self.current = None;
             let file = match File::open(&path) {
@@ -277,6 +308,7 @@ impl SegmentReader {
             let len = file.metadata().map_err(io)?.len();
             self.current = Some(ReadSegment {
                 partition_start,
+                file_no: entry.file,
                 file,
                 len,
             });
@@ -306,12 +338,13 @@ impl SegmentReader {
 }
 
 /// Creates the segment directories if needed and makes the segment files agree with the
-/// committed index, before the writer starts: cuts off every file's tail past the end of the
-/// last block its partition's index references (bytes appended by a round whose commit never
-/// happened), and removes files of partitions the index has no entry for. Entries pointing past
-/// the end of their file are left for reads to report; a damaged last entry cannot make the cut
-/// reach the block before it.
-pub(crate) fn recover(data_dir: &Path, db: &Database) -> Result<(), OpenError> {
+/// committed index, before the writer starts: cuts off every file's tail past the furthest end
+/// any index entry of that file references (bytes appended by a round whose commit never
+/// happened), and removes files no index entry references (a crash before a commit that would
+/// have referenced them, or after a commit that stopped referencing them). Entries pointing past
+/// the end of their file are left for reads to report; a partition with a damaged entry keeps
+/// all its bytes.
+pub(crate) fn recover(data_dir: &Path, db: &Database, when: Recovery<'_>) -> Result<(), OpenError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| OpenError::Io { path, source }
@@ -332,44 +365,61 @@ pub(crate) fn recover(data_dir: &Path, db: &Database) -> Result<(), OpenError> {
         let table = txn
             .open_table(schema::block_table(signal))
             .map_err(|e| database(&e))?;
+        // Per partition: the furthest end referenced in each file, or `None` when an entry of
+        // the partition is damaged (its file is unknown, so nothing of it is touched).
+        let mut ends: HashMap<u64, Option<HashMap<u32, u64>>> = HashMap::new();
         let mut removed_any = false;
         for dir_entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
             let dir_entry = dir_entry.map_err(io(&dir))?;
             let path = dir_entry.path();
             let name = dir_entry.file_name();
-            let Some(partition_start) = name.to_str().and_then(schema::segment_partition) else {
+            let Some((partition_start, file_no)) = name.to_str().and_then(schema::segment_file)
+            else {
                 tracing::warn!(path = %path.display(), "ignoring a file otelite did not write");
                 continue;
             };
-            let first = BlockKey::first_in(partition_start).encode();
-            let last = BlockKey::last_in(partition_start).encode();
-            let mut newest = table
-                .range::<&[u8; BlockKey::LEN]>(&first..=&last)
-                .map_err(|e| database(&e))?
-                .rev();
-            let last_entry = newest.next().transpose().map_err(|e| database(&e))?;
-            let Some((_, value)) = last_entry else {
+            if !ends.contains_key(&partition_start) {
+                let first = BlockKey::first_in(partition_start).encode();
+                let last = BlockKey::last_in(partition_start).encode();
+                let mut files = Some(HashMap::new());
+                for entry in table
+                    .range::<&[u8; BlockKey::LEN]>(&first..=&last)
+                    .map_err(|e| database(&e))?
+                {
+                    let (_, value) = entry.map_err(|e| database(&e))?;
+                    match IndexEntry::parse(value.value()) {
+                        Ok(entry) => {
+                            if let Some(files) = files.as_mut() {
+                                let end = files.entry(entry.file).or_insert(0);
+                                *end = (*end).max(entry.end());
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(
+                                partition_start,
+                                reason = e.0,
+                                "an index entry of this partition is damaged; not trimming its segment files"
+                            );
+                            files = None;
+                        }
+                    }
+                }
+                ends.insert(partition_start, files);
+            }
+            let Some(files) = &ends[&partition_start] else {
+                continue;
+            };
+            let Some(&end) = files.get(&file_no) else {
+                if let Recovery::AfterFailedRound(files) = when
+                    && !files.in_use_by_writer(signal, partition_start, file_no)
+                {
+                    continue;
+                }
                 tracing::info!(path = %path.display(), "removing a segment file the index does not reference");
                 std::fs::remove_file(&path).map_err(io(&path))?;
                 removed_any = true;
                 continue;
             };
-            let last_end = match IndexEntry::parse(value.value()) {
-                Ok(entry) => entry.end(),
-                Err(e) => {
-                    // Without the last entry the end is unknown; keep every byte.
-                    tracing::warn!(path = %path.display(), reason = e.0, "the last index entry of this segment is damaged; not trimming it");
-                    continue;
-                }
-            };
-            // Payloads are appended in seq order, so no intact entry ends past the later of the
-            // last two ends. Both are consulted so that one damaged last entry claiming an
-            // earlier end cannot make the cut destroy blocks whose entries are intact.
-            let previous = newest.next().transpose().map_err(|e| database(&e))?;
-            let previous_end = previous
-                .and_then(|(_, value)| IndexEntry::parse(value.value()).ok())
-                .map_or(0, |entry| entry.end());
-            let end = last_end.max(previous_end);
             let len = dir_entry.metadata().map_err(io(&path))?.len();
             if len > end {
                 tracing::info!(path = %path.display(), from = len, to = end, "cutting off an unacknowledged segment tail");
@@ -388,6 +438,77 @@ pub(crate) fn recover(data_dir: &Path, db: &Database) -> Result<(), OpenError> {
         }
     }
     Ok(())
+}
+
+/// When [`recover`] runs.
+#[derive(Clone, Copy)]
+pub(crate) enum Recovery<'a> {
+    /// Opening the store: nothing else runs, every unreferenced file is litter.
+    AtOpen,
+    /// After a failed round, with the compactor and readers running: of the unreferenced
+    /// files only the writer's own row files are removed; the others may be a compacted file
+    /// about to be committed, or retired files waiting for readers.
+    AfterFailedRound(&'a crate::files::Files),
+}
+
+/// Writes `payloads` into the new segment file `file` of `signal`'s partition, back to back,
+/// and makes the file and its directory entry durable; returns each payload's offset. For the
+/// compactor, whose files are written once and never appended to.
+pub(crate) fn write_file(
+    data_dir: &Path,
+    signal: Signal,
+    partition_start: u64,
+    file: u32,
+    payloads: &[Vec<u8>],
+) -> Result<Vec<u64>, WriteError> {
+    let dir = schema::segment_dir(data_dir, signal);
+    let path = dir.join(schema::segment_file_name(partition_start, file));
+    let write = || -> std::io::Result<Vec<u64>> {
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        let mut offsets = Vec::with_capacity(payloads.len());
+        let mut at = 0;
+        for payload in payloads {
+            offsets.push(at);
+            out.write_all(payload)?;
+            at += payload.len() as u64;
+        }
+        out.sync_all()?;
+        sync_dir(&dir)?;
+        Ok(offsets)
+    };
+    write().map_err(|e| {
+        // A partial file holds nothing anyone references; leave no litter where possible.
+        let _ = std::fs::remove_file(&path);
+        WriteError::io("write compacted segment file", &path, e)
+    })
+}
+
+/// Removes segment files no index entry references any more, then syncs their directories.
+pub(crate) fn remove_files(paths: &[PathBuf]) {
+    let mut dirs = Vec::new();
+    for path in paths {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // Left for the next open's recovery, which removes unreferenced files.
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove a compacted segment file")
+            }
+        }
+        if let Some(dir) = path.parent()
+            && !dirs.iter().any(|d: &PathBuf| d == dir)
+        {
+            dirs.push(dir.to_path_buf());
+        }
+    }
+    for dir in dirs {
+        if let Err(e) = sync_dir(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not sync a segment directory");
+        }
+    }
 }
 
 /// Total size of all segment files.
@@ -436,7 +557,7 @@ mod tests {
             for partition in 0..partitions {
                 let payload = vec![round as u8; 10 + partition as usize];
                 let offset = writer
-                    .append(Signal::Logs, partition * schema::PARTITION_NS, &payload)
+                    .append(Signal::Logs, partition * schema::PARTITION_NS, 0, &payload)
                     .unwrap();
                 // Reopening a closed file resumes at its end.
                 assert_eq!(offset, round * payload.len() as u64);
@@ -446,8 +567,9 @@ mod tests {
             assert!(writer.open.values().all(|segment| !segment.unsynced));
         }
         for partition in 0..partitions {
-            let path = schema::segment_dir(dir.path(), Signal::Logs)
-                .join(schema::segment_file_name(partition * schema::PARTITION_NS));
+            let path = schema::segment_dir(dir.path(), Signal::Logs).join(
+                schema::segment_file_name(partition * schema::PARTITION_NS, 0),
+            );
             let len = 10 + partition as usize;
             assert_eq!(
                 std::fs::read(path).unwrap(),

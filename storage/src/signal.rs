@@ -23,6 +23,23 @@ pub(crate) trait SignalGroup:
     /// number 1, is a repeated list of these groups. A block payload is one such message.
     type Envelope: prost::Message + Default;
 
+    /// Decodes a block of a columnar codec (codec byte other than 1). Only traces have one so
+    /// far; other signals refuse such blocks.
+    fn decode_columnar(
+        header: &crate::block::BlockHeader,
+        _payload: &[u8],
+    ) -> Result<Vec<Self>, crate::block::BlockError> {
+        Err(crate::block::BlockError(format!(
+            "codec {} does not hold {}",
+            header.codec,
+            Self::SIGNAL
+        )))
+    }
+
+    /// Adds what this group's items contribute to the indexes beside the block table (see
+    /// [`crate::block::IndexKeys`]); nothing for signals without such indexes.
+    fn index_keys(&self, _keys: &mut crate::block::IndexKeys) {}
+
     /// Takes the groups out of a decoded envelope.
     fn from_envelope(envelope: Self::Envelope) -> Vec<Self>;
 

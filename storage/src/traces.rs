@@ -12,6 +12,31 @@ impl SignalGroup for ResourceSpans {
     const SIGNAL: Signal = Signal::Traces;
     type Envelope = TracesData;
 
+    fn decode_columnar(
+        header: &crate::block::BlockHeader,
+        payload: &[u8],
+    ) -> Result<Vec<Self>, crate::block::BlockError> {
+        crate::span_block::decode_all(header, payload)
+    }
+
+    fn index_keys(&self, keys: &mut crate::block::IndexKeys) {
+        let resource = self.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+        let service = crate::trace_query::service_name(resource);
+        let mut previous = None;
+        for span in self.scope_spans.iter().flat_map(|scope| &scope.spans) {
+            // Spans of one trace usually come together: hash each run once.
+            if previous != Some(span.trace_id.as_slice()) {
+                previous = Some(span.trace_id.as_slice());
+                keys.trace_hashes
+                    .push(crate::trace_index::trace_hash(&span.trace_id));
+            }
+            let op = crate::trace_index::operation_hash(service, &span.name, span.kind);
+            keys.operations
+                .entry(op)
+                .or_insert_with(|| (service.to_string(), span.name.clone(), span.kind));
+        }
+    }
+
     fn from_envelope(envelope: TracesData) -> Vec<Self> {
         envelope.resource_spans
     }

@@ -41,7 +41,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, Durability, ReadableTable};
 
-use crate::block::{BlockEncoder, EncodedBlock, Fragment, IndexEntry};
+use crate::block::{BlockEncoder, EncodedBlock, Fragment, IndexEntry, IndexKeys};
+use crate::files::Files;
 use crate::index::{Index, ReopenError};
 use crate::schema::{self, BlockKey};
 use crate::segment::{self, SegmentWriter};
@@ -277,17 +278,36 @@ fn fragments<G: SignalGroup>(groups: Vec<G>) -> Vec<(u64, Fragment)> {
     parts
 }
 
+/// Operation catalog keys the writer remembers as committed.
+const MAX_KNOWN_OPERATIONS: usize = 100_000;
+
+/// What one round works with besides the database.
+struct Round<'a> {
+    segments: &'a mut SegmentWriter,
+    encoder: &'a mut BlockEncoder,
+    files: &'a Files,
+    known_operations: &'a std::collections::HashSet<Vec<u8>>,
+    new_operations: &'a mut Vec<Vec<u8>>,
+    /// (partition, uncompressed bytes) of the trace blocks this round writes, for the compactor.
+    new_rows: &'a mut Vec<(u64, u64)>,
+}
+
 /// Starts the writer thread. It runs until `queue` is closed and drained.
 pub(crate) fn spawn_writer(
     index: Arc<Index>,
     data_dir: PathBuf,
     segments: SegmentWriter,
     queue: Arc<CommitQueue>,
+    files: Arc<Files>,
+    compaction: Arc<crate::compactor::Pending>,
 ) -> std::io::Result<JoinHandle<()>> {
     let writer = Writer {
         index,
         data_dir,
         segments,
+        files,
+        compaction,
+        known_operations: std::collections::HashSet::new(),
         encoder: BlockEncoder::new()?,
         queue,
         trouble: None,
@@ -307,6 +327,13 @@ struct Writer {
     index: Arc<Index>,
     data_dir: PathBuf,
     segments: SegmentWriter,
+    /// Which file each partition's blocks go to.
+    files: Arc<Files>,
+    /// Told what row blocks each round committed.
+    compaction: Arc<crate::compactor::Pending>,
+    /// Operation catalog keys already committed, so a round writes only new ones. Bounded by
+    /// [`MAX_KNOWN_OPERATIONS`] (forgetting only costs rewriting a key).
+    known_operations: std::collections::HashSet<Vec<u8>>,
     encoder: BlockEncoder,
     queue: Arc<CommitQueue>,
     /// Set while writes fail (the store's health is `Failing`).
@@ -384,17 +411,33 @@ impl Writer {
                 reason: "it is not open".into(),
             });
         };
+        let mut new_operations = Vec::new();
+        let mut new_rows = Vec::new();
         let result = commit_round(
             &db,
             self.index.path(),
-            &mut self.segments,
-            &mut self.encoder,
+            &mut Round {
+                segments: &mut self.segments,
+                encoder: &mut self.encoder,
+                files: &self.files,
+                known_operations: &self.known_operations,
+                new_operations: &mut new_operations,
+                new_rows: &mut new_rows,
+            },
             batches,
         );
+        self.files.round_done();
         // A reopen waits for every handle on the old database, this one included.
         drop(db);
         let (phase, error) = match result {
             Ok(()) => {
+                if self.known_operations.len() + new_operations.len() > MAX_KNOWN_OPERATIONS {
+                    self.known_operations.clear();
+                }
+                self.known_operations.extend(new_operations);
+                for (partition, bytes) in new_rows {
+                    self.compaction.wrote(partition, bytes);
+                }
                 self.queue.commits.fetch_add(1, Ordering::Relaxed);
                 self.recovered();
                 return Ok(());
@@ -469,7 +512,12 @@ impl Writer {
             }
         }
         let db = self.index.get().ok_or(None)?;
-        segment::recover(&self.data_dir, &db).map_err(|e| Some(recovery_error(e)))
+        segment::recover(
+            &self.data_dir,
+            &db,
+            segment::Recovery::AfterFailedRound(&self.files),
+        )
+        .map_err(|e| Some(recovery_error(e)))
     }
 
     /// Called when the backoff delay of the current trouble has passed: completes the repair
@@ -581,8 +629,7 @@ fn recovery_error(error: OpenError) -> WriteError {
 fn commit_round(
     db: &Database,
     index_path: &Path,
-    segments: &mut SegmentWriter,
-    encoder: &mut BlockEncoder,
+    ctx: &mut Round<'_>,
     round: &[Pending],
 ) -> Result<(), (Phase, WriteError)> {
     // Per signal, per partition: the fragments in arrival order.
@@ -597,18 +644,37 @@ fn commit_round(
     // needs no database.
     let in_segments = |error| (Phase::Segments, error);
     let mut indexed = Vec::with_capacity(3);
+    // Files the compactor rotated away from get no more appends: close them, so that removing
+    // them really frees their space.
+    ctx.segments
+        .close_unless(|signal, partition, file| ctx.files.is_row_file(signal, partition, file))
+        .map_err(in_segments)?;
     for (signal, partitions) in Signal::ALL.into_iter().zip(&staged) {
-        let blocks = encode(signal, partitions, encoder).map_err(in_segments)?;
-        indexed.push(blocks.append_to(segments).map_err(in_segments)?);
+        let blocks = encode(signal, partitions, ctx.encoder).map_err(in_segments)?;
+        let files = |partition| {
+            ctx.files
+                .row_file(db, signal, partition)
+                .map_err(|e| WriteError::index(index_path, e))
+        };
+        let blocks = blocks.append_to(ctx.segments, files).map_err(in_segments)?;
+        if signal == Signal::Traces {
+            ctx.new_rows
+                .extend(blocks.blocks.iter().map(|(partition, entry, _)| {
+                    (*partition, u64::from(entry.header.uncompressed_len))
+                }));
+        }
+        indexed.push(blocks);
     }
-    segments.sync().map_err(in_segments)?;
+    ctx.segments.sync().map_err(in_segments)?;
 
     let in_index = |e: redb::Error| (Phase::Index, WriteError::index(index_path, e));
     let mut txn = db.begin_write().map_err(|e| in_index(e.into()))?;
     txn.set_durability(Durability::Immediate)
         .map_err(|e| in_index(e.into()))?;
     for blocks in indexed {
-        blocks.insert(&txn).map_err(in_index)?;
+        blocks
+            .insert(&txn, ctx.known_operations, ctx.new_operations)
+            .map_err(in_index)?;
     }
     txn.commit().map_err(|e| in_index(e.into()))
 }
@@ -648,7 +714,11 @@ struct EncodedBlocks {
 impl EncodedBlocks {
     /// Appends the blocks' payloads to their partitions' segment files, in order: the order in
     /// which [`IndexedBlocks::insert`] gives them their `seq`.
-    fn append_to(self, segments: &mut SegmentWriter) -> Result<IndexedBlocks, WriteError> {
+    fn append_to(
+        self,
+        segments: &mut SegmentWriter,
+        row_file: impl Fn(u64) -> Result<u32, WriteError>,
+    ) -> Result<IndexedBlocks, WriteError> {
         let mut blocks = Vec::with_capacity(self.blocks.len());
         for (partition, block) in self.blocks {
             let len = u32::try_from(block.payload.len()).map_err(|_| WriteError::Unencodable {
@@ -657,13 +727,15 @@ impl EncodedBlocks {
                     block.payload.len()
                 ),
             })?;
-            let offset = segments.append(self.signal, partition, &block.payload)?;
+            let file = row_file(partition)?;
+            let offset = segments.append(self.signal, partition, file, &block.payload)?;
             let entry = IndexEntry {
                 header: block.header,
+                file,
                 offset,
                 len,
             };
-            blocks.push((partition, entry));
+            blocks.push((partition, entry, block.keys));
         }
         Ok(IndexedBlocks {
             signal: self.signal,
@@ -675,20 +747,27 @@ impl EncodedBlocks {
 /// One signal's blocks of a round whose payloads are in segment files, each with its partition.
 struct IndexedBlocks {
     signal: Signal,
-    blocks: Vec<(u64, IndexEntry)>,
+    blocks: Vec<(u64, IndexEntry, IndexKeys)>,
 }
 
 impl IndexedBlocks {
     /// Inserts the blocks' index entries after the last existing block of their partition, and
     /// adds their items to the signal's count, inside `txn`.
-    fn insert(self, txn: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    fn insert(
+        self,
+        txn: &redb::WriteTransaction,
+        known_operations: &std::collections::HashSet<Vec<u8>>,
+        new_operations: &mut Vec<Vec<u8>>,
+    ) -> Result<(), redb::Error> {
         if self.blocks.is_empty() {
             return Ok(());
         }
         let mut table = txn.open_table(schema::block_table(self.signal))?;
+        let mut filters = txn.open_table(schema::TRACE_ID_FILTERS)?;
+        let mut operations = txn.open_table(schema::TRACE_OPERATIONS)?;
         let mut next_seq = BTreeMap::<u64, u64>::new();
         let mut items = 0;
-        for (partition, block) in &self.blocks {
+        for (partition, block, keys) in &self.blocks {
             let seq = match next_seq.entry(*partition) {
                 Entry::Occupied(entry) => entry.into_mut(),
                 Entry::Vacant(entry) => {
@@ -714,6 +793,17 @@ impl IndexedBlocks {
             *seq += 1;
             table.insert(&key.encode(), block.encode().as_slice())?;
             items += block.header.item_count;
+            if self.signal == Signal::Traces {
+                let bloom = crate::trace_index::trace_id_filter(&keys.trace_hashes);
+                filters.insert(&key.encode(), bloom.encode().as_slice())?;
+                for (service, name, kind) in keys.operations.values() {
+                    let op = schema::operation_key(*partition, service, name, *kind);
+                    if !known_operations.contains(&op) && !new_operations.contains(&op) {
+                        operations.insert(op.as_slice(), ())?;
+                        new_operations.push(op);
+                    }
+                }
+            }
         }
         let mut counts = txn.open_table(schema::ITEM_COUNTS)?;
         let key = schema::item_count_key(self.signal);

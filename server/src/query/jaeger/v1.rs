@@ -4,7 +4,8 @@
 //!   `GET /api/operations?service=&spanKind=`
 //! - `GET /api/traces?service=&operation=&tags={json}&tag=k:v&minDuration=&maxDuration=&start=&end=&limit=&traceID=`
 //!   (`start`/`end` in unix microseconds, default the last two days; `lookback` is accepted and,
-//!   as in Jaeger, ignored; `limit` default 100)
+//!   as in Jaeger, ignored; `limit` default 100; `tags` is a JSON object as in Jaeger, or
+//!   otelite's `k=v k2="v 2"` text)
 //! - `GET /api/traces/{traceID}` (`start`, `end` and `raw` accepted and checked)
 //!
 //! Answers are Jaeger's envelope `{"data":…,"total":N,"limit":0,"offset":0,"errors":null}`;
@@ -259,7 +260,7 @@ fn search_query(params: &Params, now: u64) -> Result<otelite_storage::TraceQuery
         conditions.add_tags("tag", vec![(key.to_string(), value.to_string())]);
     }
     for json in params.all("tags") {
-        conditions.add_tags("tags", params::parse_tags_json("tags", json)?);
+        conditions.add_tags("tags", params::parse_tags("tags", json)?);
     }
     conditions.into_query(range)
 }

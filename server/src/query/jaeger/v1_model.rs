@@ -78,7 +78,7 @@ pub(crate) struct Reference {
     pub span_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Process {
     pub service_name: String,
@@ -113,7 +113,7 @@ pub(crate) fn trace(trace_id: &[u8; 16], groups: &[ResourceSpans]) -> JaegerTrac
     let mut spans = Vec::new();
     for group in groups {
         let process = process(group.resource.as_ref().map_or(&[][..], |r| &r.attributes));
-        let index = match processes.iter().position(|p| *p == process) {
+        let index = match processes.iter().position(|p| p.same_as(&process)) {
             Some(i) => i,
             None => {
                 processes.push(process);
@@ -144,6 +144,23 @@ pub(crate) fn trace(trace_id: &[u8; 16], groups: &[ResourceSpans]) -> JaegerTrac
             .map(|(i, p)| (format!("p{}", i + 1), p))
             .collect(),
         warnings: None,
+    }
+}
+
+impl Process {
+    /// Whether two processes are one: the same service and the same tags in any order (SDKs
+    /// keep resource attributes in hash maps, so two exports may order them differently).
+    fn same_as(&self, other: &Process) -> bool {
+        fn sorted(p: &Process) -> Vec<(&str, &str, String)> {
+            let mut tags: Vec<_> = p
+                .tags
+                .iter()
+                .map(|t| (t.key.as_str(), t.kind, t.value.to_string()))
+                .collect();
+            tags.sort();
+            tags
+        }
+        self.service_name == other.service_name && sorted(self) == sorted(other)
     }
 }
 

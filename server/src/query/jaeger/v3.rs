@@ -7,7 +7,8 @@
 //! - `GET /api/v3/traces/{trace_id}?startTime=&endTime=&rawTraces=` → the same shape
 //! - `GET /api/v3/trace-summaries?…` (the search's parameters) → `{"summaries":[…]}`
 //!
-//! Each parameter also has Jaeger's older snake_case spelling (`query.service_name`,
+//! `query.attributes` is a JSON object of strings as in Jaeger (otelite's `k=v` text is also
+//! taken). Each parameter also has Jaeger's older snake_case spelling (`query.service_name`,
 //! `query.start_time_min`, `query.num_traces`, `span_kind`, `start_time`, …). Times are RFC 3339,
 //! durations Go durations; both ends of the search are required, as in Jaeger. Errors are
 //! gRPC-gateway's `{"error":{"httpCode":400,"message":"…"}}`; a search or lookup that finds
@@ -195,7 +196,7 @@ fn search_query(params: &Params) -> Result<otelite_storage::TraceQuery, ApiError
     if let Some(json) = params.get("query.attributes") {
         conditions.add_tags(
             "query.attributes",
-            params::parse_tags_json("query.attributes", json)?,
+            params::parse_tags("query.attributes", json)?,
         );
     }
     if params.get("query.filter").is_some() {
@@ -456,7 +457,7 @@ mod tests {
                 "query.startTimeMin and query.startTimeMax are required",
             ),
             (
-                format!("{RANGE}&query.attributes=nope"),
+                format!("{RANGE}&query.attributes=%7Bnope"),
                 "malformed parameter query.attributes",
             ),
             (

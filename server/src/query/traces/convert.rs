@@ -20,29 +20,29 @@ pub(crate) fn trace(trace_id: &[u8; 16], groups: &[ResourceSpans]) -> api::Trace
         scopes: Vec::new(),
         spans: Vec::new(),
     };
-    // Keyed by the protobuf bytes of what makes them identical; attributes hold doubles, so the
-    // DTOs themselves cannot be hashed.
     let mut resource_index: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut scope_index: HashMap<Vec<u8>, usize> = HashMap::new();
     for group in groups {
-        let mut key = group
-            .resource
-            .as_ref()
-            .map(Message::encode_to_vec)
-            .unwrap_or_default();
-        key.extend_from_slice(group.schema_url.as_bytes());
+        let key = identity(
+            group.resource.clone().map(|mut r| {
+                r.attributes.sort_by(|a, b| a.key.cmp(&b.key));
+                r
+            }),
+            &group.schema_url,
+        );
         let resource = *resource_index.entry(key).or_insert_with(|| {
             out.resources
                 .push(resource(group.resource.as_ref(), &group.schema_url));
             out.resources.len() - 1
         });
         for scope_spans in &group.scope_spans {
-            let mut key = scope_spans
-                .scope
-                .as_ref()
-                .map(Message::encode_to_vec)
-                .unwrap_or_default();
-            key.extend_from_slice(scope_spans.schema_url.as_bytes());
+            let key = identity(
+                scope_spans.scope.clone().map(|mut s| {
+                    s.attributes.sort_by(|a, b| a.key.cmp(&b.key));
+                    s
+                }),
+                &scope_spans.schema_url,
+            );
             let scope = *scope_index.entry(key).or_insert_with(|| {
                 out.scopes
                     .push(scope(scope_spans.scope.as_ref(), &scope_spans.schema_url));
@@ -59,6 +59,15 @@ pub(crate) fn trace(trace_id: &[u8; 16], groups: &[ResourceSpans]) -> api::Trace
     out.spans
         .sort_by(|a, b| (a.start_unix_nano, &a.span_id).cmp(&(b.start_unix_nano, &b.span_id)));
     out
+}
+
+/// What makes two resources (or scopes) the same: their protobuf bytes, attributes sorted by key
+/// (SDKs keep resource attributes in hash maps, so two exports of one process may order them
+/// differently), and the schema URL. Attributes hold doubles, so the DTOs cannot be hashed.
+fn identity<M: Message>(message: Option<M>, schema_url: &str) -> Vec<u8> {
+    let mut key = message.map(|m| m.encode_to_vec()).unwrap_or_default();
+    key.extend_from_slice(schema_url.as_bytes());
+    key
 }
 
 fn resource(resource: Option<&Resource>, schema_url: &str) -> api::Resource {

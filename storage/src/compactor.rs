@@ -1,0 +1,526 @@
+//! The compactor: a background thread that rewrites a partition's row blocks (codec 1, as the
+//! writer stores requests) into columnar span blocks (codec 2) grouped by trace, the way Tempo
+//! turns its WAL into blocks.
+//!
+//! A partition is compacted once its row blocks have been left alone for the idle delay, or
+//! sooner when they add up to a run's worth of bytes. A run: rotate the partition's files
+//! (`files.rs`), so the writer appends elsewhere; read up to [`StoreOptions::compaction_run_bytes`]
+//! of the oldest row blocks; gather their spans by trace, order the traces by start and cut
+//! them into blocks of at most `span_block::MAX_SPANS_PER_BLOCK` spans; write those to a new
+//! segment file and sync it; then, in ONE durable redb transaction, delete the row blocks'
+//! entries and filters and insert the new blocks' entries, trace-id filters, search filters and
+//! catalog keys; only then retire the files nothing references any more. A crash before the
+//! commit leaves an unreferenced new file (removed at the next open); after it, unreferenced old
+//! files (the same). Readers see a partition through one snapshot, so every span exactly once.
+//!
+//! This module must never acknowledge anything or block the writer beyond sharing redb's one
+//! write transaction at a time.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Bound;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use redb::{Durability, ReadableTable};
+
+use crate::block::{CODEC_ZSTD_PROTOBUF, IndexEntry};
+use crate::files::Files;
+use crate::index::Index;
+use crate::reader::{self, read_block};
+use crate::schema::{self, BlockKey};
+use crate::segment::{self, SegmentReader};
+use crate::span_block::{self, MAX_SPANS_PER_BLOCK, Row, RowCollector, trace_key};
+use crate::trace_index::{SearchFilter, trace_hash, trace_id_filter};
+use crate::trace_query::service_name;
+use crate::{ReadError, ResourceSpans, Signal, WriteError};
+
+/// zstd level of codec-2 columns: the compactor runs in the background, so it can afford more
+/// than the writer's level 3.
+const ZSTD_LEVEL: i32 = 9;
+
+/// How often the compactor looks for work when nothing wakes it.
+const TICK: Duration = Duration::from_millis(500);
+
+/// Row data waiting per partition, and the thread's stop switch.
+#[derive(Default)]
+pub(crate) struct Pending {
+    partitions: Mutex<HashMap<u64, Waiting>>,
+    wake: Condvar,
+    stop: AtomicBool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    last_write: Instant,
+    bytes: u64,
+}
+
+impl Pending {
+    /// The writer committed `bytes` (uncompressed) of row blocks to `partition`.
+    pub fn wrote(&self, partition: u64, bytes: u64) {
+        let mut partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        let waiting = partitions.entry(partition).or_insert(Waiting {
+            last_write: Instant::now(),
+            bytes: 0,
+        });
+        waiting.last_write = Instant::now();
+        waiting.bytes += bytes;
+    }
+
+    /// Row blocks found at open: eligible at once.
+    fn found(&self, partition: u64, bytes: u64, idle: Duration) {
+        let mut partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        let waiting = partitions.entry(partition).or_insert(Waiting {
+            last_write: Instant::now()
+                .checked_sub(idle)
+                .unwrap_or_else(Instant::now),
+            bytes: 0,
+        });
+        waiting.bytes += bytes;
+    }
+
+    fn due(&self, idle: Duration, run_bytes: u64) -> Vec<u64> {
+        let partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut due: Vec<u64> = partitions
+            .iter()
+            .filter(|(_, w)| {
+                w.bytes > 0 && (w.last_write.elapsed() >= idle || w.bytes >= run_bytes)
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        due.sort_unstable();
+        due
+    }
+
+    fn compacted(&self, partition: u64, bytes: u64, left: bool) {
+        let mut partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(waiting) = partitions.get_mut(&partition) {
+            waiting.bytes = waiting.bytes.saturating_sub(bytes);
+            if !left {
+                waiting.bytes = 0;
+            } else if waiting.bytes == 0 {
+                // The writer's count was low (blocks found at open): look again next tick.
+                waiting.bytes = 1;
+            }
+            if waiting.bytes == 0 {
+                partitions.remove(&partition);
+            }
+        }
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_all();
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn sleep(&self) {
+        let partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.stopped() {
+            let _ = self.wake.wait_timeout(partitions, TICK);
+        }
+    }
+}
+
+/// How the compactor behaves (from [`crate::StoreOptions`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub idle: Duration,
+    pub run_bytes: u64,
+}
+
+pub(crate) struct Compactor {
+    index: Arc<Index>,
+    data_dir: PathBuf,
+    files: Arc<Files>,
+    pending: Arc<Pending>,
+    settings: Settings,
+    zstd: zstd::bulk::Compressor<'static>,
+}
+
+/// Registers the row blocks already in the store, then starts the compactor thread.
+pub(crate) fn spawn(
+    index: Arc<Index>,
+    data_dir: PathBuf,
+    files: Arc<Files>,
+    pending: Arc<Pending>,
+    settings: Settings,
+) -> std::io::Result<JoinHandle<()>> {
+    if let Some(db) = index.get() {
+        let ctx_db = || Ok(Arc::clone(&db));
+        let ctx = reader::ReadContext {
+            db: &ctx_db,
+            data_dir: &data_dir,
+            files: &files,
+        };
+        let found = reader::walk_partitions(ctx, Signal::Traces, crate::TimeRange::ALL, |blocks| {
+            for (key, entry) in blocks {
+                if entry.header.codec == CODEC_ZSTD_PROTOBUF {
+                    pending.found(
+                        key.partition_start,
+                        u64::from(entry.header.uncompressed_len),
+                        settings.idle,
+                    );
+                }
+            }
+            Ok(std::ops::ControlFlow::Continue(()))
+        });
+        if let Err(error) = found {
+            tracing::warn!(%error, "could not list the row blocks to compact; new ones are compacted as they come");
+        }
+    }
+    let compactor = Compactor {
+        index,
+        data_dir,
+        files,
+        pending,
+        settings,
+        zstd: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+    };
+    std::thread::Builder::new()
+        .name("otelite-compactor".into())
+        .spawn(move || compactor.run())
+}
+
+/// Why a run did not complete. Nothing is lost either way: the row blocks stay until a run
+/// commits.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("the index changed under the run; it is retried")]
+    Raced,
+}
+
+impl Compactor {
+    fn run(mut self) {
+        let mut backoff = Duration::ZERO;
+        while !self.pending.stopped() {
+            self.files.sweep();
+            for partition in self
+                .pending
+                .due(self.settings.idle, self.settings.run_bytes)
+            {
+                if self.pending.stopped() {
+                    break;
+                }
+                match self.compact(partition) {
+                    Ok((bytes, left)) => {
+                        backoff = Duration::ZERO;
+                        self.pending.compacted(partition, bytes, left);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, partition, "compaction failed; retrying later");
+                        backoff =
+                            (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+                        break;
+                    }
+                }
+            }
+            let until = Instant::now() + backoff;
+            self.pending.sleep();
+            while Instant::now() < until && !self.pending.stopped() {
+                self.pending.sleep();
+            }
+        }
+        self.files.sweep();
+    }
+
+    /// One run over `partition`: returns the row bytes compacted and whether row blocks are
+    /// left for another run.
+    fn compact(&mut self, partition: u64) -> Result<(u64, bool), RunError> {
+        let db = self.index.get().ok_or(RunError::Raced)?;
+        let index_error = |e: redb::Error| WriteError::index(self.index.path(), e);
+        let Some((old_row, out_file)) = self
+            .files
+            .rotate(&db, Signal::Traces, partition)
+            .map_err(index_error)?
+        else {
+            return Ok((0, false));
+        };
+        let (inputs, left) = {
+            let _pin = self.files.pin();
+            let blocks = reader::read_partition(
+                &db,
+                Signal::Traces,
+                Bound::Included(BlockKey::first_in(partition)),
+                BlockKey::last_in(partition),
+                |entry| entry.header.codec == CODEC_ZSTD_PROTOBUF && entry.file <= old_row,
+            )?
+            .map(|(_, blocks)| blocks)
+            .unwrap_or_default();
+            let mut bytes = 0;
+            let take = blocks
+                .iter()
+                .take_while(|(_, entry)| {
+                    let first = bytes == 0;
+                    bytes += u64::from(entry.header.uncompressed_len);
+                    first || bytes <= self.settings.run_bytes
+                })
+                .count();
+            let left = take < blocks.len();
+            let mut blocks = blocks;
+            blocks.truncate(take);
+            (blocks, left)
+        };
+        if inputs.is_empty() {
+            return Ok((0, false));
+        }
+        let mut collector = RowCollector::default();
+        {
+            let _pin = self.files.pin();
+            let mut segments = SegmentReader::new(&self.data_dir, Signal::Traces);
+            for (key, entry) in &inputs {
+                for group in read_block::<ResourceSpans>(&mut segments, *key, entry)? {
+                    collector.add(group);
+                }
+            }
+        }
+        let built = self.build(collector)?;
+        let payloads: Vec<Vec<u8>> = built.iter().map(|b| b.payload.clone()).collect();
+        let offsets = segment::write_file(
+            &self.data_dir,
+            Signal::Traces,
+            partition,
+            out_file,
+            &payloads,
+        )?;
+        let out_path = schema::segment_dir(&self.data_dir, Signal::Traces)
+            .join(schema::segment_file_name(partition, out_file));
+        match self.swap(&db, partition, out_file, &inputs, &built, &offsets) {
+            Ok(retired) => {
+                self.files.retire(retired);
+                let bytes = inputs
+                    .iter()
+                    .map(|(_, e)| u64::from(e.header.uncompressed_len))
+                    .sum();
+                Ok((bytes, left))
+            }
+            Err(error) => {
+                segment::remove_files(&[out_path]);
+                Err(error)
+            }
+        }
+    }
+
+    /// Cuts the collected spans into codec-2 blocks: traces ordered by their first span's start,
+    /// a block closed at [`MAX_SPANS_PER_BLOCK`] spans.
+    fn build(&mut self, collector: RowCollector) -> Result<Vec<Built>, RunError> {
+        let RowCollector { groups, rows, .. } = collector;
+        // Traces, each with its rows' positions and its first start.
+        let mut traces: HashMap<[u8; 16], (u64, Vec<usize>)> = HashMap::new();
+        for (i, row) in rows.iter().enumerate() {
+            let trace = traces
+                .entry(trace_key(&row.span.trace_id))
+                .or_insert((u64::MAX, Vec::new()));
+            trace.0 = trace.0.min(row.span.start_time_unix_nano);
+            trace.1.push(i);
+        }
+        let mut order: Vec<(u64, [u8; 16], Vec<usize>)> = traces
+            .into_iter()
+            .map(|(id, (start, rows))| (start, id, rows))
+            .collect();
+        order.sort_unstable_by_key(|(start, id, _)| (*start, *id));
+        let mut rows: Vec<Option<Row>> = rows.into_iter().map(Some).collect();
+        let mut chunks: Vec<Vec<Row>> = vec![Vec::new()];
+        for (_, _, positions) in order {
+            for i in positions {
+                if chunks.last().expect("one").len() >= MAX_SPANS_PER_BLOCK {
+                    chunks.push(Vec::new());
+                }
+                chunks
+                    .last_mut()
+                    .expect("one")
+                    .push(rows[i].take().expect("each row once"));
+            }
+        }
+        let mut built = Vec::with_capacity(chunks.len());
+        for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
+            built.push(self.build_block(&groups, chunk)?);
+        }
+        Ok(built)
+    }
+
+    fn build_block(
+        &mut self,
+        groups: &[ResourceSpans],
+        chunk: Vec<Row>,
+    ) -> Result<Built, RunError> {
+        // Only this block's groups, renumbered.
+        let mut renumber: HashMap<u32, u32> = HashMap::new();
+        let mut own_groups = Vec::new();
+        let rows: Vec<Row> = chunk
+            .into_iter()
+            .map(|mut row| {
+                let next = own_groups.len() as u32;
+                row.group = *renumber.entry(row.group).or_insert_with(|| {
+                    own_groups.push(groups[row.group as usize].clone());
+                    next
+                });
+                row
+            })
+            .collect();
+        let resource = |g: u32| {
+            own_groups[g as usize]
+                .resource
+                .as_ref()
+                .map_or(&[][..], |r| &r.attributes[..])
+        };
+        let search = SearchFilter::build(rows.iter().map(|row| {
+            (
+                service_name(resource(row.group)),
+                resource(row.group),
+                &row.span,
+            )
+        }));
+        let hashes: Vec<u64> = rows
+            .iter()
+            .map(|row| trace_hash(&row.span.trace_id))
+            .collect();
+        let mut operations = HashSet::new();
+        for row in &rows {
+            operations.insert((
+                service_name(resource(row.group)).to_string(),
+                row.span.name.clone(),
+                row.span.kind,
+            ));
+        }
+        let (header, payload) = span_block::encode(&own_groups, rows, &mut self.zstd)
+            .map_err(|e| WriteError::Unencodable { reason: e.0 })?;
+        Ok(Built {
+            header,
+            payload,
+            trace_filter: trace_id_filter(&hashes).encode(),
+            search: search.encode(),
+            operations,
+        })
+    }
+
+    /// The one transaction that replaces `inputs` with `built`; returns the files no entry
+    /// references any more.
+    fn swap(
+        &self,
+        db: &redb::Database,
+        partition: u64,
+        out_file: u32,
+        inputs: &[(BlockKey, IndexEntry)],
+        built: &[Built],
+        offsets: &[u64],
+    ) -> Result<Vec<PathBuf>, RunError> {
+        let index_error = |e: redb::Error| RunError::Write(WriteError::index(self.index.path(), e));
+        let mut txn = db.begin_write().map_err(|e| index_error(e.into()))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| index_error(e.into()))?;
+        let mut retired = Vec::new();
+        {
+            let mut table = txn
+                .open_table(schema::block_table(Signal::Traces))
+                .map_err(|e| index_error(e.into()))?;
+            let mut filters = txn
+                .open_table(schema::TRACE_ID_FILTERS)
+                .map_err(|e| index_error(e.into()))?;
+            let mut search = txn
+                .open_table(schema::TRACE_SEARCH_FILTERS)
+                .map_err(|e| index_error(e.into()))?;
+            let mut catalog = txn
+                .open_table(schema::TRACE_OPERATIONS)
+                .map_err(|e| index_error(e.into()))?;
+            let first = BlockKey::first_in(partition).encode();
+            let last = BlockKey::last_in(partition).encode();
+            let next_seq = match table
+                .range::<&[u8; BlockKey::LEN]>(&first..=&last)
+                .map_err(|e| index_error(e.into()))?
+                .next_back()
+            {
+                Some(entry) => {
+                    BlockKey::decode(entry.map_err(|e| index_error(e.into()))?.0.value()).seq + 1
+                }
+                None => return Err(RunError::Raced),
+            };
+            for (key, entry) in inputs {
+                let removed = table
+                    .remove(&key.encode())
+                    .map_err(|e| index_error(e.into()))?;
+                if removed.is_none_or(|v| v.value() != entry.encode().as_slice()) {
+                    // Something else (retention) changed the partition: drop this run.
+                    return Err(RunError::Raced);
+                }
+                filters
+                    .remove(&key.encode())
+                    .map_err(|e| index_error(e.into()))?;
+            }
+            for (i, (block, offset)) in built.iter().zip(offsets).enumerate() {
+                let key = BlockKey {
+                    partition_start: partition,
+                    seq: next_seq + i as u64,
+                }
+                .encode();
+                let entry = IndexEntry {
+                    header: block.header,
+                    file: out_file,
+                    offset: *offset,
+                    len: u32::try_from(block.payload.len()).map_err(|_| {
+                        RunError::Write(WriteError::Unencodable {
+                            reason: "a compacted block above 4 GiB".into(),
+                        })
+                    })?,
+                };
+                table
+                    .insert(&key, entry.encode().as_slice())
+                    .map_err(|e| index_error(e.into()))?;
+                filters
+                    .insert(&key, block.trace_filter.as_slice())
+                    .map_err(|e| index_error(e.into()))?;
+                search
+                    .insert(&key, block.search.as_slice())
+                    .map_err(|e| index_error(e.into()))?;
+                for (service, name, kind) in &block.operations {
+                    let op = schema::operation_key(partition, service, name, *kind);
+                    catalog
+                        .insert(op.as_slice(), ())
+                        .map_err(|e| index_error(e.into()))?;
+                }
+            }
+            let mut referenced = HashSet::new();
+            for entry in table
+                .range::<&[u8; BlockKey::LEN]>(&first..=&last)
+                .map_err(|e| index_error(e.into()))?
+            {
+                let (_, value) = entry.map_err(|e| index_error(e.into()))?;
+                if let Ok(entry) = IndexEntry::parse(value.value()) {
+                    referenced.insert(entry.file);
+                }
+            }
+            let dir = schema::segment_dir(&self.data_dir, Signal::Traces);
+            let mut inputs_files: Vec<u32> = inputs.iter().map(|(_, e)| e.file).collect();
+            inputs_files.sort_unstable();
+            inputs_files.dedup();
+            for file in inputs_files {
+                if !referenced.contains(&file)
+                    && !self.files.in_use_by_writer(Signal::Traces, partition, file)
+                {
+                    retired.push(dir.join(schema::segment_file_name(partition, file)));
+                }
+            }
+        }
+        txn.commit().map_err(|e| index_error(e.into()))?;
+        Ok(retired)
+    }
+}
+
+/// One compacted block, ready to be written and indexed.
+struct Built {
+    header: crate::block::BlockHeader,
+    payload: Vec<u8>,
+    trace_filter: Vec<u8>,
+    search: Vec<u8>,
+    operations: HashSet<(String, String, i32)>,
+}
