@@ -254,7 +254,7 @@ fn SpanRow(layout: Arc<TraceLayout>, span: usize, state: WaterfallState) -> impl
             role="treeitem"
             attr:aria-level=node.depth + 1
             aria-selected=move || (selected.get() == Some(span)).to_string()
-            aria-expanded=has_children.then(|| move || (!is_collapsed()).to_string())
+            aria-expanded=has_children.then_some(move || (!is_collapsed()).to_string())
             data-span-id=s.span_id.clone()
             data-depth=node.depth
             on:click=move |_| selected.set(Some(span))

@@ -341,9 +341,9 @@ pub fn parse_duration(text: &str) -> Result<Option<u64>, String> {
 
 /// A duration for the API: whole units, the largest that keeps it exact.
 fn duration_param(ns: u64) -> String {
-    if ns % 1_000_000 == 0 {
+    if ns.is_multiple_of(1_000_000) {
         format!("{}ms", ns / 1_000_000)
-    } else if ns % 1_000 == 0 {
+    } else if ns.is_multiple_of(1_000) {
         format!("{}us", ns / 1_000)
     } else {
         format!("{ns}ns")
