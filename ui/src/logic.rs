@@ -329,6 +329,29 @@ pub fn format_clock(ns: u64, offset_minutes: i32) -> String {
     format!("{:02}:{:02}:{:02}", t.hour, t.minute, t.second)
 }
 
+/// `12:34:56.789` in a zone `offset_minutes` east of UTC, for axes finer than a second.
+pub fn format_clock_ms(ns: u64, offset_minutes: i32) -> String {
+    let t = CivilTime::from_nanos(ns, offset_minutes);
+    format!("{}.{:03}", format_clock(ns, offset_minutes), t.millisecond)
+}
+
+/// `name` cut into pieces after each `/`, `.` and `:`, where a long span name such as
+/// `oteldemo.InventoryService/GetStock` may wrap (the component puts a `<wbr>` between them).
+pub fn wrap_points(name: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for (i, c) in name.char_indices() {
+        if matches!(c, '/' | '.' | ':') {
+            pieces.push(&name[start..i + 1]);
+            start = i + 1;
+        }
+    }
+    if start < name.len() || pieces.is_empty() {
+        pieces.push(&name[start..]);
+    }
+    pieces
+}
+
 /// A time window in unix nanoseconds, `start` inclusive, `end` exclusive, as the export API
 /// takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -481,6 +504,16 @@ mod tests {
     }
 
     #[test]
+    fn long_names_wrap_after_separators() {
+        assert_eq!(
+            wrap_points("oteldemo.InventoryService/GetStock"),
+            ["oteldemo.", "InventoryService/", "GetStock"]
+        );
+        assert_eq!(wrap_points("GET /"), ["GET /"]);
+        assert_eq!(wrap_points(""), [""]);
+    }
+
+    #[test]
     fn nanos_read_with_three_digits() {
         assert_eq!(format_nanos(0), "0ns");
         assert_eq!(format_nanos(830), "830ns");
@@ -512,6 +545,7 @@ mod tests {
         assert_eq!(format_timestamp(ns, 120), "2023-11-15 00:13:20.123");
         assert_eq!(format_timestamp(ns, -300), "2023-11-14 17:13:20.123");
         assert_eq!(format_clock(ns, 60), "23:13:20");
+        assert_eq!(format_clock_ms(ns, 0), "22:13:20.123");
         assert_eq!(format_timestamp(0, 0), "1970-01-01 00:00:00.000");
         // A leap day.
         assert_eq!(

@@ -7,8 +7,8 @@ use otelite_api::traces::TraceSummary;
 
 use crate::app::Location;
 use crate::clock::utc_offset_minutes;
-use crate::logic::chart::{duration_ticks, fraction, time_ticks};
-use crate::logic::{Route, format_clock, format_nanos};
+use crate::logic::chart::{duration_ticks, fraction, time_step, time_ticks};
+use crate::logic::{Route, format_clock, format_clock_ms, format_nanos};
 
 const WIDTH: f64 = 1000.0;
 const HEIGHT: f64 = 190.0;
@@ -25,14 +25,20 @@ pub fn ScatterPlot(traces: Vec<TraceSummary>) -> impl IntoView {
     const S: u64 = 1_000_000_000;
     let first = traces.iter().map(|t| t.start_unix_nano).min().unwrap_or(0);
     let last = traces.iter().map(|t| t.start_unix_nano).max().unwrap_or(0);
-    // A little room either side, and at least a minute, so a lone dot sits mid-plot.
-    let pad = ((last - first) / 20).max(30 * S);
+    // A little room either side (a lone dot sits mid-plot), but little enough that a burst of
+    // traces within a second still spreads out.
+    let pad = ((last - first) / 20).max(S / 10);
     let (lo, hi) = (first.saturating_sub(pad), last.saturating_add(pad));
     let longest = traces.iter().map(|t| t.duration_ns).max().unwrap_or(0);
     let y_ticks = duration_ticks(longest, 4);
     let y_top = *y_ticks.last().unwrap_or(&1);
     let offset = utc_offset_minutes(lo);
     let x_ticks = time_ticks(lo, hi, 6, offset);
+    let clock = if time_step(lo, hi, 6) < S {
+        format_clock_ms
+    } else {
+        format_clock
+    };
 
     let x = move |t: u64| LEFT + fraction(t, lo, hi) * (WIDTH - LEFT - RIGHT);
     let y = move |d: u64| HEIGHT - BOTTOM - fraction(d, 0, y_top) * (HEIGHT - TOP - BOTTOM);
@@ -54,14 +60,17 @@ pub fn ScatterPlot(traces: Vec<TraceSummary>) -> impl IntoView {
         .map(|t| {
             view! {
                 <text class="plot-label" x=x(*t) y=HEIGHT - 6.0 text-anchor="middle">
-                    {format_clock(*t, offset)}
+                    {clock(*t, offset)}
                 </text>
             }
         })
         .collect_view();
-    let dots = traces
-        .iter()
-        .enumerate()
+    // Error dots are drawn last, so none hides under a dot of a trace that went well.
+    let mut drawing_order: Vec<usize> = (0..traces.len()).collect();
+    drawing_order.sort_by_key(|i| traces[*i].error_count > 0);
+    let dots = drawing_order
+        .into_iter()
+        .map(|i| (i, &traces[i]))
         .map(|(i, t)| {
             let id = t.trace_id.clone();
             let open = move || location.push(Route::Trace(id.clone()), "");
@@ -110,7 +119,7 @@ pub fn ScatterPlot(traces: Vec<TraceSummary>) -> impl IntoView {
                 t.root_name,
                 format_nanos(t.duration_ns),
                 t.span_count,
-                format_clock(t.start_unix_nano, utc_offset_minutes(t.start_unix_nano)),
+                format_clock_ms(t.start_unix_nano, utc_offset_minutes(t.start_unix_nano)),
             )
         })
     };

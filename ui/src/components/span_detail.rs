@@ -15,7 +15,7 @@ use crate::logic::span_tree::{TraceLayout, duration_ns, span_service};
 use crate::logic::span_values::{
     exception, kind_label, other_exception_attributes, status_label, value_text, value_type,
 };
-use crate::logic::{Route, format_nanos, format_timestamp};
+use crate::logic::{Route, format_nanos, format_timestamp, wrap_points};
 
 #[component]
 pub fn SpanDetail(
@@ -103,7 +103,12 @@ pub fn SpanDetail(
         <aside class="card span-detail" data-testid="span-detail" aria-label="Span detail">
             <header class="detail-head">
                 <div>
-                    <h2 class="detail-title">{s.name.clone()}</h2>
+                    <h2 class="detail-title">
+                        {wrap_points(&s.name)
+                            .into_iter()
+                            .map(|piece| view! { {piece.to_owned()} <wbr/> })
+                            .collect_view()}
+                    </h2>
                     <ServiceChip service=service/>
                 </div>
                 <button

@@ -27,33 +27,39 @@ pub fn duration_ticks(max_ns: u64, ticks: u64) -> Vec<u64> {
     out
 }
 
-/// Round steps for a wall-clock axis, in seconds.
-const TIME_STEPS_S: [u64; 18] = [
-    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200, 86_400,
+/// Round steps for a wall-clock axis, in milliseconds: from a tenth of a second (a burst of
+/// traces) to a day.
+const TIME_STEPS_MS: [u64; 21] = [
+    100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000,
+    900_000, 1_800_000, 3_600_000, 7_200_000, 10_800_000, 21_600_000, 43_200_000, 86_400_000,
 ];
 
-/// Tick times inside `[start_ns, end_ns]` on round wall-clock steps (in a zone
-/// `offset_minutes` east of UTC, so hours fall on the hour locally), about `ticks` of them.
-pub fn time_ticks(start_ns: u64, end_ns: u64, ticks: u64, offset_minutes: i32) -> Vec<u64> {
-    const S: u64 = 1_000_000_000;
-    let span_s = end_ns.saturating_sub(start_ns) / S;
-    let step_s = TIME_STEPS_S
+/// The round step between about `ticks` ticks on `[start_ns, end_ns]`, in nanoseconds.
+pub fn time_step(start_ns: u64, end_ns: u64, ticks: u64) -> u64 {
+    const MS: u64 = 1_000_000;
+    let span_ms = end_ns.saturating_sub(start_ns) / MS;
+    let ticks = ticks.max(1);
+    let step_ms = TIME_STEPS_MS
         .into_iter()
-        .find(|step| span_s / step <= ticks)
-        .unwrap_or(86_400 * (span_s / 86_400 / ticks.max(1)).max(1));
-    let step = step_s * S;
+        .find(|step| span_ms / step <= ticks)
+        .unwrap_or(86_400_000 * (span_ms / 86_400_000 / ticks).max(1));
+    step_ms * MS
+}
+
+/// Tick times inside `[start_ns, end_ns]` every [`time_step`], on round wall-clock times (in a
+/// zone `offset_minutes` east of UTC, so hours fall on the hour locally).
+pub fn time_ticks(start_ns: u64, end_ns: u64, ticks: u64, offset_minutes: i32) -> Vec<u64> {
+    let step = i128::from(time_step(start_ns, end_ns, ticks));
     // Align to the local clock: shift into local time, round up, shift back.
-    let offset = i128::from(offset_minutes) * 60 * i128::from(S);
+    let offset = i128::from(offset_minutes) * 60_000_000_000;
     let local_start = i128::from(start_ns) + offset;
-    let first_local =
-        (local_start + i128::from(step) - 1).div_euclid(i128::from(step)) * i128::from(step);
-    let mut t = first_local - offset;
+    let mut t = (local_start + step - 1).div_euclid(step) * step - offset;
     let mut out = Vec::new();
     while t <= i128::from(end_ns) {
         if t >= 0 {
             out.push(t as u64);
         }
-        t += i128::from(step);
+        t += step;
     }
     out
 }
@@ -125,6 +131,9 @@ mod tests {
             "{day:?}"
         );
         assert!(time_ticks(start, start, 4, 0).len() <= 1);
+        // A burst within half a second still gets ticks, a tenth of a second apart.
+        assert_eq!(time_step(start, start + 500_000_000, 6), 100_000_000);
+        assert_eq!(time_ticks(start, start + 500_000_000, 6, 0).len(), 6);
     }
 
     #[test]
