@@ -50,6 +50,9 @@ function randomHex(bytes) {
     .join("");
 }
 
+// The plain one-span trace; the checkout's payment span links to it.
+const simple = { traceId: randomHex(16), spanId: randomHex(8) };
+
 function tracePayload() {
   const start = BigInt(Date.now()) * 1_000_000n;
   return {
@@ -58,8 +61,8 @@ function tracePayload() {
       scopeSpans: [{
         scope,
         spans: [{
-          traceId: randomHex(16),
-          spanId: randomHex(8),
+          traceId: simple.traceId,
+          spanId: simple.spanId,
           name: "GET /checkout",
           kind: 2,
           startTimeUnixNano: start.toString(),
@@ -116,6 +119,7 @@ function checkoutTracePayload() {
         span(ids.payment, ids.checkout, "Charge", 2, 60, 160, {
           attributes: [str("payment.method", "card"), int("amount.cents", 4999)],
           status: { code: 2, message: "card declined" },
+          links: [{ traceId: simple.traceId, spanId: simple.spanId, attributes: [str("link.reason", "retry of")] }],
           events: [{
             timeUnixNano: ms(150),
             name: "exception",
@@ -131,6 +135,25 @@ function checkoutTracePayload() {
         span(ids.inventory, ids.checkout, "ReserveStock", 3, 40, 55, { status: { code: 1 } }),
       ]),
     ],
+  };
+}
+
+// Two spans whose parent (and the trace's root) never arrived.
+const rootless = { traceId: randomHex(16), missingParent: randomHex(8), ids: [randomHex(8), randomHex(8)] };
+
+function rootlessTracePayload() {
+  const t0 = BigInt(Date.now() - 3_000) * 1_000_000n;
+  const span = (spanId, parentSpanId, name, start, end) => ({
+    traceId: rootless.traceId, spanId, parentSpanId, name, kind: 3,
+    startTimeUnixNano: (t0 + BigInt(start * 1e6)).toString(),
+    endTimeUnixNano: (t0 + BigInt(end * 1e6)).toString(),
+  });
+  const [a, b] = rootless.ids;
+  return {
+    resourceSpans: [{
+      resource: { attributes: [{ key: "service.name", value: { stringValue: "worker" } }] },
+      scopeSpans: [{ scope, spans: [span(b, a, "fetch batch", 5, 25), span(a, rootless.missingParent, "process job", 0, 40)] }],
+    }],
   };
 }
 
@@ -234,6 +257,7 @@ const problems = [];
 before(async () => {
   await sendOtlp("traces", tracePayload());
   await sendOtlp("traces", checkoutTracePayload());
+  await sendOtlp("traces", rootlessTracePayload());
   for (const batch of bigTraceBatches(2_500)) await sendOtlp("traces", batch);
   await sendOtlp("metrics", metricPayload());
   await sendOtlp("logs", logPayload());
@@ -445,10 +469,17 @@ test("the trace search finds the failing checkout by service and tag, and the UR
 });
 
 test("the failing span of the trace shows its exception", async () => {
-  // From the search results of the previous test.
+  // From the search results of the previous test. Leaving them must not search again.
+  const searches = [];
+  const countSearches = (request) => {
+    if (new URL(request.url()).pathname === "/api/v1/traces") searches.push(request.url());
+  };
+  page.on("request", countSearches);
   await page.locator(`.result[data-trace-id="${checkout.traceId}"] a`).click();
   await page.waitForURL(`${uiUrl}/traces/${checkout.traceId}`);
   await page.getByTestId("waterfall").waitFor();
+  page.off("request", countSearches);
+  assert.deepEqual(searches, [], "opening a trace searched again");
   assert.match(await page.getByTestId("trace-title").textContent(), /frontend\s*:\s*POST \/checkout/);
   assert.equal(await page.getByTestId("span-count").textContent(), "5");
   assert.equal(await page.getByTestId("error-count").textContent(), "3");
@@ -481,6 +512,15 @@ test("the failing span of the trace shows its exception", async () => {
   await page.reload();
   await page.getByTestId("span-detail").getByTestId("exception-message").waitFor();
 
+  // The span's link opens the linked trace on the linked span; back returns here.
+  await page.getByTestId("span-detail").locator(".link-item a").click();
+  await page.waitForURL(`${uiUrl}/traces/${simple.traceId}?span=${simple.spanId}`);
+  await page.getByTestId("span-detail").locator(".detail-title").getByText("GET /checkout").waitFor();
+  assert.match(await page.getByTestId("trace-title").textContent(), /browser-test/);
+  await page.goBack();
+  await page.waitForURL(`${uiUrl}/traces/${checkout.traceId}?span=${ids.payment}`);
+  await page.getByTestId("span-detail").getByTestId("exception-message").waitFor();
+
   // Find-in-trace matches attribute values too; collapsing hides a subtree.
   const find = page.getByRole("searchbox", { name: "Find in trace" });
   await find.fill("postgresql");
@@ -511,6 +551,20 @@ test("an unknown trace shows a not-found page", async () => {
   const others = problems.filter((p) => p !== expected && !p.startsWith(browser404));
   problems.length = 0;
   problems.push(...others);
+  assertNoProblems();
+});
+
+test("a trace whose root has not arrived still shows its spans, marked", async () => {
+  await page.goto(`${uiUrl}/traces?service=worker`);
+  const result = page.locator(`.result[data-trace-id="${rootless.traceId}"]`);
+  await result.waitFor();
+  assert.match(await result.locator(".result-title").textContent(), /worker: process job\s*no root/);
+  await result.locator("a").click();
+  await page.getByTestId("waterfall").waitFor();
+  assert.match(await page.getByTestId("trace-title").textContent(), /no root/);
+  const rows = await page.locator(".wf-row").evaluateAll((els) => els.map((e) => [e.dataset.spanId, Number(e.dataset.depth)]));
+  assert.deepEqual(rows, [[rootless.ids[0], 0], [rootless.ids[1], 1]]);
+  assert.equal(await page.locator(".wf-row").first().locator(".badge").textContent(), "no parent");
   assertNoProblems();
 });
 

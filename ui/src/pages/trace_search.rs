@@ -52,7 +52,15 @@ const KINDS: [SpanKind; 5] = [
 #[component]
 pub fn TraceSearchPage() -> impl IntoView {
     let location = Location::current();
-    let search = Memo::new(move |_| location.query.with(|q| TraceSearch::from_query(q)));
+    // Leaving this page for a trace changes the query string too (to the trace's): that is not
+    // a new search, so the memo keeps the last one rather than search once more on the way out.
+    let search = Memo::new(move |previous: Option<&TraceSearch>| {
+        let here = location.route.with(|r| *r == Route::TraceSearch);
+        match previous {
+            Some(search) if !here => search.clone(),
+            _ => location.query.with(|q| TraceSearch::from_query(q)),
+        }
+    });
     // What the API is asked depends on everything but the order of the results.
     let request = Memo::new(move |_| TraceSearch {
         order: ResultOrder::Newest,
