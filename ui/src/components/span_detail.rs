@@ -103,12 +103,7 @@ pub fn SpanDetail(
         <aside class="card span-detail" data-testid="span-detail" aria-label="Span detail">
             <header class="detail-head">
                 <div>
-                    <h2 class="detail-title">
-                        {wrap_points(&s.name)
-                            .into_iter()
-                            .map(|piece| view! { {piece.to_owned()} <wbr/> })
-                            .collect_view()}
-                    </h2>
+                    <h2 class="detail-title">{breakable(&s.name)}</h2>
                     <ServiceChip service=service/>
                 </div>
                 <button
@@ -218,6 +213,15 @@ fn DetailSection(
     }
 }
 
+/// `text` with a line-break opportunity after each separator (see [`wrap_points`]), so long
+/// dotted keys and span names wrap between their parts rather than inside a word.
+fn breakable(text: &str) -> impl IntoView + use<> {
+    wrap_points(text)
+        .into_iter()
+        .map(|piece| view! { {piece.to_owned()} <wbr/> })
+        .collect_view()
+}
+
 /// Key, value and type of each attribute.
 #[component]
 fn Attributes(attributes: Vec<KeyValue>) -> impl IntoView {
@@ -234,7 +238,7 @@ fn Attributes(attributes: Vec<KeyValue>) -> impl IntoView {
                         let key = kv.key.clone();
                         view! {
                             <tr data-key=key>
-                                <th scope="row">{kv.key}</th>
+                                <th scope="row">{breakable(&kv.key)}</th>
                                 <td>
                                     <span class=format!("value value-{kind}")>{value_text(&kv.value)}</span>
                                     <span class="value-type">{kind}</span>
