@@ -532,6 +532,13 @@ test("the failing span of the trace shows its exception", async () => {
   await page.getByRole("button", { name: "Expand all" }).click();
   assert.equal(await rows.count(), 5);
 
+  // The keyboard walks the rows: up from the payment span is the inventory span.
+  await page.locator(`.wf-row[data-span-id="${ids.payment}"]`).click();
+  await page.locator(".wf-body").press("ArrowUp");
+  await page.locator(`.wf-row.selected[data-span-id="${ids.inventory}"]`).waitFor();
+  await page.locator(".wf-body").press("ArrowDown");
+  await page.locator(`.wf-row.selected[data-span-id="${ids.payment}"]`).waitFor();
+
   // The download is the trace as OTLP/JSON.
   const href = await page.getByTestId("download").getAttribute("href");
   const otlp = await (await page.request.get(`${uiUrl}${href}`)).json();

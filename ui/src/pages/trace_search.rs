@@ -195,7 +195,9 @@ fn SearchForm(
         }
     });
 
+    // The selects follow just their own field, not every keystroke in the form.
     let service = Memo::new(move |_| draft.with(|d| d.service.clone()));
+    let operation = Memo::new(move |_| draft.with(|d| d.operation.clone()));
     let operations = RwSignal::new(Vec::<Operation>::new());
     Effect::new(move |_| {
         let service = service.get();
@@ -323,7 +325,7 @@ fn SearchForm(
                 >
                     <option value="">"All operations"</option>
                     {move || {
-                        let chosen = draft.with(|d| d.operation.clone());
+                        let chosen = operation.get();
                         let mut names: Vec<String> =
                             operations.with(|ops| ops.iter().map(|o| o.name.clone()).collect());
                         names.sort();
