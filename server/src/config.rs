@@ -33,6 +33,9 @@ pub struct Config {
     pub max_item_age: Option<Duration>,
     /// Items further ahead of the server clock than this are refused; `None` accepts any.
     pub max_item_future: Option<Duration>,
+    /// How long a partition's trace row blocks stay untouched before the compactor rewrites
+    /// them into columnar blocks grouped by trace.
+    pub compaction_delay: Duration,
     /// Not a setting (the defaults suit every deployment); tests shorten them.
     pub timeouts: ConnectionTimeouts,
 }
@@ -80,6 +83,7 @@ impl Default for Config {
             timeouts: ConnectionTimeouts::default(),
             max_item_age: Some(TimeWindow::DEFAULT_MAX_AGE),
             max_item_future: Some(TimeWindow::DEFAULT_MAX_FUTURE),
+            compaction_delay: otelite_storage::StoreOptions::DEFAULT_COMPACTION_IDLE,
         }
     }
 }
@@ -167,6 +171,9 @@ pub struct Settings {
     /// Refuse items timed further than this ahead of the server clock, e.g. 1h or 10m; 0 or unlimited accepts any [default: 1h].
     #[arg(long, env = "OTELITE_MAX_ITEM_FUTURE", global = true)]
     pub max_item_future: Option<String>,
+    /// How long an hour's newly stored spans stay as received before they are rewritten into compact columnar blocks grouped by trace (sooner once they add up to 32 MiB), e.g. 30s; 0 compacts at once [default: 30s].
+    #[arg(long, env = "OTELITE_COMPACTION_DELAY", global = true)]
+    pub compaction_delay: Option<String>,
 }
 
 /// A setting that cannot be used, said so that the user knows what to change.
@@ -274,6 +281,12 @@ impl Settings {
                 self.max_item_future.or(file.max_item_future),
                 defaults.max_item_future,
             )?,
+            compaction_delay: duration_setting(
+                "compaction-delay",
+                self.compaction_delay.or(file.compaction_delay),
+                Some(defaults.compaction_delay),
+            )?
+            .unwrap_or(Duration::ZERO),
         };
         check_ports(&config)?;
         if config.max_memory_bytes / 2 < config.max_request_bytes {

@@ -71,8 +71,9 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     let http = bind(config, config.http_port, "OTLP HTTP", "--http-port").await?;
     let ui = bind(config, config.ui_port, "the UI and query API", "--ui-port").await?;
 
-    let store_options =
-        StoreOptions::default().with_max_pending_bytes(config.max_ingest_queue_bytes);
+    let store_options = StoreOptions::default()
+        .with_max_pending_bytes(config.max_ingest_queue_bytes)
+        .with_compaction_idle(Some(config.compaction_delay));
     let store = tokio::task::block_in_place(|| Store::open(&config.data_dir, store_options))?;
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {

@@ -24,6 +24,18 @@ pub(crate) fn hash(key: &[u8]) -> u64 {
     mix(h)
 }
 
+/// [`hash`] of the concatenation of `parts`, without building it.
+pub(crate) fn hash_parts(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &byte in *part {
+            h ^= u64::from(byte);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    mix(h)
+}
+
 /// splitmix64's finaliser: spreads every input bit over the output.
 fn mix(mut x: u64) -> u64 {
     x ^= x >> 30;
@@ -68,6 +80,7 @@ impl Bloom {
         }
     }
 
+    #[cfg(test)]
     pub fn insert(&mut self, key: &[u8]) {
         self.insert_hash(hash(key));
     }
@@ -77,6 +90,7 @@ impl Bloom {
             .all(|bit| self.bits[bit / 8] & (1 << (bit % 8)) != 0)
     }
 
+    #[cfg(test)]
     pub fn may_contain(&self, key: &[u8]) -> bool {
         self.may_contain_hash(hash(key))
     }
@@ -114,6 +128,7 @@ mod tests {
         assert_eq!(hash(b""), mix(0xcbf2_9ce4_8422_2325));
         assert_eq!(hash(b"frontend"), hash(b"frontend"));
         assert_ne!(hash(b"frontend"), hash(b"frontenD"));
+        assert_eq!(hash_parts(&[b"front", b"", b"end"]), hash(b"frontend"));
     }
 
     #[test]

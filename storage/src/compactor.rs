@@ -111,6 +111,12 @@ impl Pending {
         }
     }
 
+    /// Uncompressed bytes of row blocks not yet compacted (as the writer and open counted them).
+    pub fn backlog(&self) -> u64 {
+        let partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        partitions.values().map(|w| w.bytes).sum()
+    }
+
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         self.wake.notify_all();
@@ -181,7 +187,12 @@ pub(crate) fn spawn(
         files,
         pending,
         settings,
-        zstd: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+        zstd: zstd::bulk::Compressor::new(
+            std::env::var("OTELITE_COMPACT_LEVEL")
+                .ok()
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(ZSTD_LEVEL),
+        )?,
     };
     std::thread::Builder::new()
         .name("otelite-compactor".into())

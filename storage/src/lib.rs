@@ -477,6 +477,12 @@ impl Store {
         })
     }
 
+    /// Uncompressed bytes of trace row blocks waiting for the compactor: 0 once it has caught
+    /// up. With compaction off nothing is compacted and this only grows.
+    pub fn compaction_backlog(&self) -> u64 {
+        self.inner.compaction.backlog()
+    }
+
     /// Whether the store can write. While it cannot, batches fail with the error this reports,
     /// and the writer keeps trying to recover (reopening the index, cutting off what failed
     /// rounds left in segment files) until a write succeeds again.

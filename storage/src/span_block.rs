@@ -94,15 +94,13 @@ pub(crate) fn encode(
     let (mut starts, mut durations, mut name_col, mut kinds, mut statuses) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut names = Dictionary::default();
-    let mut pages = Vec::new();
-    let mut page = Vec::new();
-    let mut rest = Span::default();
 
     // Rows of the current trace: span id -> row offset within the trace.
     let mut in_trace: HashMap<&[u8], u64> = HashMap::new();
     let mut trace_start_row = 0;
     let mut previous_start = min_time;
     let mut current: Option<TraceId> = None;
+    let mut regular_rows = Vec::with_capacity(rows.len());
     for (row_no, row) in rows.iter().enumerate() {
         let span = &row.span;
         let key = trace_key(&span.trace_id);
@@ -117,6 +115,7 @@ pub(crate) fn encode(
         *trace_lens.last_mut().expect("pushed above") += 1;
         put_varint(&mut group_col, u64::from(row.group));
         let is_regular = regular(span);
+        regular_rows.push(is_regular);
         put_varint(&mut flags, if is_regular { 0 } else { FLAG_IDS_IN_REST });
         // The parent is looked up before this span's own id is known, so it is always an
         // earlier row.
@@ -147,8 +146,16 @@ pub(crate) fn encode(
             &mut statuses,
             zigzag(i64::from(span.status.as_ref().map_or(0, |s| s.code))),
         );
+    }
+    let names = names.encode();
+    drop(in_trace);
 
-        rest.clone_from(span);
+    // The rest of each span: the span itself with the columned fields cleared.
+    let row_count = rows.len();
+    let mut pages = Vec::new();
+    let mut page = Vec::new();
+    for (row_no, (row, is_regular)) in rows.into_iter().zip(regular_rows).enumerate() {
+        let mut rest = row.span;
         if is_regular {
             rest.trace_id.clear();
             rest.span_id.clear();
@@ -187,7 +194,7 @@ pub(crate) fn encode(
     out.raw(&parent_raw);
     out.compressed(&starts)?;
     out.compressed(&durations)?;
-    out.compressed(&names.encode())?;
+    out.compressed(&names)?;
     out.compressed(&name_col)?;
     out.compressed(&kinds)?;
     out.compressed(&statuses)?;
@@ -204,7 +211,7 @@ pub(crate) fn encode(
             .map_err(|_| BlockError("a span block above 4 GiB".into()))?,
         min_time,
         max_time,
-        item_count: rows.len() as u64,
+        item_count: row_count as u64,
     };
     Ok((header, payload))
 }

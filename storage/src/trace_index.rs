@@ -25,7 +25,7 @@ use crate::schema::{self, BlockKey, partition_start};
 use crate::segment::SegmentReader;
 use crate::span_block::{SpanColumns, trace_key};
 use crate::trace_query::{
-    self, Operation, TraceId, TraceQuery, TraceSummary, duration_ns, is_error, value_text,
+    self, Operation, TraceId, TraceQuery, TraceSummary, duration_ns, is_error,
 };
 use crate::{ReadError, ResourceSpans, Signal, TimeRange};
 
@@ -53,13 +53,13 @@ pub(crate) fn trace_hash(trace_id: &[u8]) -> u64 {
 
 /// A hash of one operation, to deduplicate without allocating (never stored).
 pub(crate) fn operation_hash(service: &str, name: &str, kind: i32) -> u64 {
-    let mut key = Vec::with_capacity(service.len() + name.len() + 6);
-    key.extend_from_slice(service.as_bytes());
-    key.push(0);
-    key.extend_from_slice(name.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&kind.to_le_bytes());
-    bloom::hash(&key)
+    bloom::hash_parts(&[
+        service.as_bytes(),
+        b"\0",
+        name.as_bytes(),
+        b"\0",
+        &kind.to_le_bytes(),
+    ])
 }
 
 /// The trace-id filter of a block whose spans' trace ids hash to `hashes`.
@@ -70,16 +70,42 @@ pub(crate) fn trace_id_filter(hashes: &[u64]) -> Bloom {
     Bloom::from_hashes(&distinct, distinct.len(), TRACE_FILTER_BITS_PER_KEY)
 }
 
-fn service_token(service: &str) -> Vec<u8> {
-    [b"s\0", service.as_bytes()].concat()
+fn service_token(service: &str) -> u64 {
+    bloom::hash_parts(&[b"s\0", service.as_bytes()])
 }
 
-fn name_token(name: &str) -> Vec<u8> {
-    [b"n\0", name.as_bytes()].concat()
+fn name_token(name: &str) -> u64 {
+    bloom::hash_parts(&[b"n\0", name.as_bytes()])
 }
 
-fn attribute_token(key: &str, value: &str) -> Vec<u8> {
-    [b"a\0", key.as_bytes(), b"\0", value.as_bytes()].concat()
+fn attribute_token(key: &str, value: &[u8]) -> u64 {
+    bloom::hash_parts(&[b"a\0", key.as_bytes(), b"\0", value])
+}
+
+/// Calls `f` with an attribute value's text as `trace_query::value_text` spells it, without allocating
+/// for strings, bools and ints; other values (arrays, maps, bytes, unset) are skipped.
+fn with_value_text(
+    value: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>,
+    f: impl FnOnce(&[u8]),
+) {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use std::io::Write;
+    let Some(value) = value.and_then(|v| v.value.as_ref()) else {
+        return;
+    };
+    let mut buffer = [0u8; 24];
+    match value {
+        Value::StringValue(s) => f(s.as_bytes()),
+        Value::BoolValue(b) => f(if *b { b"true" } else { b"false" }),
+        Value::IntValue(i) => {
+            let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+            let _ = write!(cursor, "{i}");
+            let len = cursor.position() as usize;
+            f(&buffer[..len]);
+        }
+        Value::DoubleValue(d) => f(d.to_string().as_bytes()),
+        _ => {}
+    }
 }
 
 /// What a search can rule out about a codec-2 block without reading it. Bytes: flags (bit 0:
@@ -96,7 +122,7 @@ pub(crate) struct SearchFilter {
 }
 
 impl SearchFilter {
-    /// The filter of a block holding `spans`, each with its resource's attributes.
+    /// The filter of a block holding `spans`, each with its service and resource's attributes.
     pub fn build<'a>(
         spans: impl Iterator<
             Item = (
@@ -106,24 +132,30 @@ impl SearchFilter {
             ),
         >,
     ) -> SearchFilter {
-        let mut tokens = BTreeSet::new();
-        let mut values: HashMap<&str, BTreeSet<String>> = HashMap::new();
+        let mut tokens = std::collections::HashSet::new();
+        // Per attribute key, the tokens of its distinct values (up to one past the bound).
+        let mut values: HashMap<&str, std::collections::HashSet<u64>> = HashMap::new();
         let (mut has_error, mut min_duration, mut max_duration) = (false, u64::MAX, 0);
+        let mut last_service = None;
         for (service, resource, span) in spans {
             has_error |= is_error(span);
             let duration = duration_ns(span);
             (min_duration, max_duration) = (min_duration.min(duration), max_duration.max(duration));
-            tokens.insert(service_token(service));
+            if last_service != Some(service) {
+                last_service = Some(service);
+                tokens.insert(service_token(service));
+            }
             tokens.insert(name_token(&span.name));
             for kv in span.attributes.iter().chain(resource) {
-                if let Some(text) = value_text(kv.value.as_ref())
-                    && text.len() <= MAX_INDEXED_VALUE_LEN
-                {
-                    let set = values.entry(kv.key.as_str()).or_default();
-                    if set.len() <= MAX_INDEXED_VALUES_PER_KEY {
-                        set.insert(text);
-                    }
+                let set = values.entry(kv.key.as_str()).or_default();
+                if set.len() > MAX_INDEXED_VALUES_PER_KEY {
+                    continue;
                 }
+                with_value_text(kv.value.as_ref(), |text| {
+                    if text.len() <= MAX_INDEXED_VALUE_LEN {
+                        set.insert(attribute_token(&kv.key, text));
+                    }
+                });
             }
         }
         let mut unindexed = Vec::new();
@@ -131,13 +163,13 @@ impl SearchFilter {
             if set.len() > MAX_INDEXED_VALUES_PER_KEY {
                 unindexed.push(key.to_string());
             } else {
-                tokens.extend(set.iter().map(|value| attribute_token(key, value)));
+                tokens.extend(set);
             }
         }
         unindexed.sort();
         let mut bloom = Bloom::with_capacity(tokens.len(), SEARCH_FILTER_BITS_PER_KEY);
-        for token in &tokens {
-            bloom.insert(token);
+        for token in tokens {
+            bloom.insert_hash(token);
         }
         SearchFilter {
             has_error,
@@ -202,17 +234,19 @@ impl SearchFilter {
             || query
                 .service
                 .as_deref()
-                .is_some_and(|s| !self.tokens.may_contain(&service_token(s)))
+                .is_some_and(|s| !self.tokens.may_contain_hash(service_token(s)))
             || query
                 .operation
                 .as_deref()
-                .is_some_and(|n| !self.tokens.may_contain(&name_token(n)))
+                .is_some_and(|n| !self.tokens.may_contain_hash(name_token(n)))
         {
             return false;
         }
         query.attributes.iter().all(|(key, value)| {
             self.unindexed.iter().any(|k| k == key)
-                || self.tokens.may_contain(&attribute_token(key, value))
+                || self
+                    .tokens
+                    .may_contain_hash(attribute_token(key, value.as_bytes()))
         })
     }
 }

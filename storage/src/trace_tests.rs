@@ -14,6 +14,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span, Status};
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 
 use super::*;
 use crate::properties::items_of;
@@ -448,4 +449,103 @@ fn readers_see_every_span_exactly_once_while_the_compactor_works() {
         !files.contains(&schema::segment_file_name(BASE, 0)),
         "{files:?}"
     );
+}
+
+/// Copies every file of `from` (a closed store) into `to`.
+fn copy_store(from: &std::path::Path, to: &std::path::Path) {
+    for entry in walk(from) {
+        let target = to.join(entry.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &target).unwrap();
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn a_crash_at_any_point_of_a_compaction_loses_and_duplicates_nothing() {
+    let traces: Vec<(Vec<Generated>, bool)> = (0..30u8)
+        .map(|n| {
+            let mut runner = proptest::test_runner::TestRunner::deterministic();
+            (
+                any_trace(n).new_tree(&mut runner).unwrap().current().0,
+                false,
+            )
+        })
+        .collect();
+    let (written, _) = batches(&traces);
+    let ids: HashSet<TraceId> = traces
+        .iter()
+        .map(|(s, _)| s[0].span.trace_id.clone().try_into().unwrap())
+        .collect();
+    let rows = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(
+            rows.path(),
+            StoreOptions::default().with_compaction_idle(None),
+        )
+        .unwrap();
+        store.write(Batch::Traces(written.clone())).unwrap();
+        store.shutdown().unwrap();
+    }
+    let compacted = tempfile::tempdir().unwrap();
+    copy_store(rows.path(), compacted.path());
+    {
+        let store = compacting(compacted.path());
+        wait_for_compaction(&store);
+        store.shutdown().unwrap();
+    }
+    let segments = |dir: &std::path::Path| schema::segment_dir(dir, Signal::Traces);
+    let reopened = |dir: &std::path::Path| {
+        let store = Store::open(dir, StoreOptions::default().with_compaction_idle(None)).unwrap();
+        check_against_scan(&store, &written, &ids).unwrap();
+    };
+
+    // Before the swap commits: the run's output file exists, no entry references it.
+    let before_commit = tempfile::tempdir().unwrap();
+    copy_store(rows.path(), before_commit.path());
+    for file in walk(&segments(compacted.path())) {
+        std::fs::copy(
+            &file,
+            segments(before_commit.path()).join(file.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    reopened(before_commit.path());
+    let left: Vec<_> = walk(&segments(before_commit.path()));
+    assert_eq!(
+        left.len(),
+        walk(&segments(rows.path())).len(),
+        "the uncommitted output is removed: {left:?}"
+    );
+
+    // After the swap commits, before the old files are removed.
+    let after_commit = tempfile::tempdir().unwrap();
+    copy_store(compacted.path(), after_commit.path());
+    for file in walk(&segments(rows.path())) {
+        std::fs::copy(
+            &file,
+            segments(after_commit.path()).join(file.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    reopened(after_commit.path());
+    assert_eq!(
+        walk(&segments(after_commit.path())).len(),
+        walk(&segments(compacted.path())).len(),
+        "the compacted row files are removed"
+    );
+    // And the compacted store itself.
+    reopened(compacted.path());
 }
