@@ -203,6 +203,11 @@ impl Site {
             // Keep the `new URL(..., import.meta.url)` default in the JS so `init()` works
             // without arguments; the index passes the hashed name explicitly anyway.
             .omit_default_module_path(false)
+            // Function names are a debugging aid worth more than half the file (the profile
+            // keeps symbols, `strip = "none"`, because wasm-bindgen needs its custom sections):
+            // browsers download the UI, so names stay out of it.
+            .remove_name_section(true)
+            .remove_producers_section(true)
             .typescript(false);
         let mut output = bindgen
             .generate_output()

@@ -4,6 +4,11 @@
 // UI, waits until the Overview counts all three, walks every page through the navigation,
 // reloads a deep link, and fails on any console error, page error or failed request.
 //
+// The trace pages get the troubleshooting story: a four-service checkout trace whose payment
+// span failed with an exception is found by service and tag, opened, and its failing span shows
+// the exception's message and stack trace. A 10,000-span trace must open and scroll with only a
+// viewport's worth of rows in the DOM. Screenshots of each land beside the overview's.
+//
 // Needs a running server: OTELITE_UI_URL (e.g. http://127.0.0.1:16686) and OTELITE_OTLP_HTTP_URL
 // (e.g. http://127.0.0.1:4318). run.sh starts one and sets both.
 
@@ -21,6 +26,7 @@ const otlpUrl = requiredEnv("OTELITE_OTLP_HTTP_URL").replace(/\/$/, "");
 const screenshotPath = process.env.OTELITE_SCREENSHOT || join(here, "screenshot.png");
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 const SIGNALS = ["traces", "metrics", "logs"];
+const shot = (name) => screenshotPath.replace(/\.png$/, "") + `-${name}.png`;
 
 function requiredEnv(name) {
   const value = process.env[name];
@@ -44,6 +50,9 @@ function randomHex(bytes) {
     .join("");
 }
 
+// The plain one-span trace; the checkout's payment span links to it.
+const simple = { traceId: randomHex(16), spanId: randomHex(8) };
+
 function tracePayload() {
   const start = BigInt(Date.now()) * 1_000_000n;
   return {
@@ -52,8 +61,8 @@ function tracePayload() {
       scopeSpans: [{
         scope,
         spans: [{
-          traceId: randomHex(16),
-          spanId: randomHex(8),
+          traceId: simple.traceId,
+          spanId: simple.spanId,
           name: "GET /checkout",
           kind: 2,
           startTimeUnixNano: start.toString(),
@@ -64,6 +73,128 @@ function tracePayload() {
       }],
     }],
   };
+}
+
+// A checkout that failed: frontend -> checkout -> payment (ERROR, with an exception event),
+// plus an inventory lookup, each service in its own resource as real SDKs send them.
+const checkout = {
+  traceId: randomHex(16),
+  ids: { root: randomHex(8), checkout: randomHex(8), payment: randomHex(8), inventory: randomHex(8), db: randomHex(8) },
+  exceptionMessage: "card declined: insufficient funds (order 4711)",
+  stack: "PaymentDeclinedError: card declined\n    at charge (payment/charge.js:42:11)\n    at async handle (payment/server.js:17:5)",
+};
+
+function checkoutTracePayload() {
+  const t0 = BigInt(Date.now() - 5_000) * 1_000_000n;
+  const ms = (n) => (t0 + BigInt(Math.round(n * 1e6))).toString();
+  const str = (key, value) => ({ key, value: { stringValue: value } });
+  const int = (key, value) => ({ key, value: { intValue: String(value) } });
+  const service = (name, spans) => ({
+    resource: { attributes: [str("service.name", name), str("deployment.environment", "dev")] },
+    scopeSpans: [{ scope: { name: "otelite-browser-test", version: "1.0.0" }, spans }],
+  });
+  const { traceId, ids } = checkout;
+  const span = (spanId, parentSpanId, name, kind, start, end, extra = {}) => ({
+    traceId, spanId, parentSpanId, name, kind,
+    startTimeUnixNano: ms(start), endTimeUnixNano: ms(end), ...extra,
+  });
+  return {
+    resourceSpans: [
+      service("frontend", [
+        span(ids.root, "", "POST /checkout", 2, 0, 180, {
+          attributes: [str("http.request.method", "POST"), int("http.status_code", 500)],
+          status: { code: 2, message: "upstream failed" },
+        }),
+      ]),
+      service("checkout", [
+        span(ids.checkout, ids.root, "PlaceOrder", 2, 12, 170, {
+          attributes: [int("http.status_code", 500), str("env", "dev")],
+          status: { code: 2 },
+        }),
+        span(ids.db, ids.checkout, "SELECT orders", 3, 20, 35, {
+          attributes: [str("db.system", "postgresql")],
+        }),
+      ]),
+      service("payment", [
+        span(ids.payment, ids.checkout, "Charge", 2, 60, 160, {
+          attributes: [str("payment.method", "card"), int("amount.cents", 4999)],
+          status: { code: 2, message: "card declined" },
+          links: [{ traceId: simple.traceId, spanId: simple.spanId, attributes: [str("link.reason", "retry of")] }],
+          events: [{
+            timeUnixNano: ms(150),
+            name: "exception",
+            attributes: [
+              str("exception.type", "PaymentDeclinedError"),
+              str("exception.message", checkout.exceptionMessage),
+              str("exception.stacktrace", checkout.stack),
+            ],
+          }],
+        }),
+      ]),
+      service("inventory", [
+        span(ids.inventory, ids.checkout, "ReserveStock", 3, 40, 55, { status: { code: 1 } }),
+      ]),
+    ],
+  };
+}
+
+// Two spans whose parent (and the trace's root) never arrived.
+const rootless = { traceId: randomHex(16), missingParent: randomHex(8), ids: [randomHex(8), randomHex(8)] };
+
+function rootlessTracePayload() {
+  const t0 = BigInt(Date.now() - 3_000) * 1_000_000n;
+  const span = (spanId, parentSpanId, name, start, end) => ({
+    traceId: rootless.traceId, spanId, parentSpanId, name, kind: 3,
+    startTimeUnixNano: (t0 + BigInt(start * 1e6)).toString(),
+    endTimeUnixNano: (t0 + BigInt(end * 1e6)).toString(),
+  });
+  const [a, b] = rootless.ids;
+  return {
+    resourceSpans: [{
+      resource: { attributes: [{ key: "service.name", value: { stringValue: "worker" } }] },
+      scopeSpans: [{ scope, spans: [span(b, a, "fetch batch", 5, 25), span(a, rootless.missingParent, "process job", 0, 40)] }],
+    }],
+  };
+}
+
+// 10,000 spans in a four-way tree (depth 7) across five services, sent in batches.
+const bigTraceId = randomHex(16);
+const BIG_SPANS = 10_000;
+const bigSpanId = (i) => (i + 1).toString(16).padStart(16, "0");
+
+function bigTraceBatches(batchSize) {
+  const t0 = BigInt(Date.now() - 10_000) * 1_000_000n;
+  const services = ["gateway", "orders", "catalog", "pricing", "search"];
+  const depth = (i) => (i === 0 ? 0 : depth(Math.floor((i - 1) / 4)) + 1);
+  const batches = [];
+  for (let from = 0; from < BIG_SPANS; from += batchSize) {
+    const byService = new Map();
+    for (let i = from; i < Math.min(from + batchSize, BIG_SPANS); i++) {
+      const d = depth(i);
+      const start = t0 + BigInt(d * 2_000_000 + (i % 97) * 40_000);
+      const end = start + BigInt(Math.max(100_000, (8 - d) * 15_000_000 - (i % 13) * 300_000));
+      const spans = byService.get(services[i % 5]) ?? [];
+      spans.push({
+        traceId: bigTraceId,
+        spanId: bigSpanId(i),
+        parentSpanId: i === 0 ? "" : bigSpanId(Math.floor((i - 1) / 4)),
+        name: `step-${i}`,
+        kind: 1,
+        startTimeUnixNano: start.toString(),
+        endTimeUnixNano: end.toString(),
+        attributes: [{ key: "step.index", value: { intValue: String(i) } }],
+        status: { code: i % 1000 === 999 ? 2 : 0 },
+      });
+      byService.set(services[i % 5], spans);
+    }
+    batches.push({
+      resourceSpans: [...byService].map(([name, spans]) => ({
+        resource: { attributes: [{ key: "service.name", value: { stringValue: name } }] },
+        scopeSpans: [{ scope, spans }],
+      })),
+    });
+  }
+  return batches;
 }
 
 function metricPayload() {
@@ -125,6 +256,9 @@ const problems = [];
 
 before(async () => {
   await sendOtlp("traces", tracePayload());
+  await sendOtlp("traces", checkoutTracePayload());
+  await sendOtlp("traces", rootlessTracePayload());
+  for (const batch of bigTraceBatches(2_500)) await sendOtlp("traces", batch);
   await sendOtlp("metrics", metricPayload());
   await sendOtlp("logs", logPayload());
 
@@ -198,9 +332,16 @@ test("overview counts what was sent over OTLP", async () => {
 });
 
 test("navigation shows each signal page with a working export command", async () => {
-  for (const signal of SIGNALS) {
+  const nav = page.getByRole("navigation");
+  await nav.getByRole("link", { name: "Traces", exact: true }).click();
+  await page.waitForURL(`${uiUrl}/traces`);
+  assert.equal(await heading(), "Traces");
+  assert.equal(await page.title(), "Traces · otelite");
+  await page.getByRole("form", { name: "Trace search" }).waitFor();
+
+  for (const signal of ["metrics", "logs"]) {
     const title = signal[0].toUpperCase() + signal.slice(1);
-    await page.getByRole("navigation").getByRole("link", { name: title, exact: true }).click();
+    await nav.getByRole("link", { name: title, exact: true }).click();
     await page.waitForURL(`${uiUrl}/${signal}`);
     assert.equal(await heading(), title);
     assert.equal(await page.title(), `${title} · otelite`);
@@ -209,7 +350,7 @@ test("navigation shows each signal page with a working export command", async ()
     const prefix = `curl -sS -o ${signal}.json '${uiUrl}/api/v1/export/${signal}?start=`;
     assert.ok(curl.startsWith(prefix), `curl line: ${curl}`);
 
-    if (signal === "traces") {
+    if (signal === "metrics") {
       await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: uiUrl });
       await page.getByRole("button", { name: "Copy" }).click();
       await page.getByRole("button", { name: "Copied" }).waitFor();
@@ -221,7 +362,7 @@ test("navigation shows each signal page with a working export command", async ()
     const response = await page.request.get(url);
     assert.equal(response.status(), 200, `${url} answered ${response.status()}`);
     const body = await response.json();
-    const key = { traces: "resourceSpans", metrics: "resourceMetrics", logs: "resourceLogs" }[signal];
+    const key = { metrics: "resourceMetrics", logs: "resourceLogs" }[signal];
     assert.ok(body[key]?.length > 0, `export of ${signal} holds ${key}`);
   }
 
@@ -263,5 +404,227 @@ test("overview screenshot", async () => {
   });
   await page.screenshot({ path: screenshotPath, fullPage: true });
   console.log(`screenshot: ${screenshotPath}`);
+  assertNoProblems();
+});
+
+// --- Traces -------------------------------------------------------------------------------------
+
+test("the trace search finds the failing checkout by service and tag, and the URL keeps it", async () => {
+  await page.goto(`${uiUrl}/`);
+  await page.locator('[data-signal="traces"]').getByRole("link", { name: "Search →" }).click();
+  await page.waitForURL(`${uiUrl}/traces`);
+  const form = page.getByRole("form", { name: "Trace search" });
+  // Services load from the API; the select offers them once they have arrived.
+  await form.locator('select[name="service"] option[value="checkout"]').waitFor({ state: "attached" });
+  await form.locator('select[name="service"]').selectOption("checkout");
+  await form.locator('select[name="operation"] option[value="PlaceOrder"]').waitFor({ state: "attached" });
+  await form.locator('input[name="tags"]').fill("http.status_code=500 env=dev");
+  await form.locator('input[name="minDuration"]').fill("100ms");
+  await form.locator('select[name="lookback"]').selectOption("15m");
+  await form.getByRole("button", { name: "Find traces" }).click();
+
+  await page.waitForURL(/\/traces\?/);
+  const url = new URL(page.url());
+  assert.equal(url.searchParams.get("service"), "checkout");
+  assert.equal(url.searchParams.get("tags"), "http.status_code=500 env=dev");
+  assert.equal(url.searchParams.get("minDuration"), "100ms");
+  assert.equal(url.searchParams.get("lookback"), "15m");
+
+  const result = page.locator(`.result[data-trace-id="${checkout.traceId}"]`);
+  // The unfiltered search of the bare /traces page lists it too: wait for the filtered answer.
+  await page.getByTestId("result-count").getByText("1 trace", { exact: false }).waitFor({ timeout: 15_000 });
+  await result.waitFor();
+  assert.equal(await page.locator(".result").count(), 1, "only the failing checkout matches");
+  assert.match(await result.locator(".result-title").textContent(), /frontend: POST \/checkout/);
+  assert.match(await result.getByTestId("error-badge").textContent(), /3 errors/);
+  const chips = await result.locator(".service-chip").evaluateAll((els) => els.map((e) => e.dataset.service));
+  assert.deepEqual(chips.sort(), ["checkout", "frontend", "inventory", "payment"]);
+  assert.match(await result.locator(".result-duration").textContent(), /^180ms$/);
+  const dot = page.locator(`circle.plot-dot[data-trace-id="${checkout.traceId}"]`);
+  assert.equal(await dot.getAttribute("class"), "plot-dot error", "an error dot in the scatter plot");
+
+  // A reload keeps the search: the form and the results come back from the URL.
+  await page.reload();
+  await result.waitFor();
+  assert.equal(await form.locator('select[name="service"]').inputValue(), "checkout");
+  assert.equal(await form.locator('input[name="tags"]').inputValue(), "http.status_code=500 env=dev");
+  assert.equal(await form.locator('select[name="lookback"]').inputValue(), "15m");
+  await page.screenshot({ path: shot("trace-search"), fullPage: true });
+
+  // A tag nothing has shows the empty state; the back button brings the results back.
+  await form.locator('input[name="tags"]').fill("http.status_code=418");
+  await form.getByRole("button", { name: "Find traces" }).click();
+  await page.getByTestId("no-traces").waitFor();
+  await page.goBack();
+  await result.waitFor();
+  assert.equal(await form.locator('input[name="tags"]').inputValue(), "http.status_code=500 env=dev");
+
+  // A mistake in the form is explained, not sent.
+  await form.locator('input[name="maxDuration"]').fill("5");
+  await form.getByRole("button", { name: "Find traces" }).click();
+  assert.match(await page.getByTestId("search-error").textContent(), /needs a unit/);
+  await page.goBack();
+  await result.waitFor();
+  assertNoProblems();
+});
+
+test("the failing span of the trace shows its exception", async () => {
+  // From the search results of the previous test. Leaving them must not search again.
+  const searches = [];
+  const countSearches = (request) => {
+    if (new URL(request.url()).pathname === "/api/v1/traces") searches.push(request.url());
+  };
+  page.on("request", countSearches);
+  await page.locator(`.result[data-trace-id="${checkout.traceId}"] a`).click();
+  await page.waitForURL(`${uiUrl}/traces/${checkout.traceId}`);
+  await page.getByTestId("waterfall").waitFor();
+  page.off("request", countSearches);
+  assert.deepEqual(searches, [], "opening a trace searched again");
+  assert.match(await page.getByTestId("trace-title").textContent(), /frontend\s*:\s*POST \/checkout/);
+  assert.equal(await page.getByTestId("span-count").textContent(), "5");
+  assert.equal(await page.getByTestId("error-count").textContent(), "3");
+  assert.equal(await page.title(), `Trace ${checkout.traceId.slice(0, 8)} · otelite`);
+
+  // The tree: root, then checkout's children by start time.
+  const rows = page.locator(".wf-row");
+  const order = await rows.evaluateAll((els) => els.map((e) => [e.dataset.spanId, Number(e.dataset.depth)]));
+  const { ids } = checkout;
+  assert.deepEqual(order, [[ids.root, 0], [ids.checkout, 1], [ids.db, 2], [ids.inventory, 2], [ids.payment, 2]]);
+  assert.equal(await page.locator(".wf-row.error").count(), 3);
+
+  await page.locator(`.wf-row[data-span-id="${ids.payment}"]`).click();
+  const detail = page.getByTestId("span-detail");
+  await detail.waitFor();
+  assert.equal(await detail.locator(".detail-title").textContent(), "Charge");
+  assert.match(await detail.getByTestId("span-status").textContent(), /Error: card declined/);
+  assert.equal(await detail.getByTestId("exception-type").textContent(), "PaymentDeclinedError");
+  assert.equal(await detail.getByTestId("exception-message").textContent(), checkout.exceptionMessage);
+  assert.equal(await detail.getByTestId("stacktrace").textContent(), checkout.stack);
+  assert.equal(
+    await detail.locator('tr[data-key="amount.cents"] .value-type').textContent(),
+    "int",
+    "attributes keep their type",
+  );
+  assert.ok(new URL(page.url()).searchParams.get("span") === ids.payment, "the URL names the span");
+  await page.screenshot({ path: shot("trace-view"), fullPage: true });
+
+  // A reload opens on the same span.
+  await page.reload();
+  await page.getByTestId("span-detail").getByTestId("exception-message").waitFor();
+
+  // The span's link opens the linked trace on the linked span; back returns here.
+  await page.getByTestId("span-detail").locator(".link-item a").click();
+  await page.waitForURL(`${uiUrl}/traces/${simple.traceId}?span=${simple.spanId}`);
+  await page.getByTestId("span-detail").locator(".detail-title").getByText("GET /checkout").waitFor();
+  assert.match(await page.getByTestId("trace-title").textContent(), /browser-test/);
+  await page.goBack();
+  await page.waitForURL(`${uiUrl}/traces/${checkout.traceId}?span=${ids.payment}`);
+  await page.getByTestId("span-detail").getByTestId("exception-message").waitFor();
+
+  // Find-in-trace matches attribute values too; collapsing hides a subtree.
+  const find = page.getByRole("searchbox", { name: "Find in trace" });
+  await find.fill("postgresql");
+  await page.getByTestId("find-count").getByText("1 match").waitFor();
+  assert.equal(await page.locator(".wf-row.match").getAttribute("data-span-id"), ids.db);
+  await find.fill("");
+  await page.getByRole("button", { name: "Collapse all" }).click();
+  assert.equal(await rows.count(), 1);
+  await page.getByRole("button", { name: "Expand all" }).click();
+  assert.equal(await rows.count(), 5);
+
+  // The keyboard walks the rows: up from the payment span is the inventory span.
+  await page.locator(`.wf-row[data-span-id="${ids.payment}"]`).click();
+  await page.locator(".wf-body").press("ArrowUp");
+  await page.locator(`.wf-row.selected[data-span-id="${ids.inventory}"]`).waitFor();
+  await page.locator(".wf-body").press("ArrowDown");
+  await page.locator(`.wf-row.selected[data-span-id="${ids.payment}"]`).waitFor();
+
+  // The download is the trace as OTLP/JSON.
+  const href = await page.getByTestId("download").getAttribute("href");
+  const otlp = await (await page.request.get(`${uiUrl}${href}`)).json();
+  const sent = otlp.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans));
+  assert.equal(sent.length, 5);
+  assertNoProblems();
+});
+
+test("an unknown trace shows a not-found page", async () => {
+  const missing = randomHex(16);
+  await page.goto(`${uiUrl}/traces/${missing}`);
+  await page.getByTestId("trace-not-found").waitFor();
+  assert.equal(await heading(), "Trace not found");
+  // The API's 404 is the expected answer here, not a fault.
+  const expected = `HTTP 404: ${uiUrl}/api/v1/traces/${missing}`;
+  const browser404 = "console error: Failed to load resource: the server responded with a status of 404";
+  const others = problems.filter((p) => p !== expected && !p.startsWith(browser404));
+  problems.length = 0;
+  problems.push(...others);
+  assertNoProblems();
+});
+
+test("a trace whose root has not arrived still shows its spans, marked", async () => {
+  await page.goto(`${uiUrl}/traces?service=worker`);
+  const result = page.locator(`.result[data-trace-id="${rootless.traceId}"]`);
+  await result.waitFor();
+  assert.match(await result.locator(".result-title").textContent(), /worker: process job\s*no root/);
+  await result.locator("a").click();
+  await page.getByTestId("waterfall").waitFor();
+  assert.match(await page.getByTestId("trace-title").textContent(), /no root/);
+  const rows = await page.locator(".wf-row").evaluateAll((els) => els.map((e) => [e.dataset.spanId, Number(e.dataset.depth)]));
+  assert.deepEqual(rows, [[rootless.ids[0], 0], [rootless.ids[1], 1]]);
+  assert.equal(await page.locator(".wf-row").first().locator(".badge").textContent(), "no parent");
+  assertNoProblems();
+});
+
+test("a 10,000-span trace opens and scrolls with a bounded number of rows", async () => {
+  const opened = Date.now();
+  await page.goto(`${uiUrl}/traces/${bigTraceId}`);
+  await page.getByTestId("waterfall").locator(".wf-row").first().waitFor({ timeout: 30_000 });
+  const openMs = Date.now() - opened;
+  assert.equal(await page.getByTestId("span-count").textContent(), "10,000");
+  const body = page.locator(".wf-body");
+  const rendered = () => page.locator(".wf-row").count();
+  const firstRows = await rendered();
+  assert.ok(firstRows > 10 && firstRows < 150, `${firstRows} rows rendered at the top`);
+
+  // Scroll through in steps, timing the frames, then to the very end.
+  const frames = await body.evaluate(async (el) => {
+    const times = [];
+    let last = performance.now();
+    for (let i = 1; i <= 40; i++) {
+      el.scrollTop = (el.scrollHeight - el.clientHeight) * (i / 40);
+      await new Promise((r) => requestAnimationFrame(r));
+      const now = performance.now();
+      times.push(now - last);
+      last = now;
+    }
+    return times.sort((a, b) => a - b);
+  });
+  const median = frames[Math.floor(frames.length / 2)];
+  // Depth-first, the last row is the rightmost leaf: the last child of the last child...
+  let last = 0;
+  while (4 * last + 4 < BIG_SPANS) last = 4 * last + 4;
+  const lastRow = page.locator(`.wf-row[data-span-id="${bigSpanId(last)}"]`);
+  await lastRow.waitFor();
+  const endRows = await rendered();
+  assert.ok(endRows < 150, `${endRows} rows rendered at the end`);
+  const height = await body.evaluate((el) => el.scrollHeight);
+  assert.ok(height >= 28 * BIG_SPANS, `the scroll height (${height}px) covers every row`);
+  console.log(`10,000-span trace: opened in ${openMs} ms, ${firstRows}/${endRows} rows in the DOM, ` +
+    `median frame while scrolling ${median.toFixed(1)} ms`);
+
+  // Back to the middle, pick a span there, then find one by name: the waterfall scrolls to it.
+  await body.evaluate(async (el) => {
+    el.scrollTop = el.scrollHeight / 2;
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  });
+  const middleId = await page.locator(".wf-row").nth(20).getAttribute("data-span-id");
+  await page.locator(`.wf-row[data-span-id="${middleId}"]`).click();
+  await page.getByTestId("span-detail").locator("dd.mono").getByText(middleId).waitFor();
+  const find = page.getByRole("searchbox", { name: "Find in trace" });
+  await find.fill("step-7777");
+  await find.press("Enter");
+  await page.locator(`.wf-row.selected[data-span-id="${bigSpanId(7777)}"]`).waitFor();
+  assert.ok((await rendered()) < 150);
+  await page.screenshot({ path: shot("trace-10k") });
   assertNoProblems();
 });

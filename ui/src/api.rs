@@ -6,13 +6,15 @@
 
 use std::fmt;
 
+use otelite_api::traces::{Operations, Services, Trace, TraceSearchResponse};
 use otelite_api::{ErrorBody, Status};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestCache, RequestInit, Response};
 
-use crate::logic::STATUS_PATH;
+use crate::logic::query_string::encode;
+use crate::logic::{STATUS_PATH, TRACE_OPERATIONS_PATH, TRACE_SERVICES_PATH, trace_path};
 
 /// Why a call to the API gave no answer the UI can use.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +25,13 @@ pub enum ApiError {
     Status { code: u16, message: String },
     /// The body was not the JSON this UI expects, likely a server of another version.
     Decode(String),
+}
+
+impl ApiError {
+    /// Whether the server said there is no such thing (HTTP 404).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ApiError::Status { code: 404, .. })
+    }
 }
 
 impl fmt::Display for ApiError {
@@ -49,10 +58,36 @@ pub async fn fetch_status() -> Result<Status, ApiError> {
     get_json(STATUS_PATH).await
 }
 
+/// `GET /api/v1/trace-services`.
+pub async fn fetch_trace_services() -> Result<Services, ApiError> {
+    get_json(TRACE_SERVICES_PATH).await
+}
+
+/// `GET /api/v1/trace-operations?service=`.
+pub async fn fetch_trace_operations(service: &str) -> Result<Operations, ApiError> {
+    get_json(&format!(
+        "{TRACE_OPERATIONS_PATH}?service={}",
+        encode(service)
+    ))
+    .await
+}
+
+/// `GET /api/v1/traces?...`, with the path and query string built by
+/// [`crate::logic::trace_search::TraceSearch::api_path`].
+pub async fn search_traces(path: &str) -> Result<TraceSearchResponse, ApiError> {
+    get_json(path).await
+}
+
+/// `GET /api/v1/traces/{trace_id}`.
+pub async fn fetch_trace(trace_id: &str) -> Result<Trace, ApiError> {
+    get_json(&trace_path(trace_id)).await
+}
+
 async fn get_json<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
     let window = web_sys::window().ok_or(ApiError::Unreachable)?;
     let init = RequestInit::new();
-    // Status changes every second: the browser cache must not answer for the server.
+    // Status changes every second and traces grow as spans arrive: the browser cache must not
+    // answer for the server.
     init.set_cache(RequestCache::NoStore);
     let response: Response = JsFuture::from(window.fetch_with_str_and_init(path, &init))
         .await

@@ -1,9 +1,10 @@
 //! The app's shell: header, navigation and a small client-side router.
 //!
-//! The route is a signal derived from `location.pathname`. Links push a history entry instead
-//! of loading a page, and the browser's back/forward buttons are followed through `popstate`.
-//! Because the route depends on the path alone and the server answers every non-API path with
-//! `index.html`, reloading any deep link lands on the same page.
+//! The route is a signal derived from `location.pathname`, and the query string (where pages
+//! such as the trace search keep their state) is a second one beside it. Links push a history
+//! entry instead of loading a page, and the browser's back/forward buttons are followed through
+//! `popstate`. Because the route depends on the path alone and the server answers every non-API
+//! path with `index.html`, reloading any deep link lands on the same page.
 
 use leptos::ev;
 use leptos::prelude::*;
@@ -14,20 +15,77 @@ use crate::logic::{Route, Signal, SignalWords};
 use crate::pages::not_found::NotFound;
 use crate::pages::overview::Overview;
 use crate::pages::signal::SignalPage;
+use crate::pages::trace_search::TraceSearchPage;
+use crate::pages::trace_view::TraceViewPage;
 
-/// The route being shown, shared with every [`RouteLink`] through context.
+/// Where the app is: the route and the query string (`location.search` without its `?`),
+/// shared with every page and [`RouteLink`] through context.
 #[derive(Debug, Clone, Copy)]
-struct CurrentRoute(RwSignal<Route>);
+pub struct Location {
+    pub route: RwSignal<Route>,
+    pub query: RwSignal<String>,
+}
+
+impl Location {
+    pub fn current() -> Location {
+        expect_context()
+    }
+
+    /// Shows `to` with `query` and records it in the browser history, as a link would.
+    pub fn push(self, to: Route, query: &str) {
+        let same =
+            self.route.with_untracked(|r| *r == to) && self.query.with_untracked(|q| q == query);
+        if same {
+            return;
+        }
+        let same_page = self.route.with_untracked(|r| *r == to);
+        if let Ok(history) = window().history() {
+            // Only fails for cross-origin URLs, which a route path never is.
+            let _ = history.push_state_with_url(&JsValue::NULL, "", Some(&url(&to, query)));
+        }
+        self.query.set(query.to_owned());
+        if !same_page {
+            self.route.set(to);
+            window().scroll_to_with_x_and_y(0.0, 0.0);
+        }
+    }
+
+    /// Changes the query string of the page being shown without a new history entry, for state
+    /// worth keeping on reload but not worth a press of the back button (a selected span).
+    pub fn replace_query(self, query: &str) {
+        if self.query.with_untracked(|q| q == query) {
+            return;
+        }
+        if let Ok(history) = window().history() {
+            let route = self.route.get_untracked();
+            let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&url(&route, query)));
+        }
+        self.query.set(query.to_owned());
+    }
+}
+
+fn url(route: &Route, query: &str) -> String {
+    if query.is_empty() {
+        route.path()
+    } else {
+        format!("{}?{query}", route.path())
+    }
+}
 
 #[component]
 pub fn App() -> impl IntoView {
     let route = RwSignal::new(Route::from_path(&current_path()));
-    provide_context(CurrentRoute(route));
+    let query = RwSignal::new(current_query());
+    provide_context(Location { route, query });
 
     // Back and forward buttons. The app lives as long as the page, so the listener is never
     // removed.
     let _popstate = window_event_listener(ev::popstate, move |_| {
-        route.set(Route::from_path(&current_path()));
+        let path_route = Route::from_path(&current_path());
+        if route.with_untracked(|r| *r != path_route) {
+            route.set(path_route);
+        }
+        query.set(current_query());
     });
     Effect::new(move || document().set_title(&route.read().document_title()));
 
@@ -43,7 +101,7 @@ pub fn App() -> impl IntoView {
                     {Signal::ALL
                         .map(|signal| {
                             view! {
-                                <RouteLink to=Route::Signal(signal) class="nav-link">
+                                <RouteLink to=Route::for_signal(signal) class="nav-link">
                                     {signal.title()}
                                 </RouteLink>
                             }
@@ -55,6 +113,8 @@ pub fn App() -> impl IntoView {
         <main class="content">
             {move || match route.get() {
                 Route::Overview => view! { <Overview/> }.into_any(),
+                Route::TraceSearch => view! { <TraceSearchPage/> }.into_any(),
+                Route::Trace(trace_id) => view! { <TraceViewPage trace_id/> }.into_any(),
                 Route::Signal(signal) => view! { <SignalPage signal/> }.into_any(),
                 Route::NotFound(path) => view! { <NotFound path/> }.into_any(),
             }}
@@ -63,20 +123,32 @@ pub fn App() -> impl IntoView {
 }
 
 /// A link to a page of the UI that switches routes without reloading. Modified clicks
-/// (new tab, new window) are left to the browser. It is marked `active` while its route shows.
+/// (new tab, new window) are left to the browser. It is marked `active` while a page of its
+/// section (for Traces: the search and every trace) shows.
 #[component]
-pub fn RouteLink(to: Route, class: &'static str, children: Children) -> impl IntoView {
-    let CurrentRoute(route) = expect_context();
-    let href = to.path();
+pub fn RouteLink(
+    to: Route,
+    class: &'static str,
+    /// The query string to open the page with, without `?`.
+    #[prop(optional, into)]
+    query: String,
+    children: Children,
+) -> impl IntoView {
+    let location = Location::current();
+    let href = url(&to, &query);
     let target = to.clone();
-    let active = Memo::new(move |_| route.with(|current| *current == target));
+    let active = Memo::new(move |_| {
+        location.route.with(|current| {
+            *current == target
+                || (target.section().is_some() && current.section() == target.section())
+        })
+    });
     let on_click = move |event: MouseEvent| {
-        let modified = event.ctrl_key() || event.meta_key() || event.shift_key() || event.alt_key();
-        if event.button() != 0 || modified {
+        if !is_plain_click(&event) {
             return;
         }
         event.prevent_default();
-        navigate(route, to.clone());
+        location.push(to.clone(), &query);
     };
     view! {
         <a
@@ -91,18 +163,11 @@ pub fn RouteLink(to: Route, class: &'static str, children: Children) -> impl Int
     }
 }
 
-/// Shows `to` and records it in the browser history.
-fn navigate(route: RwSignal<Route>, to: Route) {
-    if route.with_untracked(|current| *current == to) {
-        return;
-    }
-    let win = window();
-    if let Ok(history) = win.history() {
-        // Only fails for cross-origin URLs, which a route path never is.
-        let _ = history.push_state_with_url(&JsValue::NULL, "", Some(&to.path()));
-    }
-    route.set(to);
-    win.scroll_to_with_x_and_y(0.0, 0.0);
+/// A left click without modifier keys: one the app handles itself rather than the browser
+/// (which opens new tabs and windows for the others).
+pub fn is_plain_click(event: &MouseEvent) -> bool {
+    let modified = event.ctrl_key() || event.meta_key() || event.shift_key() || event.alt_key();
+    event.button() == 0 && !modified
 }
 
 fn current_path() -> String {
@@ -110,4 +175,9 @@ fn current_path() -> String {
         .location()
         .pathname()
         .unwrap_or_else(|_| "/".to_owned())
+}
+
+fn current_query() -> String {
+    let search = window().location().search().unwrap_or_default();
+    search.strip_prefix('?').unwrap_or(&search).to_owned()
 }

@@ -11,6 +11,8 @@
 
 pub mod api;
 pub mod app;
+pub mod clock;
+pub mod components;
 pub mod logic;
 pub mod pages;
 

@@ -1,10 +1,33 @@
-//! The UI's plain logic: routes, number formatting and URL building.
+//! The UI's plain logic: routes, number and time formatting, URL building, and (in the
+//! submodules) everything the trace pages compute.
 //!
-//! Nothing here touches the DOM, the network or the clock, so all of it is unit-tested natively
-//! with `cargo test -p otelite-ui`. Components call these functions and only render the result.
+//! Nothing here touches the DOM, the network or the clock (callers pass "now" and the time zone
+//! in), so all of it is unit-tested natively with `cargo test -p otelite-ui`. Components call
+//! these functions and only render the result.
+
+pub mod chart;
+pub mod query_string;
+pub mod service_color;
+pub mod span_tree;
+pub mod span_values;
+pub mod trace_search;
 
 /// Where the query API's status lives, relative to the page's origin.
 pub const STATUS_PATH: &str = "/api/v1/status";
+/// The services that sent spans.
+pub const TRACE_SERVICES_PATH: &str = "/api/v1/trace-services";
+/// The span names of one service (`?service=`).
+pub const TRACE_OPERATIONS_PATH: &str = "/api/v1/trace-operations";
+
+/// The API path of one trace.
+pub fn trace_path(trace_id: &str) -> String {
+    format!("/api/v1/traces/{}", query_string::encode(trace_id))
+}
+
+/// The API path of one trace as OTLP/JSON, for download.
+pub fn trace_otlp_path(trace_id: &str) -> String {
+    format!("{}/otlp", trace_path(trace_id))
+}
 
 pub use otelite_api::Signal;
 
@@ -35,34 +58,68 @@ impl SignalWords for Signal {
 }
 
 /// A page of the UI, decided by the URL path alone so that a reload of any deep link works.
+/// (Pages that keep state in the URL, like the trace search, read the query string themselves.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Overview,
+    /// `/traces`: the trace search.
+    TraceSearch,
+    /// `/traces/{trace_id}`: one trace. The id is kept as written; the page checks it.
+    Trace(String),
+    /// `/metrics`, `/logs`: the signal's export page, until it has a browsing view.
     Signal(Signal),
     /// A path the UI has no page for; kept so the page can say which one.
     NotFound(String),
 }
 
 impl Route {
+    /// The page the navigation opens for `signal`.
+    pub fn for_signal(signal: Signal) -> Route {
+        match signal {
+            Signal::Traces => Route::TraceSearch,
+            other => Route::Signal(other),
+        }
+    }
+
     /// The route for a `location.pathname`. A trailing slash and `/index.html` are accepted.
     pub fn from_path(path: &str) -> Route {
         let trimmed = path.trim_end_matches('/');
         match trimmed {
-            "" | "/index.html" | "/overview" => Route::Overview,
-            _ => trimmed
-                .strip_prefix('/')
-                .and_then(Signal::from_name)
-                .map(Route::Signal)
-                .unwrap_or_else(|| Route::NotFound(path.to_owned())),
+            "" | "/index.html" | "/overview" => return Route::Overview,
+            "/traces" => return Route::TraceSearch,
+            _ => {}
         }
+        if let Some(id) = trimmed.strip_prefix("/traces/")
+            && !id.is_empty()
+            && !id.contains('/')
+        {
+            return Route::Trace(id.to_owned());
+        }
+        trimmed
+            .strip_prefix('/')
+            .and_then(Signal::from_name)
+            .filter(|signal| *signal != Signal::Traces)
+            .map(Route::Signal)
+            .unwrap_or_else(|| Route::NotFound(path.to_owned()))
     }
 
     /// The canonical path of this route, as put in links and the address bar.
     pub fn path(&self) -> String {
         match self {
             Route::Overview => "/".to_owned(),
+            Route::TraceSearch => "/traces".to_owned(),
+            Route::Trace(id) => format!("/traces/{}", query_string::encode(id)),
             Route::Signal(signal) => format!("/{}", signal.name()),
             Route::NotFound(path) => path.clone(),
+        }
+    }
+
+    /// The signal whose navigation entry this page belongs to, if any.
+    pub fn section(&self) -> Option<Signal> {
+        match self {
+            Route::TraceSearch | Route::Trace(_) => Some(Signal::Traces),
+            Route::Signal(signal) => Some(*signal),
+            Route::Overview | Route::NotFound(_) => None,
         }
     }
 
@@ -70,10 +127,22 @@ impl Route {
     pub fn document_title(&self) -> String {
         match self {
             Route::Overview => "otelite".to_owned(),
+            Route::TraceSearch => "Traces · otelite".to_owned(),
+            Route::Trace(id) => format!("Trace {} · otelite", short_id(id)),
             Route::Signal(signal) => format!("{} · otelite", signal.title()),
             Route::NotFound(_) => "Not found · otelite".to_owned(),
         }
     }
+}
+
+/// The first 8 characters of an id, as lists show it (the full id is in links and titles).
+pub fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// Whether `id` is a trace id as the API spells it: 32 hex digits, not all zero.
+pub fn is_trace_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) && id.bytes().any(|b| b != b'0')
 }
 
 /// `1234567` → `1,234,567`.
@@ -128,6 +197,161 @@ pub fn format_duration(seconds: u64) -> String {
     }
 }
 
+/// A span or trace duration in nanoseconds, with three significant digits: `830ns`, `4.25µs`,
+/// `12.3ms`, `1.50s`; from a minute on as [`format_duration`] does (`2m 5s`).
+pub fn format_nanos(ns: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1_000, "µs"), (1_000_000, "ms"), (1_000_000_000, "s")];
+    if ns < 1_000 {
+        return format!("{ns}ns");
+    }
+    if ns >= 60_000_000_000 {
+        return format_duration(ns / 1_000_000_000);
+    }
+    let (mut i, mut value) = (0, 0.0);
+    for (n, (scale, _)) in UNITS.iter().enumerate() {
+        if ns >= *scale {
+            (i, value) = (n, ns as f64 / *scale as f64);
+        }
+    }
+    // 999.96µs would print as "1000µs": step up a unit instead.
+    if value >= 999.5 && i + 1 < UNITS.len() {
+        i += 1;
+        value /= 1000.0;
+    }
+    let unit = UNITS[i].1;
+    if value < 9.995 {
+        format!("{value:.2}{unit}")
+    } else if value < 99.95 {
+        format!("{value:.1}{unit}")
+    } else {
+        format!("{value:.0}{unit}")
+    }
+}
+
+/// How long before `now_ns` the time `ns` was: `just now`, `42s ago`, `5m ago`, `3h ago`,
+/// `2d ago`; times ahead of now (clock skew) read `in 5s`.
+pub fn format_relative(ns: u64, now_ns: u64) -> String {
+    const SECOND: u64 = 1_000_000_000;
+    let (gap, ahead) = if ns > now_ns {
+        (ns - now_ns, true)
+    } else {
+        (now_ns - ns, false)
+    };
+    let seconds = gap / SECOND;
+    if seconds < 1 {
+        return "just now".to_owned();
+    }
+    let amount = match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    };
+    if ahead {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
+/// A wall-clock time `offset_minutes` east of UTC, broken into its calendar fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CivilTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub millisecond: u32,
+}
+
+impl CivilTime {
+    /// `ns` since the epoch, seen from a zone `offset_minutes` east of UTC (what
+    /// `-Date.getTimezoneOffset()` gives).
+    pub fn from_nanos(ns: u64, offset_minutes: i32) -> CivilTime {
+        let ms = (ns / 1_000_000) as i64 + i64::from(offset_minutes) * 60_000;
+        let days = ms.div_euclid(86_400_000);
+        let ms_of_day = ms.rem_euclid(86_400_000) as u32;
+        // Howard Hinnant's days-to-civil algorithm.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        CivilTime {
+            year,
+            month,
+            day,
+            hour: ms_of_day / 3_600_000,
+            minute: ms_of_day / 60_000 % 60,
+            second: ms_of_day / 1000 % 60,
+            millisecond: ms_of_day % 1000,
+        }
+    }
+
+    /// The unix nanoseconds of this wall-clock time in a zone `offset_minutes` east of UTC.
+    pub fn to_nanos(self, offset_minutes: i32) -> Option<u64> {
+        // Hinnant's civil-to-days.
+        let y = self.year - i64::from(self.month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let m = i64::from(self.month);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        let ms = days * 86_400_000
+            + i64::from(self.hour) * 3_600_000
+            + i64::from(self.minute) * 60_000
+            + i64::from(self.second) * 1000
+            + i64::from(self.millisecond)
+            - i64::from(offset_minutes) * 60_000;
+        u64::try_from(ms).ok()?.checked_mul(1_000_000)
+    }
+}
+
+/// `2024-05-01 12:34:56.789` in a zone `offset_minutes` east of UTC.
+pub fn format_timestamp(ns: u64, offset_minutes: i32) -> String {
+    let t = CivilTime::from_nanos(ns, offset_minutes);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second, t.millisecond
+    )
+}
+
+/// `12:34:56` in a zone `offset_minutes` east of UTC, for chart axes.
+pub fn format_clock(ns: u64, offset_minutes: i32) -> String {
+    let t = CivilTime::from_nanos(ns, offset_minutes);
+    format!("{:02}:{:02}:{:02}", t.hour, t.minute, t.second)
+}
+
+/// `12:34:56.789` in a zone `offset_minutes` east of UTC, for axes finer than a second.
+pub fn format_clock_ms(ns: u64, offset_minutes: i32) -> String {
+    let t = CivilTime::from_nanos(ns, offset_minutes);
+    format!("{}.{:03}", format_clock(ns, offset_minutes), t.millisecond)
+}
+
+/// `name` cut into pieces after each `/`, `.` and `:`, where a long span name such as
+/// `oteldemo.InventoryService/GetStock` may wrap (the component puts a `<wbr>` between them).
+pub fn wrap_points(name: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for (i, c) in name.char_indices() {
+        if matches!(c, '/' | '.' | ':') {
+            pieces.push(&name[start..i + 1]);
+            start = i + 1;
+        }
+    }
+    if start < name.len() || pieces.is_empty() {
+        pieces.push(&name[start..]);
+    }
+    pieces
+}
+
 /// A time window in unix nanoseconds, `start` inclusive, `end` exclusive, as the export API
 /// takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +399,16 @@ mod tests {
         assert_eq!(Route::from_path("/"), Route::Overview);
         assert_eq!(Route::from_path(""), Route::Overview);
         assert_eq!(Route::from_path("/index.html"), Route::Overview);
-        assert_eq!(Route::from_path("/traces"), Route::Signal(Signal::Traces));
+        assert_eq!(Route::from_path("/traces"), Route::TraceSearch);
+        assert_eq!(Route::from_path("/traces/"), Route::TraceSearch);
+        assert_eq!(
+            Route::from_path("/traces/0af7651916cd43dd8448eb211c80319c"),
+            Route::Trace("0af7651916cd43dd8448eb211c80319c".to_owned())
+        );
+        assert_eq!(
+            Route::from_path("/traces/a/b"),
+            Route::NotFound("/traces/a/b".to_owned())
+        );
         assert_eq!(
             Route::from_path("/metrics/"),
             Route::Signal(Signal::Metrics)
@@ -193,11 +426,20 @@ mod tests {
 
     #[test]
     fn route_paths_round_trip() {
-        let mut routes = vec![Route::Overview];
-        routes.extend(Signal::ALL.map(Route::Signal));
+        let mut routes = vec![
+            Route::Overview,
+            Route::Trace("0af7651916cd43dd8448eb211c80319c".to_owned()),
+        ];
+        routes.extend(Signal::ALL.map(Route::for_signal));
         for route in routes {
             assert_eq!(Route::from_path(&route.path()), route);
         }
+        assert_eq!(Route::for_signal(Signal::Traces), Route::TraceSearch);
+        assert_eq!(Route::Trace("x".into()).section(), Some(Signal::Traces));
+        assert_eq!(
+            Route::Trace("0af7651916cd43dd8448eb211c80319c".into()).document_title(),
+            "Trace 0af76519 · otelite"
+        );
         assert_eq!(
             Route::Signal(Signal::Logs).document_title(),
             "Logs · otelite"
@@ -249,6 +491,71 @@ mod tests {
             export_curl("http://h:1", Signal::Traces, window),
             "curl -sS -o traces.json 'http://h:1/api/v1/export/traces?start=1699996400000000000&end=1700000000000000000'"
         );
+    }
+
+    #[test]
+    fn trace_ids_are_32_hex_digits_not_all_zero() {
+        assert!(is_trace_id("0af7651916cd43dd8448eb211c80319c"));
+        assert!(!is_trace_id("00000000000000000000000000000000"));
+        assert!(!is_trace_id("0af7651916cd43dd8448eb211c80319"));
+        assert!(!is_trace_id("0af7651916cd43dd8448eb211c80319g"));
+        assert_eq!(short_id("0af7651916cd43dd"), "0af76519");
+        assert_eq!(short_id("abc"), "abc");
+    }
+
+    #[test]
+    fn long_names_wrap_after_separators() {
+        assert_eq!(
+            wrap_points("oteldemo.InventoryService/GetStock"),
+            ["oteldemo.", "InventoryService/", "GetStock"]
+        );
+        assert_eq!(wrap_points("GET /"), ["GET /"]);
+        assert_eq!(wrap_points(""), [""]);
+    }
+
+    #[test]
+    fn nanos_read_with_three_digits() {
+        assert_eq!(format_nanos(0), "0ns");
+        assert_eq!(format_nanos(830), "830ns");
+        assert_eq!(format_nanos(4_250), "4.25µs");
+        assert_eq!(format_nanos(999_960), "1.00ms");
+        assert_eq!(format_nanos(12_340_000), "12.3ms");
+        assert_eq!(format_nanos(123_456_789), "123ms");
+        assert_eq!(format_nanos(1_500_000_000), "1.50s");
+        assert_eq!(format_nanos(59_999_000_000), "60.0s");
+        assert_eq!(format_nanos(125_000_000_000), "2m 5s");
+    }
+
+    #[test]
+    fn relative_times_use_one_unit() {
+        let now = 1_700_000_000_000_000_000;
+        assert_eq!(format_relative(now, now), "just now");
+        assert_eq!(format_relative(now - 42_000_000_000, now), "42s ago");
+        assert_eq!(format_relative(now - 5 * 60_000_000_000, now), "5m ago");
+        assert_eq!(format_relative(now - 3 * 3_600_000_000_000, now), "3h ago");
+        assert_eq!(format_relative(now - 49 * 3_600_000_000_000, now), "2d ago");
+        assert_eq!(format_relative(now + 5_000_000_000, now), "in 5s");
+    }
+
+    #[test]
+    fn timestamps_follow_the_calendar_and_the_zone() {
+        // 2023-11-14 22:13:20.123 UTC.
+        let ns = 1_700_000_000_123_000_000;
+        assert_eq!(format_timestamp(ns, 0), "2023-11-14 22:13:20.123");
+        assert_eq!(format_timestamp(ns, 120), "2023-11-15 00:13:20.123");
+        assert_eq!(format_timestamp(ns, -300), "2023-11-14 17:13:20.123");
+        assert_eq!(format_clock(ns, 60), "23:13:20");
+        assert_eq!(format_clock_ms(ns, 0), "22:13:20.123");
+        assert_eq!(format_timestamp(0, 0), "1970-01-01 00:00:00.000");
+        // A leap day.
+        assert_eq!(
+            format_timestamp(1_709_164_800_000_000_000, 0),
+            "2024-02-29 00:00:00.000"
+        );
+        for offset in [-600, 0, 330] {
+            let t = CivilTime::from_nanos(ns, offset);
+            assert_eq!(t.to_nanos(offset), Some(ns));
+        }
     }
 
     #[test]

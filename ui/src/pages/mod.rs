@@ -4,3 +4,5 @@
 pub mod not_found;
 pub mod overview;
 pub mod signal;
+pub mod trace_search;
+pub mod trace_view;

@@ -108,7 +108,9 @@ fn SignalCard(signal: Signal, status: RwSignal<Option<Status>>) -> impl IntoView
         >
             <header class="card-head">
                 <h2>{signal.title()}</h2>
-                <RouteLink to=Route::Signal(signal) class="card-link">"Export →"</RouteLink>
+                <RouteLink to=Route::for_signal(signal) class="card-link">
+                    {if signal == Signal::Traces { "Search →" } else { "Export →" }}
+                </RouteLink>
             </header>
             <p class="stat">
                 <span class="stat-value" data-testid="stored">{move || shown(stored())}</span>

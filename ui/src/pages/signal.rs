@@ -1,5 +1,6 @@
-//! The Traces, Metrics and Logs pages. Their browsing views are still to come; until then each
-//! shows how to get its data out through the export API, with a ready-to-paste curl line.
+//! The Metrics and Logs pages (Traces has its search, `trace_search`). Their browsing views are
+//! still to come; until then each shows how to get its data out through the export API, with a
+//! ready-to-paste curl line.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
