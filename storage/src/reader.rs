@@ -132,6 +132,9 @@ pub(crate) fn walk_partitions(
     }
 }
 
+/// A partition's start and its blocks (key and index entry), in key order.
+pub(crate) type PartitionBlocks = (u64, Vec<(BlockKey, IndexEntry)>);
+
 /// In one read transaction: finds the first partition holding a block at or after `from` (up to
 /// `last`) and returns it with its blocks that `keep` accepts, in key order.
 pub(crate) fn read_partition(
@@ -140,7 +143,7 @@ pub(crate) fn read_partition(
     from: Bound<BlockKey>,
     last: BlockKey,
     keep: impl Fn(&IndexEntry) -> bool,
-) -> Result<Option<(u64, Vec<(BlockKey, IndexEntry)>)>, ReadError> {
+) -> Result<Option<PartitionBlocks>, ReadError> {
     let storage = |e: &dyn std::fmt::Display| ReadError::Storage(e.to_string());
     let txn = db.begin_read().map_err(|e| storage(&e))?;
     let table = match txn.open_table(block_table(signal)) {

@@ -378,7 +378,7 @@ pub(crate) fn recover(data_dir: &Path, db: &Database, when: Recovery<'_>) -> Res
                 tracing::warn!(path = %path.display(), "ignoring a file otelite did not write");
                 continue;
             };
-            if !ends.contains_key(&partition_start) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = ends.entry(partition_start) {
                 let first = BlockKey::first_in(partition_start).encode();
                 let last = BlockKey::last_in(partition_start).encode();
                 let mut files = Some(HashMap::new());
@@ -404,7 +404,7 @@ pub(crate) fn recover(data_dir: &Path, db: &Database, when: Recovery<'_>) -> Res
                         }
                     }
                 }
-                ends.insert(partition_start, files);
+                slot.insert(files);
             }
             let Some(files) = &ends[&partition_start] else {
                 continue;

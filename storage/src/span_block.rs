@@ -252,9 +252,12 @@ pub(crate) struct SpanColumns<'a> {
     pub names: Vec<String>,
     pub rows: Vec<LightSpan>,
     pages: Vec<crate::columns::Section<'a>>,
-    /// The last page decompressed, with the byte offset of each of its rows.
-    page_cache: Option<(usize, Vec<u8>, Vec<(usize, usize)>)>,
+    /// The last page decompressed.
+    page_cache: Option<Page>,
 }
+
+/// A decompressed rest page: its number, its bytes, and each row's (offset, length) in them.
+type Page = (usize, Vec<u8>, Vec<(usize, usize)>);
 
 fn column<'a>(
     sections: &mut SectionReader<'a>,

@@ -251,11 +251,15 @@ impl SearchFilter {
     }
 }
 
+/// A block's trace-id filter as cached: `None` when the block has none.
+type CachedFilter = Option<Arc<Bloom>>;
+
 /// The trace-id filters read so far (blocks never change, so a cached filter stays right until
 /// its block is gone, when it is simply never asked for again).
 #[derive(Default)]
 pub(crate) struct FilterCache {
-    filters: Mutex<(HashMap<[u8; BlockKey::LEN], Option<Arc<Bloom>>>, usize)>,
+    /// The filters by block key (`None`: the block has none), and their bytes.
+    filters: Mutex<(HashMap<[u8; BlockKey::LEN], CachedFilter>, usize)>,
 }
 
 impl FilterCache {
