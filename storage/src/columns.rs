@@ -127,7 +127,7 @@ impl<'a> Cursor<'a> {
 /// Strings numbered in order of first appearance, so a column stores each as a small index.
 #[derive(Default)]
 pub(crate) struct Dictionary<'a> {
-    ids: std::collections::HashMap<&'a str, u64>,
+    ids: rustc_hash::FxHashMap<&'a str, u64>,
     values: Vec<&'a str>,
 }
 

@@ -327,7 +327,7 @@ impl Compactor {
     fn build(&mut self, collector: RowCollector) -> Result<Vec<Built>, RunError> {
         let RowCollector { groups, rows, .. } = collector;
         // Traces, each with its rows' positions and its first start.
-        let mut traces: HashMap<[u8; 16], (u64, Vec<usize>)> = HashMap::new();
+        let mut traces: rustc_hash::FxHashMap<[u8; 16], (u64, Vec<usize>)> = Default::default();
         for (i, row) in rows.iter().enumerate() {
             let trace = traces
                 .entry(trace_key(&row.span.trace_id))
@@ -366,7 +366,7 @@ impl Compactor {
         chunk: Vec<Row>,
     ) -> Result<Built, RunError> {
         // Only this block's groups, renumbered.
-        let mut renumber: HashMap<u32, u32> = HashMap::new();
+        let mut renumber: rustc_hash::FxHashMap<u32, u32> = Default::default();
         let mut own_groups = Vec::new();
         let rows: Vec<Row> = chunk
             .into_iter()

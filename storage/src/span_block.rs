@@ -12,7 +12,6 @@
 //! panic on bad bytes.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, TracesData};
 use prost::Message;
@@ -63,19 +62,38 @@ fn regular(span: &Span) -> bool {
 /// Encodes `rows` (any order; sorted here) whose groups are `groups` into one codec-2 block.
 pub(crate) fn encode(
     groups: &[Group],
-    mut rows: Vec<Row>,
+    rows: Vec<Row>,
     zstd: &mut zstd::bulk::Compressor<'static>,
 ) -> Result<(BlockHeader, Vec<u8>), BlockError> {
-    rows.sort_by(|a, b| {
-        trace_key(&a.span.trace_id)
-            .cmp(&trace_key(&b.span.trace_id))
-            .then(
-                a.span
-                    .start_time_unix_nano
-                    .cmp(&b.span.start_time_unix_nano),
+    // Sort positions, not rows: a span is hundreds of bytes, and moving each once is enough.
+    let mut order: Vec<(TraceId, u64, u32)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            (
+                trace_key(&row.span.trace_id),
+                row.span.start_time_unix_nano,
+                i as u32,
             )
-            .then(a.span.span_id.cmp(&b.span.span_id))
+        })
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| {
+                rows[a.2 as usize]
+                    .span
+                    .span_id
+                    .cmp(&rows[b.2 as usize].span.span_id)
+            })
+            .then(a.2.cmp(&b.2))
     });
+    let mut slots: Vec<Option<Row>> = rows.into_iter().map(Some).collect();
+    let rows: Vec<Row> = order
+        .into_iter()
+        .map(|(_, _, i)| slots[i as usize].take().expect("each row once"))
+        .collect();
+    drop(slots);
     let min_time = rows
         .iter()
         .map(|r| r.span.start_time_unix_nano)
@@ -96,7 +114,7 @@ pub(crate) fn encode(
     let mut names = Dictionary::default();
 
     // Rows of the current trace: span id -> row offset within the trace.
-    let mut in_trace: HashMap<&[u8], u64> = HashMap::new();
+    let mut in_trace: rustc_hash::FxHashMap<&[u8], u64> = Default::default();
     let mut trace_start_row = 0;
     let mut previous_start = min_time;
     let mut current: Option<TraceId> = None;
@@ -526,7 +544,7 @@ pub(crate) fn decode_all(
 #[derive(Default)]
 pub(crate) struct RowCollector {
     pub groups: Vec<Group>,
-    index: HashMap<Vec<u8>, u32>,
+    index: rustc_hash::FxHashMap<Vec<u8>, u32>,
     pub rows: Vec<Row>,
 }
 

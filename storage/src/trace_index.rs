@@ -132,9 +132,10 @@ impl SearchFilter {
             ),
         >,
     ) -> SearchFilter {
-        let mut tokens = std::collections::HashSet::new();
-        // Per attribute key, the tokens of its distinct values (up to one past the bound).
-        let mut values: HashMap<&str, std::collections::HashSet<u64>> = HashMap::new();
+        let mut tokens: rustc_hash::FxHashSet<u64> = Default::default();
+        // Attribute tokens with their key, and how many distinct values each key has.
+        let mut attribute_tokens: Vec<(&str, u64)> = Vec::new();
+        let mut values_per_key: rustc_hash::FxHashMap<&str, usize> = Default::default();
         let (mut has_error, mut min_duration, mut max_duration) = (false, u64::MAX, 0);
         let mut last_service = None;
         for (service, resource, span) in spans {
@@ -147,23 +148,25 @@ impl SearchFilter {
             }
             tokens.insert(name_token(&span.name));
             for kv in span.attributes.iter().chain(resource) {
-                let set = values.entry(kv.key.as_str()).or_default();
-                if set.len() > MAX_INDEXED_VALUES_PER_KEY {
-                    continue;
-                }
                 with_value_text(kv.value.as_ref(), |text| {
                     if text.len() <= MAX_INDEXED_VALUE_LEN {
-                        set.insert(attribute_token(&kv.key, text));
+                        let token = attribute_token(&kv.key, text);
+                        if tokens.insert(token) {
+                            attribute_tokens.push((&kv.key, token));
+                            *values_per_key.entry(&kv.key).or_default() += 1;
+                        }
                     }
                 });
             }
         }
-        let mut unindexed = Vec::new();
-        for (key, set) in values {
-            if set.len() > MAX_INDEXED_VALUES_PER_KEY {
-                unindexed.push(key.to_string());
-            } else {
-                tokens.extend(set);
+        let mut unindexed: Vec<String> = values_per_key
+            .iter()
+            .filter(|(_, count)| **count > MAX_INDEXED_VALUES_PER_KEY)
+            .map(|(key, _)| key.to_string())
+            .collect();
+        for (key, token) in attribute_tokens {
+            if values_per_key[key] > MAX_INDEXED_VALUES_PER_KEY {
+                tokens.remove(&token);
             }
         }
         unindexed.sort();
