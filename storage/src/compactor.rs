@@ -37,9 +37,9 @@ use crate::trace_index::{SearchFilter, trace_hash, trace_id_filter};
 use crate::trace_query::service_name;
 use crate::{ReadError, ResourceSpans, Signal, WriteError};
 
-/// zstd level of codec-2 columns: the compactor runs in the background, so it can afford more
-/// than the writer's level 3.
-const ZSTD_LEVEL: i32 = 9;
+/// zstd level of codec-2 columns. Measured on the load generator's spans: level 3 gives
+/// 25.3 B/span, 6 gives 23.8, 9 gives 23.9 for more CPU.
+const ZSTD_LEVEL: i32 = 6;
 
 /// How often the compactor looks for work when nothing wakes it.
 const TICK: Duration = Duration::from_millis(500);
@@ -387,6 +387,7 @@ impl Compactor {
         };
         let search = SearchFilter::build(rows.iter().map(|row| {
             (
+                row.group,
                 service_name(resource(row.group)),
                 resource(row.group),
                 &row.span,

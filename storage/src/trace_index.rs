@@ -122,10 +122,12 @@ pub(crate) struct SearchFilter {
 }
 
 impl SearchFilter {
-    /// The filter of a block holding `spans`, each with its service and resource's attributes.
+    /// The filter of a block holding `spans`, each with the number of its group (resource and
+    /// scope), its service and its resource's attributes; a group's are read once.
     pub fn build<'a>(
         spans: impl Iterator<
             Item = (
+                u32,
                 &'a str,
                 &'a [opentelemetry_proto::tonic::common::v1::KeyValue],
                 &'a opentelemetry_proto::tonic::trace::v1::Span,
@@ -137,16 +139,18 @@ impl SearchFilter {
         let mut attribute_tokens: Vec<(&str, u64)> = Vec::new();
         let mut values_per_key: rustc_hash::FxHashMap<&str, usize> = Default::default();
         let (mut has_error, mut min_duration, mut max_duration) = (false, u64::MAX, 0);
-        let mut last_service = None;
-        for (service, resource, span) in spans {
+        let mut groups_seen: rustc_hash::FxHashSet<u32> = Default::default();
+        for (group, service, resource, span) in spans {
             has_error |= is_error(span);
             let duration = duration_ns(span);
             (min_duration, max_duration) = (min_duration.min(duration), max_duration.max(duration));
-            if last_service != Some(service) {
-                last_service = Some(service);
-                tokens.insert(service_token(service));
-            }
             tokens.insert(name_token(&span.name));
+            let resource = if groups_seen.insert(group) {
+                tokens.insert(service_token(service));
+                resource
+            } else {
+                &[]
+            };
             for kv in span.attributes.iter().chain(resource) {
                 with_value_text(kv.value.as_ref(), |text| {
                     if text.len() <= MAX_INDEXED_VALUE_LEN {
