@@ -72,6 +72,8 @@ pub struct Workload {
     /// Metric series state per instance, and which instance exports next.
     series: Vec<SeriesState>,
     next_exporter: usize,
+    /// Next offset of each partition of the shop's Kafka topic (traces' messaging spans).
+    kafka_offsets: Vec<u64>,
 }
 
 impl Workload {
@@ -89,6 +91,7 @@ impl Workload {
             instances,
             series,
             next_exporter: 0,
+            kafka_offsets: (0..12).map(|p| 1_480_000 + p * 7_919).collect(),
         }
     }
 
