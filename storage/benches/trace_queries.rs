@@ -321,7 +321,7 @@ fn timed(config: &Config, count: usize, mut query: impl FnMut(usize)) -> Vec<Dur
 }
 
 fn lookups(store: &Store, ingest: &Ingested, config: &Config) -> Vec<Row> {
-    let mut rng = Rng::new(config.seed ^ 0x100c_0b5);
+    let mut rng = Rng::new(config.seed ^ 0x0100_c0b5);
     let known: Vec<(TraceId, u32)> = (0..config.lookups)
         .map(|_| ingest.traces[rng.below(ingest.traces.len() as u64) as usize])
         .collect();
@@ -522,7 +522,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -865,7 +865,10 @@ fn attributes(rng: &mut Rng, service: usize, op: &Op, user: Option<u64>) -> Vec<
                 int(rng.between(32_768, 60_999) as i64),
             ));
             if let Some(user) = user {
-                out.push(kv_str("user_agent.original", *rng.pick(&USER_AGENTS)));
+                out.push(kv_str(
+                    "user_agent.original",
+                    rng.pick::<&str>(&USER_AGENTS),
+                ));
                 out.push(kv("enduser.id", text(user_name(user))));
             }
         }

@@ -125,8 +125,8 @@ impl Request {
             user: shop::user_id(rng),
             session: shop::uuid(rng),
             client_address: shop::client_ip(rng),
-            user_agent: *rng.pick(&USER_AGENTS),
-            currency: *rng.pick(&CURRENCIES),
+            user_agent: rng.pick::<&str>(&USER_AGENTS),
+            currency: rng.pick::<&str>(&CURRENCIES),
             product: shop::product_id(rng),
             order: shop::order_id(rng),
         }
@@ -402,12 +402,12 @@ impl Trace<'_> {
             CHARGE => out.extend([
                 kv_str(
                     "app.payment.card_type",
-                    *rng.pick(&["visa", "mastercard", "amex"]),
+                    rng.pick::<&str>(&["visa", "mastercard", "amex"]),
                 ),
                 kv_bool("app.payment.card_valid", true),
                 kv_str(
                     "app.loyalty.level",
-                    *rng.pick(&["bronze", "silver", "gold", "platinum"]),
+                    rng.pick::<&str>(&["bronze", "silver", "gold", "platinum"]),
                 ),
                 kv_double("app.payment.amount", cents(rng.log_normal(8_000.0, 0.9))),
                 kv_string("app.payment.transaction.id", shop::uuid(rng)),
