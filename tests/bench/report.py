@@ -124,6 +124,8 @@ for row in rows:
 print()
 print("Machine limits measured in the same run:")
 print(f"- {zstd_speed}.")
+print(f"- how hard the trace workload is: `zstd -19` of its protobuf takes {per_item('traces', zstd19['traces']):.1f} B/span "
+      f"(OTel-demo-like SDK output: ~38; `otelite loadgen --reference` measures it alone).")
 if dsync:
     print(f"- disk: 64 KiB writes each followed by fsync (dd oflag=dsync): {dsync[0]:.1f} MB/s = {500 / dsync[1]:,.0f} durable writes/s; "
           f"sequential 512 MiB + fsync: {seq[0]:.0f} MB/s." if seq else "")

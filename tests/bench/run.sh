@@ -169,6 +169,11 @@ for signal in traces logs metrics; do
   stat -c %s "$WORK/$signal.pb.zst19" > "$OUT/$signal.zstd19.bytes"
   stat -c %s "$WORK/$signal.pb.zst3" > "$OUT/$signal.zstd3.bytes"
 done
+# How hard the trace workload is to compress: the bytes per span a generic compressor needs.
+log "trace workload: zstd -19 takes $(python3 -c 'import json, sys
+spans = json.load(open(sys.argv[1]))["items"]
+print(round(int(open(sys.argv[2]).read()) / spans, 1))' \
+  "$OUT/traces.dump.json" "$OUT/traces.zstd19.bytes") B/span (OTel-demo-like SDK output: ~38)"
 zstd -b3 -i3 "$WORK/traces.pb" 2>&1 | tr '\r' '\n' | grep -E 'MB/s' | tail -1 > "$OUT/zstd-b3.txt" || true
 # Small synchronous writes: each one is a write + fsync, like one group commit.
 dd if=/dev/zero of="$WORK/dd-sync" bs=64k count=500 oflag=dsync 2> "$OUT/dd-dsync.txt"

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde::Serialize;
 
@@ -72,6 +75,12 @@ pub struct LoadgenArgs {
     /// exit without sending: raw material for comparing with generic compressors.
     #[arg(long, value_name = "FILE")]
     pub dump: Option<std::path::PathBuf>,
+    /// Measure the workload instead of sending it (hidden: for BENCHMARKS.md): generate --pool
+    /// of --batch-item requests from a fixed start time, and print items, protobuf bytes per
+    /// item, what `zstd -3` and `zstd -19` make of the whole stream, and how fast one core
+    /// generates and encodes it.
+    #[arg(long, hide = true)]
+    pub reference: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -162,6 +171,9 @@ pub struct ServerCheck {
 pub async fn run(config: &Config, args: &LoadgenArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.dump {
         return dump(args, path);
+    }
+    if args.reference {
+        return reference(args);
     }
     let report = generate_load(config, args).await?;
     if args.json {
@@ -408,36 +420,144 @@ fn generate_pool(
     let mut pool = Vec::new();
     let mut total = 0;
     while total < pool_bytes.max(1) {
-        let encoded = match signal {
-            SignalArg::Traces => {
-                let request = workload.traces(batch);
-                Encoded {
-                    items: workload::span_count(&request),
-                    samples: 0,
-                    body: request.encode_to_vec().into(),
-                }
-            }
-            SignalArg::Logs => {
-                let request = workload.logs(batch);
-                Encoded {
-                    items: workload::log_record_count(&request),
-                    samples: 0,
-                    body: request.encode_to_vec().into(),
-                }
-            }
-            SignalArg::Metrics => {
-                let request = workload.metrics(batch);
-                Encoded {
-                    items: workload::data_point_count(&request),
-                    samples: workload::prometheus_sample_count(&request),
-                    body: request.encode_to_vec().into(),
-                }
-            }
-        };
+        let encoded = Request::generate(&mut workload, signal, batch).encode();
         total += encoded.body.len();
         pool.push(encoded);
     }
     (pool, workload.latest_unix_nano())
+}
+
+/// One generated export request of any signal, not yet encoded.
+enum Request {
+    Traces(ExportTraceServiceRequest),
+    Logs(ExportLogsServiceRequest),
+    Metrics(ExportMetricsServiceRequest),
+}
+
+impl Request {
+    fn generate(workload: &mut Workload, signal: SignalArg, batch: usize) -> Request {
+        match signal {
+            SignalArg::Traces => Request::Traces(workload.traces(batch)),
+            SignalArg::Logs => Request::Logs(workload.logs(batch)),
+            SignalArg::Metrics => Request::Metrics(workload.metrics(batch)),
+        }
+    }
+
+    fn encode(self) -> Encoded {
+        match self {
+            Request::Traces(request) => Encoded {
+                items: workload::span_count(&request),
+                samples: 0,
+                body: request.encode_to_vec().into(),
+            },
+            Request::Logs(request) => Encoded {
+                items: workload::log_record_count(&request),
+                samples: 0,
+                body: request.encode_to_vec().into(),
+            },
+            Request::Metrics(request) => Encoded {
+                items: workload::data_point_count(&request),
+                samples: workload::prometheus_sample_count(&request),
+                body: request.encode_to_vec().into(),
+            },
+        }
+    }
+}
+
+/// What `--reference` measured.
+#[derive(Debug, Serialize)]
+struct Reference {
+    signal: SignalArg,
+    batch: usize,
+    seed: u64,
+    requests: usize,
+    items: u64,
+    /// Prometheus samples (metrics only).
+    samples: u64,
+    protobuf_bytes_per_item: f64,
+    zstd3_bytes_per_item: f64,
+    zstd19_bytes_per_item: f64,
+    /// How the rates were timed: "cpu" (this thread's CPU time, so a busy machine does not
+    /// skew them) or "wall" where the system does not tell.
+    clock: &'static str,
+    /// Items one core generates per second (building the messages only).
+    generated_items_per_second: f64,
+    /// Items one core generates and encodes to protobuf per second (what a pool costs).
+    generated_and_encoded_items_per_second: f64,
+}
+
+/// `--reference`: how hard the workload is to compress and how much CPU it costs to generate.
+/// The start time is fixed, so the numbers depend only on the seed, batch and pool size.
+fn reference(args: &LoadgenArgs) -> anyhow::Result<()> {
+    let pool_bytes = crate::config::parse_size(&args.pool)
+        .ok_or_else(|| anyhow::anyhow!("--pool {:?} is not a size: write e.g. 64MiB", args.pool))?;
+    let mut workload = Workload::new(WorkloadOptions {
+        seed: args.seed,
+        instances_per_service: args.instances,
+        ..WorkloadOptions::default()
+    });
+    let wall = Instant::now();
+    let cpu = thread_cpu_time().is_some();
+    let clock = || {
+        thread_cpu_time()
+            .filter(|_| cpu)
+            .unwrap_or_else(|| wall.elapsed())
+    };
+    let (mut generating, mut encoding) = (Duration::ZERO, Duration::ZERO);
+    let (mut stream, mut requests, mut items, mut samples) = (Vec::new(), 0, 0, 0);
+    while stream.len() < pool_bytes.max(1) {
+        let started = clock();
+        let request = Request::generate(&mut workload, args.signal, args.batch);
+        let generated = clock();
+        let encoded = request.encode();
+        encoding += clock() - generated;
+        generating += generated - started;
+        stream.extend_from_slice(&encoded.body);
+        requests += 1;
+        items += encoded.items;
+        samples += encoded.samples;
+    }
+    let per_item = |bytes: usize| bytes as f64 / items.max(1) as f64;
+    let compressed = |level| zstd::bulk::compress(&stream, level).map(|c| per_item(c.len()));
+    let reference = Reference {
+        signal: args.signal,
+        batch: args.batch,
+        seed: args.seed,
+        requests,
+        items,
+        samples,
+        protobuf_bytes_per_item: per_item(stream.len()),
+        zstd3_bytes_per_item: compressed(3)?,
+        zstd19_bytes_per_item: compressed(19)?,
+        clock: if cpu { "cpu" } else { "wall" },
+        generated_items_per_second: items as f64 / generating.as_secs_f64(),
+        generated_and_encoded_items_per_second: items as f64
+            / (generating + encoding).as_secs_f64(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&reference)?);
+    } else {
+        let r = &reference;
+        println!(
+            "{:?}: {} items in {} requests of ~{} (seed {})",
+            r.signal, r.items, r.requests, r.batch, r.seed
+        );
+        println!("  protobuf  {:7.1} B/item", r.protobuf_bytes_per_item);
+        println!("  zstd -3   {:7.1} B/item", r.zstd3_bytes_per_item);
+        println!("  zstd -19  {:7.1} B/item", r.zstd19_bytes_per_item);
+        println!(
+            "  one core generates {:.0} items/s, {:.0} items/s with protobuf encoding ({} time)",
+            r.generated_items_per_second, r.generated_and_encoded_items_per_second, r.clock
+        );
+    }
+    Ok(())
+}
+
+/// The CPU time this thread has had, from the scheduler's account (Linux only).
+fn thread_cpu_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
 
 /// What the workers share: the pool, the next request to send and the item budget.
@@ -620,7 +740,6 @@ mod tests {
 
     #[test]
     fn a_pool_spanning_more_than_the_recent_past_is_shifted_to_end_before_now() {
-        use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
         use opentelemetry_proto::tonic::metrics::v1::metric::Data;
         const POOL: usize = 8 << 20;
         let now = SystemTime::now()
@@ -694,6 +813,7 @@ mod tests {
                 no_verify: false,
                 json: true,
                 dump: None,
+                reference: false,
             };
             let report = generate_load(&config, &args).await.unwrap();
             assert_eq!(report.failed_requests, 0, "{report:?}");

@@ -3,8 +3,9 @@
 //!
 //! A small microservice shop (frontend, checkout, cart, payment, inventory, shipping, with
 //! PostgreSQL and Redis behind them), each service run as a few instances, produces:
-//! - traces of 3–30 spans across services, with HTTP, gRPC and database attributes of realistic
-//!   cardinality, timing jitter, and a few failures carrying exception events ([`traces`]);
+//! - traces of 3–30 spans across services over HTTP, gRPC, SQL, Redis and Kafka, with each
+//!   instrumentation's attributes at the variety real SDK output has (so they compress as hard),
+//!   nanosecond timing jitter, and a few failures carrying exception events ([`traces`]);
 //! - logs from message templates with variable parts, some with JSON bodies, most carrying the
 //!   ids of the span that wrote them ([`logs`]);
 //! - metrics as an SDK exports them every interval: cumulative counters, up-down counters,
@@ -72,6 +73,8 @@ pub struct Workload {
     /// Metric series state per instance, and which instance exports next.
     series: Vec<SeriesState>,
     next_exporter: usize,
+    /// Next offset of each partition of the shop's Kafka topic (traces' messaging spans).
+    kafka_offsets: Vec<u64>,
 }
 
 impl Workload {
@@ -89,6 +92,7 @@ impl Workload {
             instances,
             series,
             next_exporter: 0,
+            kafka_offsets: (0..12).map(|p| 1_480_000 + p * 7_919).collect(),
         }
     }
 

@@ -76,8 +76,15 @@ impl Rng {
     /// `len` lowercase hex digits.
     pub fn hex(&mut self, len: usize) -> String {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        (0..len)
-            .map(|_| DIGITS[self.below(16) as usize] as char)
-            .collect()
+        let mut out = String::with_capacity(len);
+        let mut bits = 0;
+        for i in 0..len {
+            if i % 16 == 0 {
+                bits = self.next_u64();
+            }
+            out.push(DIGITS[(bits & 0xf) as usize] as char);
+            bits >>= 4;
+        }
+        out
     }
 }

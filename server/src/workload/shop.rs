@@ -59,6 +59,7 @@ pub(super) enum Scope {
     Http,
     Grpc,
     Db,
+    Messaging,
 }
 
 impl Scope {
@@ -67,6 +68,7 @@ impl Scope {
             Scope::Http => ("io.opentelemetry.http", "2.10.0"),
             Scope::Grpc => ("io.opentelemetry.grpc-1.6", "2.10.0"),
             Scope::Db => ("io.opentelemetry.db", "2.10.0"),
+            Scope::Messaging => ("io.opentelemetry.kafka-clients-2.6", "2.10.0"),
         };
         InstrumentationScope {
             name: name.into(),
@@ -146,15 +148,30 @@ pub(super) struct DbCall {
     pub namespace: &'static str,
     pub operation: &'static str,
     pub collection: &'static str,
+    /// The statement as the instrumentation records it. Placeholders in braces become the
+    /// request's values (`{product}`, `{order}`, `{session}`, `{n}`, `{warehouse}`),
+    /// as they do where the client library inlines literals or the instrumentation does not
+    /// sanitize them (Redis keys always show); `$1` and `?` stay as written.
     pub query: &'static str,
     pub port: i64,
     pub median_ms: f64,
 }
 
-/// What an operation does while it runs: calls, each repeated `min..=max` times.
+/// A Kafka topic and the service that consumes it.
+pub(super) struct Topic {
+    pub name: &'static str,
+    pub partitions: u64,
+    pub consumer: usize,
+    /// The consumer's own work on one message.
+    pub process_median_ms: f64,
+}
+
+/// What an operation does while it runs: calls, each repeated `min..=max` times, and messages
+/// it publishes (consumed later, in the trace, by the topic's consumer).
 pub(super) enum Step {
     Call(usize, u64, u64),
     Db(&'static DbCall, u64, u64),
+    Publish(&'static Topic),
 }
 
 /// An operation a service serves.
@@ -206,20 +223,23 @@ const fn redis(operation: &'static str, query: &'static str) -> DbCall {
     }
 }
 
+// The frontend's Java agent sanitizes its JDBC statements (its default: literals become `?`);
+// the inventory's ORM inlines literals, which its instrumentation records as they are; the
+// others bind parameters. Redis commands always show their keys.
 static SELECT_PRODUCT: DbCall = postgres(
     "SELECT",
     "products",
-    "SELECT id, name, description, price_units, currency FROM products WHERE id = $1",
+    "SELECT id, name, description, price_units, currency FROM products WHERE id = ?",
 );
 static SELECT_PRODUCTS: DbCall = postgres(
     "SELECT",
     "products",
-    "SELECT id, name, price_units, currency FROM products WHERE category = $1 ORDER BY rank LIMIT $2",
+    "SELECT id, name, price_units, currency FROM products WHERE category = ? ORDER BY rank LIMIT ?",
 );
 static SELECT_ORDER: DbCall = postgres(
     "SELECT",
     "orders",
-    "SELECT o.id, o.status, o.total_units, i.product_id, i.quantity FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = $1",
+    "SELECT o.id, o.status, o.total_units, i.product_id, i.quantity FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = ?",
 );
 static INSERT_ORDER: DbCall = postgres(
     "INSERT",
@@ -234,32 +254,39 @@ static INSERT_PAYMENT: DbCall = postgres(
 static SELECT_STOCK: DbCall = postgres(
     "SELECT",
     "stock",
-    "SELECT available FROM stock WHERE product_id = $1 AND warehouse_id = $2",
+    "SELECT available FROM stock WHERE product_id = '{product}' AND warehouse_id = {warehouse}",
 );
 static UPDATE_STOCK: DbCall = postgres(
     "UPDATE",
     "stock",
-    "UPDATE stock SET available = available - $1 WHERE product_id = $2 AND available >= $1",
+    "UPDATE stock SET available = available - {n} WHERE product_id = '{product}' AND warehouse_id = {warehouse}",
 );
 static INSERT_SHIPMENT: DbCall = postgres(
     "INSERT",
     "shipments",
     "INSERT INTO shipments (id, order_id, carrier, address_hash) VALUES ($1, $2, $3, $4)",
 );
-static CART_GET: DbCall = redis("HGETALL", "HGETALL cart:?");
-static CART_SET: DbCall = redis("HSET", "HSET cart:? ? ?");
-static CART_EXPIRE: DbCall = redis("EXPIRE", "EXPIRE cart:? ?");
-static CART_DEL: DbCall = redis("DEL", "DEL cart:?");
-static ORDER_CACHE: DbCall = redis("GET", "GET order:?");
+static CART_GET: DbCall = redis("HGETALL", "HGETALL cart:{session}");
+static CART_SET: DbCall = redis("HSET", "HSET cart:{session} {product} ?");
+static CART_EXPIRE: DbCall = redis("EXPIRE", "EXPIRE cart:{session} 3600");
+static CART_DEL: DbCall = redis("DEL", "DEL cart:{session}");
+static ORDER_CACHE: DbCall = redis("GET", "GET order:{order}");
 
-const GET_CART: usize = 6;
-const ADD_ITEM: usize = 7;
-const EMPTY_CART: usize = 8;
-const CHARGE: usize = 9;
-const GET_STOCK: usize = 10;
-const RESERVE: usize = 11;
-const CREATE_SHIPMENT: usize = 12;
-const PLACE_ORDER: usize = 13;
+static ORDERS_TOPIC: Topic = Topic {
+    name: "orders",
+    partitions: 12,
+    consumer: 5,
+    process_median_ms: 1.5,
+};
+
+pub(super) const GET_CART: usize = 6;
+pub(super) const ADD_ITEM: usize = 7;
+pub(super) const EMPTY_CART: usize = 8;
+pub(super) const CHARGE: usize = 9;
+pub(super) const GET_STOCK: usize = 10;
+pub(super) const RESERVE: usize = 11;
+pub(super) const CREATE_SHIPMENT: usize = 12;
+pub(super) const PLACE_ORDER: usize = 13;
 
 /// Every operation; the first [`ENTRY_POINTS`] are the frontend's, where traces start.
 pub(super) static OPERATIONS: [Operation; 14] = [
@@ -354,6 +381,7 @@ pub(super) static OPERATIONS: [Operation; 14] = [
             Step::Call(CHARGE, 1, 1),
             Step::Call(CREATE_SHIPMENT, 1, 1),
             Step::Db(&INSERT_ORDER, 1, 1),
+            Step::Publish(&ORDERS_TOPIC),
             Step::Call(EMPTY_CART, 1, 1),
         ],
     },
@@ -374,9 +402,18 @@ pub(super) fn pick_entry_point(rng: &mut Rng) -> usize {
     ENTRY_POINTS[0].0
 }
 
-/// A product id out of a catalogue of 500: ids repeat the way real traffic repeats them.
+/// A product id as the OTel demo's catalogue has them (`OLJCESPC7Z`), out of 2,000 products:
+/// ids repeat the way real traffic repeats them.
 pub(super) fn product_id(rng: &mut Rng) -> String {
-    format!("P{:05}", rng.below(500) * 7 + 10_000)
+    const ALPHABET: &[u8; 36] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    // Each product's id is a fixed scramble of its number.
+    let mut n = (rng.below(2_000) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 8;
+    let mut id = String::with_capacity(10);
+    for _ in 0..10 {
+        id.push(ALPHABET[(n % 36) as usize] as char);
+        n /= 36;
+    }
+    id
 }
 
 /// An order id, effectively unique.
@@ -389,32 +426,118 @@ pub(super) fn user_id(rng: &mut Rng) -> String {
     format!("u{}", rng.below(20_000) + 100_000)
 }
 
-/// A client address out of a few thousand.
+/// An end user's address as the frontend sees it behind the ingress (`X-Forwarded-For`):
+/// anywhere on the internet.
 pub(super) fn client_ip(rng: &mut Rng) -> String {
+    let n = rng.next_u64();
     format!(
-        "10.{}.{}.{}",
-        rng.below(4),
-        rng.below(16),
-        rng.below(250) + 2
+        "{}.{}.{}.{}",
+        1 + (n >> 56) % 223,
+        (n >> 48) & 0xff,
+        (n >> 40) & 0xff,
+        1 + ((n >> 32) & 0xff) % 254
     )
 }
 
-pub(super) const USER_AGENTS: [&str; 5] = [
+/// The pod address of instance number `instance` (stable for the instance's lifetime).
+pub(super) fn pod_address(instance: usize) -> String {
+    let n = (instance as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    format!("10.42.{}.{}", (n >> 56) % 8, 2 + (n >> 48) % 250)
+}
+
+/// The caller's (ephemeral) port of one of the `pool` connections that `caller` keeps open to
+/// `callee`: gRPC clients multiplex one connection per target, HTTP/1.1 clients keep a few
+/// alive, and each lives for hours, so the callee sees the same few ports again and again.
+pub(super) fn connection_port(rng: &mut Rng, caller: usize, callee: usize, pool: u64) -> i64 {
+    let slot = rng.below(pool);
+    let n = (((caller as u64) << 32) | ((callee as u64) << 12) | slot)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    32_768 + ((n >> 40) % 28_232) as i64
+}
+
+/// Browsers, apps and bots as a shop's access log shows them.
+pub(super) const USER_AGENTS: [&str; 40] = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.2592.68",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36 Edg/125.0.2535.92",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 OPR/111.0.0.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    "Mozilla/5.0 (Windows NT 10.0; WOW64; Trident/7.0; rv:11.0) like Gecko",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Safari/605.1.15",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
     "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 16_7_8 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/126.0.6478.54 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8 Pro) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.71 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 14; SM-S928B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.6422.165 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 13; SM-A546B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/25.0 Chrome/121.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 14; 23078PND5G) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.71 Mobile Safari/537.36",
+    "Mozilla/5.0 (Android 14; Mobile; rv:127.0) Gecko/127.0 Firefox/127.0",
+    "Shop/5.12.0 (iPhone; iOS 17.5.1; Scale/3.00)",
+    "Shop/5.11.2 (iPhone; iOS 17.4.1; Scale/3.00)",
+    "Shop/5.12.0 (Android 14; Pixel 7)",
     "okhttp/4.12.0",
+    "okhttp/4.9.3",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+    "python-requests/2.32.3",
+    "curl/8.8.0",
+    "Go-http-client/2.0",
 ];
 
+/// What each service's HTTP client says it is (the `User-Agent` its callees see).
+pub(super) fn client_user_agent(language: &str) -> &'static str {
+    match language {
+        "java" => "Java-http-client/21.0.3",
+        "go" => "Go-http-client/1.1",
+        "dotnet" => "dotnet-httpclient/8.0",
+        "nodejs" => "node",
+        "python" => "python-httpx/0.27.0",
+        _ => "reqwest/0.12.5",
+    }
+}
+
+pub(super) const CURRENCIES: [&str; 6] = ["EUR", "USD", "GBP", "CHF", "JPY", "CAD"];
+
+pub(super) const CATEGORIES: [&str; 12] = [
+    "telescopes",
+    "binoculars",
+    "accessories",
+    "eyepieces",
+    "mounts",
+    "filters",
+    "cameras",
+    "books",
+    "star-charts",
+    "solar",
+    "cases",
+    "sale",
+];
+
+/// A version 4 UUID, e.g. `0f8fad5b-d9cb-469f-a165-70867728950e`.
 pub(super) fn uuid(rng: &mut Rng) -> String {
+    let (a, b) = (rng.next_u64(), rng.next_u64());
     format!(
-        "{}-{}-4{}-{}-{}",
-        rng.hex(8),
-        rng.hex(4),
-        rng.hex(3),
-        rng.hex(4),
-        rng.hex(12)
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | ((b >> 48) & 0x3fff),
+        b & 0xffff_ffff_ffff
     )
 }
 
@@ -432,6 +555,26 @@ pub(super) fn kv_string(key: &str, value: String) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(string_value(value)),
+        ..Default::default()
+    }
+}
+
+pub(super) fn kv_double(key: &str, value: f64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::DoubleValue(value)),
+        }),
+        ..Default::default()
+    }
+}
+
+pub(super) fn kv_bool(key: &str, value: bool) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::BoolValue(value)),
+        }),
         ..Default::default()
     }
 }

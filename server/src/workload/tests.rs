@@ -58,6 +58,81 @@ fn traces_are_whole_trees_of_3_to_30_spans_across_services() {
 }
 
 #[test]
+fn spans_vary_and_nest_the_way_sdk_output_does() {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+    let request = workload().traces(5_000);
+    let spans: Vec<_> = request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .collect();
+    let kinds: HashSet<i32> = spans.iter().map(|s| s.kind).collect();
+    for kind in [
+        SpanKind::Server,
+        SpanKind::Client,
+        SpanKind::Producer,
+        SpanKind::Consumer,
+    ] {
+        assert!(kinds.contains(&(kind as i32)), "no {kind:?} span");
+    }
+    let mut values: HashMap<&str, HashSet<String>> = HashMap::new();
+    for kv in spans.iter().flat_map(|s| &s.attributes) {
+        let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(Value::StringValue(s)) => s.clone(),
+            Some(Value::IntValue(i)) => i.to_string(),
+            other => format!("{other:?}"),
+        };
+        values.entry(kv.key.as_str()).or_default().insert(value);
+    }
+    // Every instrumentation's attribute set, with the variety real traffic has.
+    for (key, at_least) in [
+        ("http.route", 7),
+        ("url.path", 150),
+        ("url.query", 150),
+        ("user_agent.original", 30),
+        ("client.address", 200),
+        ("network.peer.address", 10),
+        ("network.peer.port", 100),
+        ("db.query.text", 200),
+        ("rpc.service", 4),
+        ("messaging.destination.name", 1),
+        ("messaging.kafka.offset", 20),
+        ("thread.name", 50),
+        ("app.product.id", 200),
+    ] {
+        let seen = values.get(key).map_or(0, HashSet::len);
+        assert!(seen >= at_least, "{seen} values of {key}");
+    }
+    // Literal ids in statements, as instrumentations record them.
+    assert!(
+        values["db.query.text"]
+            .iter()
+            .any(|q| q.starts_with("HGETALL cart:") && q.len() == "HGETALL cart:".len() + 36)
+    );
+    // Nanosecond timestamps, not rounded.
+    let odd = spans
+        .iter()
+        .filter(|s| s.start_time_unix_nano % 2 == 1)
+        .count();
+    assert!(odd > spans.len() / 3, "{odd} odd start times");
+    // Children start within their parents and, but for a consumer processing a message later,
+    // end within them too.
+    let by_id: HashMap<&[u8], _> = spans.iter().map(|s| (s.span_id.as_slice(), *s)).collect();
+    for span in &spans {
+        if let Some(parent) = by_id.get(span.parent_span_id.as_slice()) {
+            assert!(span.start_time_unix_nano >= parent.start_time_unix_nano);
+            if span.kind != SpanKind::Consumer as i32 {
+                assert!(span.end_time_unix_nano <= parent.end_time_unix_nano);
+            } else {
+                assert!(span.start_time_unix_nano >= parent.end_time_unix_nano);
+            }
+        }
+    }
+}
+
+#[test]
 fn logs_have_templated_bodies_json_bodies_and_trace_ids() {
     let mut request = workload().logs(1_000);
     assert_eq!(log_record_count(&request), 1_000);
