@@ -707,3 +707,52 @@ mod tests {
         }
     }
 }
+
+/// What each column of codec 2 costs on real-looking spans:
+/// `OTELITE_SPANS_DUMP=spans.pb cargo test --release -p otelite-storage --lib column_sizes -- --ignored --nocapture`
+/// with `spans.pb` from `otelite loadgen --signal traces --dump spans.pb`.
+#[cfg(test)]
+mod column_sizes {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs a span dump; prints a table"]
+    fn column_sizes() {
+        let path = std::env::var("OTELITE_SPANS_DUMP").expect("OTELITE_SPANS_DUMP names a dump");
+        let data = TracesData::decode(std::fs::read(path).unwrap().as_slice()).unwrap();
+        let mut collector = RowCollector::default();
+        for group in data.resource_spans {
+            collector.add(group);
+        }
+        let spans = collector.rows.len();
+        let mut rows = collector.rows;
+        rows.truncate(MAX_SPANS_PER_BLOCK.min(spans));
+        let block_spans = rows.len();
+        let mut zstd = zstd::bulk::Compressor::new(6).unwrap();
+        let (_, payload) = encode(&collector.groups, rows, &mut zstd).unwrap();
+        let names = [
+            "trace ids", "trace lengths", "groups", "row groups", "flags", "span ids", "parents",
+            "raw parents", "starts", "durations", "names", "name ids", "kinds", "statuses",
+            "page count",
+        ];
+        let mut sections = SectionReader::new(&payload).unwrap();
+        let mut rest = 0;
+        for i in 0.. {
+            let Ok(section) = sections.next("any") else { break };
+            let (stored, raw) = match section {
+                crate::columns::Section::Raw(bytes) => (bytes.len(), bytes.len()),
+                crate::columns::Section::Compressed { frame, len } => (frame.len(), len),
+            };
+            match names.get(i) {
+                Some(name) => println!(
+                    "{name:>14}: {:6.2} B/span stored ({:6.2} raw)",
+                    stored as f64 / block_spans as f64,
+                    raw as f64 / block_spans as f64
+                ),
+                None => rest += stored,
+            }
+        }
+        println!("{:>14}: {:6.2} B/span", "rest pages", rest as f64 / block_spans as f64);
+        println!("{:>14}: {:6.2} B/span ({block_spans} spans)", "total", payload.len() as f64 / block_spans as f64);
+    }
+}
