@@ -731,14 +731,28 @@ mod column_sizes {
         let mut zstd = zstd::bulk::Compressor::new(6).unwrap();
         let (_, payload) = encode(&collector.groups, rows, &mut zstd).unwrap();
         let names = [
-            "trace ids", "trace lengths", "groups", "row groups", "flags", "span ids", "parents",
-            "raw parents", "starts", "durations", "names", "name ids", "kinds", "statuses",
+            "trace ids",
+            "trace lengths",
+            "groups",
+            "row groups",
+            "flags",
+            "span ids",
+            "parents",
+            "raw parents",
+            "starts",
+            "durations",
+            "names",
+            "name ids",
+            "kinds",
+            "statuses",
             "page count",
         ];
         let mut sections = SectionReader::new(&payload).unwrap();
         let mut rest = 0;
         for i in 0.. {
-            let Ok(section) = sections.next("any") else { break };
+            let Ok(section) = sections.next("any") else {
+                break;
+            };
             let (stored, raw) = match section {
                 crate::columns::Section::Raw(bytes) => (bytes.len(), bytes.len()),
                 crate::columns::Section::Compressed { frame, len } => (frame.len(), len),
@@ -752,7 +766,15 @@ mod column_sizes {
                 None => rest += stored,
             }
         }
-        println!("{:>14}: {:6.2} B/span", "rest pages", rest as f64 / block_spans as f64);
-        println!("{:>14}: {:6.2} B/span ({block_spans} spans)", "total", payload.len() as f64 / block_spans as f64);
+        println!(
+            "{:>14}: {:6.2} B/span",
+            "rest pages",
+            rest as f64 / block_spans as f64
+        );
+        println!(
+            "{:>14}: {:6.2} B/span ({block_spans} spans)",
+            "total",
+            payload.len() as f64 / block_spans as f64
+        );
     }
 }
