@@ -31,6 +31,11 @@ impl ServerProcess {
         ServerProcess::start(Command::new(binary), data_dir, &[])
     }
 
+    /// Like [`ServerProcess::spawn`], with `args` added.
+    pub fn spawn_with(binary: &str, data_dir: &Path, args: &[&str]) -> ServerProcess {
+        ServerProcess::start(Command::new(binary), data_dir, args)
+    }
+
     /// Like [`ServerProcess::spawn`], with `args` added and the process allowed at most
     /// `max_open_files` open files (`ulimit -n`), as on a small box or in a tight container.
     pub fn spawn_limited(

@@ -477,7 +477,11 @@ async fn run_client(
 /// Spawns the server on `data` and waits for `/readyz`; returns it and how long that took.
 async fn spawn_ready(data: &Path) -> (ServerProcess, Duration) {
     let started = Instant::now();
-    let server = tokio::task::block_in_place(|| ServerProcess::spawn(BINARY, data));
+    // Compacting at once, so that kills also land in the middle of compactions: a span must
+    // neither vanish nor show up twice whichever step of one a crash interrupts.
+    let server = tokio::task::block_in_place(|| {
+        ServerProcess::spawn_with(BINARY, data, &["--compaction-delay", "0"])
+    });
     let client = reqwest::Client::new();
     loop {
         let ready = client.get(server.ui_url("/readyz")).send().await;
