@@ -388,7 +388,7 @@ fn readers_see_every_span_exactly_once_while_the_compactor_works() {
     )
     .unwrap();
     let mut written = Vec::new();
-    for batch in 0..200u64 {
+    for batch in 0..80u64 {
         let spans: Vec<Span> = (0..50u64)
             .map(|i| {
                 let mut span = crate::test_fixtures::span_at("s", BASE + batch * 1_000_000 + i);
@@ -406,7 +406,7 @@ fn readers_see_every_span_exactly_once_while_the_compactor_works() {
     let expected = items_of(&written);
     // A small run size makes many runs, each a swap a reader can fall between.
     let mut options = StoreOptions::default().with_compaction_idle(Some(Duration::ZERO));
-    options.compaction_run_bytes = 64 << 10;
+    options.compaction_run_bytes = 32 << 10;
     let store = Store::open(dir.path(), options).unwrap();
     let mut scans = 0;
     loop {
