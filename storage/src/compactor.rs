@@ -301,7 +301,7 @@ impl Compactor {
             }
         }
         let built = self.build(collector)?;
-        let payloads: Vec<Vec<u8>> = built.iter().map(|b| b.payload.clone()).collect();
+        let payloads: Vec<&[u8]> = built.iter().map(|b| b.payload.as_slice()).collect();
         let offsets = segment::write_file(
             &self.data_dir,
             Signal::Traces,

@@ -57,7 +57,7 @@ use crate::index::Index;
 pub use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 pub use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 pub use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
-pub use trace_query::{Operation, TraceId, TraceQuery, TraceSummary};
+pub use trace_query::{Operation, TraceId, TraceQuery, TraceSummary, service_name};
 
 use crate::faults::Faults;
 use crate::writer::CommitQueue;

@@ -459,7 +459,7 @@ pub(crate) fn write_file(
     signal: Signal,
     partition_start: u64,
     file: u32,
-    payloads: &[Vec<u8>],
+    payloads: &[&[u8]],
 ) -> Result<Vec<u64>, WriteError> {
     let dir = schema::segment_dir(data_dir, signal);
     let path = dir.join(schema::segment_file_name(partition_start, file));

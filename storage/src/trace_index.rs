@@ -25,7 +25,7 @@ use crate::schema::{self, BlockKey, partition_start};
 use crate::segment::SegmentReader;
 use crate::span_block::{SpanColumns, trace_key};
 use crate::trace_query::{
-    self, Operation, TraceId, TraceQuery, TraceSummary, duration_ns, is_error,
+    self, Operation, TraceId, TraceQuery, TraceSummary, duration_ns, is_error, with_value_text,
 };
 use crate::{ReadError, ResourceSpans, Signal, TimeRange};
 
@@ -82,32 +82,6 @@ fn name_token(name: &str) -> u64 {
 
 fn attribute_token(key: &str, value: &[u8]) -> u64 {
     bloom::hash_parts(&[b"a\0", key.as_bytes(), b"\0", value])
-}
-
-/// Calls `f` with an attribute value's text as `trace_query::value_text` spells it, without allocating
-/// for strings, bools and ints; other values (arrays, maps, bytes, unset) are skipped.
-fn with_value_text(
-    value: Option<&opentelemetry_proto::tonic::common::v1::AnyValue>,
-    f: impl FnOnce(&[u8]),
-) {
-    use opentelemetry_proto::tonic::common::v1::any_value::Value;
-    use std::io::Write;
-    let Some(value) = value.and_then(|v| v.value.as_ref()) else {
-        return;
-    };
-    let mut buffer = [0u8; 24];
-    match value {
-        Value::StringValue(s) => f(s.as_bytes()),
-        Value::BoolValue(b) => f(if *b { b"true" } else { b"false" }),
-        Value::IntValue(i) => {
-            let mut cursor = std::io::Cursor::new(&mut buffer[..]);
-            let _ = write!(cursor, "{i}");
-            let len = cursor.position() as usize;
-            f(&buffer[..len]);
-        }
-        Value::DoubleValue(d) => f(d.to_string().as_bytes()),
-        _ => {}
-    }
 }
 
 /// What a search can rule out about a codec-2 block without reading it. Bytes: flags (bit 0:

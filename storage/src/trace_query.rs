@@ -75,7 +75,11 @@ impl TraceQuery {
                 .iter()
                 .chain(resource)
                 .find(|kv| kv.key == *key);
-            found.is_some_and(|kv| value_text(kv.value.as_ref()).as_deref() == Some(value))
+            found.is_some_and(|kv| {
+                let mut equal = false;
+                with_value_text(kv.value.as_ref(), |text| equal = text == value.as_bytes());
+                equal
+            })
         })
     }
 }
@@ -122,7 +126,7 @@ pub(crate) fn is_error(span: &Span) -> bool {
 }
 
 /// The `service.name` among resource attributes, or `""`.
-pub(crate) fn service_name(resource: &[KeyValue]) -> &str {
+pub fn service_name(resource: &[KeyValue]) -> &str {
     resource
         .iter()
         .find(|kv| kv.key == "service.name")
@@ -133,14 +137,26 @@ pub(crate) fn service_name(resource: &[KeyValue]) -> &str {
         .unwrap_or("")
 }
 
-/// How an attribute value compares with a query's text: scalars as they print, anything else
-/// (arrays, maps, bytes, unset) never matches.
-pub(crate) fn value_text(value: Option<&AnyValue>) -> Option<String> {
-    match value?.value.as_ref()? {
-        any_value::Value::StringValue(s) => Some(s.clone()),
-        any_value::Value::BoolValue(b) => Some(b.to_string()),
-        any_value::Value::IntValue(i) => Some(i.to_string()),
-        any_value::Value::DoubleValue(d) => Some(d.to_string()),
-        _ => None,
+/// Calls `f` with an attribute value's text, the way a query's `key=value` compares with it and
+/// search filters index it: strings as they are, bools as `true`/`false`, ints and doubles as
+/// they print; other values (arrays, maps, bytes, unset) have no text and `f` is not called.
+/// Strings, bools and ints need no allocation.
+pub(crate) fn with_value_text(value: Option<&AnyValue>, f: impl FnOnce(&[u8])) {
+    use std::io::Write;
+    let Some(value) = value.and_then(|v| v.value.as_ref()) else {
+        return;
+    };
+    match value {
+        any_value::Value::StringValue(s) => f(s.as_bytes()),
+        any_value::Value::BoolValue(b) => f(if *b { b"true" } else { b"false" }),
+        any_value::Value::IntValue(i) => {
+            let mut buffer = [0u8; 24];
+            let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+            let _ = write!(cursor, "{i}");
+            let len = cursor.position() as usize;
+            f(&buffer[..len]);
+        }
+        any_value::Value::DoubleValue(d) => f(d.to_string().as_bytes()),
+        _ => {}
     }
 }

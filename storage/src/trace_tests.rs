@@ -340,6 +340,32 @@ fn wait_for_compaction(store: &Store) {
     }
 }
 
+/// A store that keeps row blocks as written (no compactor).
+fn row_store(dir: &std::path::Path) -> Store {
+    Store::open(dir, StoreOptions::default().with_compaction_idle(None)).unwrap()
+}
+
+/// `n` traces, the same in every run, none with late spans.
+fn fixed_traces(n: u8) -> Vec<(Vec<Generated>, bool)> {
+    (0..n)
+        .map(|i| {
+            let mut runner = proptest::test_runner::TestRunner::deterministic();
+            (
+                any_trace(i).new_tree(&mut runner).unwrap().current().0,
+                false,
+            )
+        })
+        .collect()
+}
+
+/// The trace ids of generated traces.
+fn trace_ids(traces: &[(Vec<Generated>, bool)]) -> HashSet<TraceId> {
+    traces
+        .iter()
+        .map(|(spans, _)| spans[0].span.trace_id.clone().try_into().unwrap())
+        .collect()
+}
+
 fn compacting(dir: &std::path::Path) -> Store {
     Store::open(
         dir,
@@ -354,10 +380,10 @@ proptest! {
     fn lookups_and_searches_agree_with_a_scan_before_and_after_compaction(traces in any_traces()) {
         let dir = tempfile::tempdir().unwrap();
         let (first, second) = batches(&traces);
-        let ids: HashSet<TraceId> = traces.iter().map(|(s, _)| s[0].span.trace_id.clone().try_into().unwrap()).collect();
+        let ids = trace_ids(&traces);
         let all: Vec<ResourceSpans> = first.iter().chain(&second).cloned().collect();
         {
-            let store = Store::open(dir.path(), StoreOptions::default().with_compaction_idle(None)).unwrap();
+            let store = row_store(dir.path());
             store.write(Batch::Traces(first.clone())).unwrap();
             check_against_scan(&store, &first, &ids)?;
             store.shutdown().unwrap();
@@ -374,7 +400,7 @@ proptest! {
         check_against_scan(&store, &all, &ids)?;
         store.shutdown().unwrap();
         drop(store);
-        let store = Store::open(dir.path(), StoreOptions::default().with_compaction_idle(None)).unwrap();
+        let store = row_store(dir.path());
         check_against_scan(&store, &all, &ids)?;
     }
 }
@@ -382,11 +408,7 @@ proptest! {
 #[test]
 fn readers_see_every_span_exactly_once_while_the_compactor_works() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        StoreOptions::default().with_compaction_idle(None),
-    )
-    .unwrap();
+    let store = row_store(dir.path());
     let mut written = Vec::new();
     for batch in 0..80u64 {
         let spans: Vec<Span> = (0..50u64)
@@ -475,27 +497,12 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn a_crash_at_any_point_of_a_compaction_loses_and_duplicates_nothing() {
-    let traces: Vec<(Vec<Generated>, bool)> = (0..30u8)
-        .map(|n| {
-            let mut runner = proptest::test_runner::TestRunner::deterministic();
-            (
-                any_trace(n).new_tree(&mut runner).unwrap().current().0,
-                false,
-            )
-        })
-        .collect();
+    let traces = fixed_traces(30);
     let (written, _) = batches(&traces);
-    let ids: HashSet<TraceId> = traces
-        .iter()
-        .map(|(s, _)| s[0].span.trace_id.clone().try_into().unwrap())
-        .collect();
+    let ids = trace_ids(&traces);
     let rows = tempfile::tempdir().unwrap();
     {
-        let store = Store::open(
-            rows.path(),
-            StoreOptions::default().with_compaction_idle(None),
-        )
-        .unwrap();
+        let store = row_store(rows.path());
         store.write(Batch::Traces(written.clone())).unwrap();
         store.shutdown().unwrap();
     }
@@ -508,7 +515,7 @@ fn a_crash_at_any_point_of_a_compaction_loses_and_duplicates_nothing() {
     }
     let segments = |dir: &std::path::Path| schema::segment_dir(dir, Signal::Traces);
     let reopened = |dir: &std::path::Path| {
-        let store = Store::open(dir, StoreOptions::default().with_compaction_idle(None)).unwrap();
+        let store = row_store(dir);
         check_against_scan(&store, &written, &ids).unwrap();
     };
 
@@ -553,26 +560,11 @@ fn a_crash_at_any_point_of_a_compaction_loses_and_duplicates_nothing() {
 #[test]
 fn a_version_1_store_is_upgraded_and_its_traces_found_and_compacted() {
     let dir = tempfile::tempdir().unwrap();
-    let traces: Vec<(Vec<Generated>, bool)> = (0..12u8)
-        .map(|n| {
-            let mut runner = proptest::test_runner::TestRunner::deterministic();
-            (
-                any_trace(n).new_tree(&mut runner).unwrap().current().0,
-                false,
-            )
-        })
-        .collect();
+    let traces = fixed_traces(12);
     let (written, _) = batches(&traces);
-    let ids: HashSet<TraceId> = traces
-        .iter()
-        .map(|(s, _)| s[0].span.trace_id.clone().try_into().unwrap())
-        .collect();
+    let ids = trace_ids(&traces);
     {
-        let store = Store::open(
-            dir.path(),
-            StoreOptions::default().with_compaction_idle(None),
-        )
-        .unwrap();
+        let store = row_store(dir.path());
         store.write(Batch::Traces(written.clone())).unwrap();
         store.shutdown().unwrap();
     }
@@ -590,11 +582,7 @@ fn a_version_1_store_is_upgraded_and_its_traces_found_and_compacted() {
         txn.delete_table(schema::TRACE_OPERATIONS).unwrap();
         txn.commit().unwrap();
     }
-    let store = Store::open(
-        dir.path(),
-        StoreOptions::default().with_compaction_idle(None),
-    )
-    .unwrap();
+    let store = row_store(dir.path());
     assert_eq!(store.stats().unwrap().format_version, 2);
     assert_eq!(
         items_of(&store.read_traces(TimeRange::ALL).unwrap()),

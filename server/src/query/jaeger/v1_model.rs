@@ -30,8 +30,8 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span, span, status};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::query::traces::convert::service_name;
 use crate::query::traces::params::hex;
+use otelite_storage::service_name;
 
 /// What Jaeger names a process whose resource has no attributes.
 const NO_SERVICE_NAME: &str = "OTLPResourceNoServiceName";

@@ -28,9 +28,9 @@ use super::full_traces;
 use crate::otlp;
 use crate::query::ApiError;
 use crate::query::blocking;
-use crate::query::traces::convert::service_name;
 use crate::query::traces::params::{self, Params, SearchConditions};
 use crate::state::AppState;
+use otelite_storage::service_name;
 
 /// Jaeger's default search depth (traces per search).
 const DEFAULT_SEARCH_DEPTH: usize = 100;

@@ -7,6 +7,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, Key
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, span, status};
 use otelite_api::traces as api;
+use otelite_storage::service_name;
 use prost::Message;
 
 use super::params::hex;
@@ -167,18 +168,6 @@ fn any_value_dto(value: Option<&AnyValue>) -> api::AnyValue {
         }
         Some(Value::KvlistValue(m)) => api::AnyValue::Map(key_values(&m.values)),
     }
-}
-
-/// The `service.name` among resource attributes, or `""`.
-pub(crate) fn service_name(attributes: &[KeyValue]) -> &str {
-    attributes
-        .iter()
-        .find(|kv| kv.key == "service.name")
-        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(s.as_str()),
-            _ => None,
-        })
-        .unwrap_or("")
 }
 
 pub(crate) fn summary(s: &otelite_storage::TraceSummary) -> api::TraceSummary {
