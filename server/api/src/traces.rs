@@ -226,6 +226,64 @@ pub struct Operation {
     pub kind: SpanKind,
 }
 
+/// Why search tags text (`key=value` pairs) cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagsError {
+    /// A key without `=` and a value.
+    NoValue { key: String },
+    /// An `=` with nothing before it.
+    NoKey,
+    /// A quoted value that does not end.
+    UnclosedQuote { key: String },
+    /// A quoted value followed by more text without a space.
+    TextAfterQuote { key: String },
+}
+
+/// Search tags as the API reads them and the UI writes them: `key=value` pairs separated by
+/// spaces; a value may be double-quoted to hold spaces, with `\"` and `\\` inside.
+pub fn parse_tags(text: &str) -> Result<Vec<(String, String)>, TagsError> {
+    let mut tags = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(tags);
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|&c| c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        if chars.next() != Some('=') {
+            return Err(TagsError::NoValue { key });
+        }
+        if key.is_empty() {
+            return Err(TagsError::NoKey);
+        }
+        let mut value = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            loop {
+                match chars.next() {
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some(c) => value.push(c),
+                        None => return Err(TagsError::UnclosedQuote { key }),
+                    },
+                    Some(c) => value.push(c),
+                    None => return Err(TagsError::UnclosedQuote { key }),
+                }
+            }
+            if chars.peek().is_some_and(|c| !c.is_whitespace()) {
+                return Err(TagsError::TextAfterQuote { key });
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                value.push(c);
+            }
+        }
+        tags.push((key, value));
+    }
+}
+
 /// Serde for `u64` nanoseconds as decimal strings (numbers are accepted too).
 pub mod nanos {
     use serde::{Deserialize, Deserializer, Serializer};

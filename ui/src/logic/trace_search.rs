@@ -351,53 +351,22 @@ fn duration_param(ns: u64) -> String {
 }
 
 /// `key=value` pairs separated by spaces. A value may be double-quoted to hold spaces
-/// (`http.route="/cart items"`), with `\"` and `\\` inside, as the API reads them.
+/// (`http.route="/cart items"`), with `\"` and `\\` inside: the API's own grammar
+/// (`otelite_api::traces::parse_tags`), with the errors said for the search form.
 pub fn parse_tags(text: &str) -> Result<Vec<(String, String)>, String> {
-    let mut tags = Vec::new();
-    let mut chars = text.chars().peekable();
-    loop {
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        if chars.peek().is_none() {
-            return Ok(tags);
+    use otelite_api::traces::TagsError;
+    otelite_api::traces::parse_tags(text).map_err(|error| match error {
+        TagsError::NoValue { key } => {
+            format!("Tag \"{key}\" needs a value: write key=value, as in http.status_code=500.")
         }
-        let mut key = String::new();
-        while let Some(c) = chars.next_if(|&c| c != '=' && !c.is_whitespace()) {
-            key.push(c);
+        TagsError::NoKey => "A tag has no key before its \"=\": write key=value.".into(),
+        TagsError::UnclosedQuote { key } => {
+            format!("The value of tag \"{key}\" opens a quote it never closes.")
         }
-        if chars.next() != Some('=') {
-            return Err(format!(
-                "Tag \"{key}\" needs a value: write key=value, as in http.status_code=500."
-            ));
+        TagsError::TextAfterQuote { key } => {
+            format!("The quoted value of tag \"{key}\" needs a space after its closing quote.")
         }
-        if key.is_empty() {
-            return Err("A tag has no key before its \"=\": write key=value.".into());
-        }
-        let mut value = String::new();
-        if chars.next_if_eq(&'"').is_some() {
-            loop {
-                match chars.next() {
-                    Some('"') => break,
-                    Some('\\') if chars.peek().is_some() => value.extend(chars.next()),
-                    Some(c) => value.push(c),
-                    None => {
-                        return Err(format!(
-                            "The value of tag \"{key}\" opens a quote it never closes."
-                        ));
-                    }
-                }
-            }
-            if chars.peek().is_some_and(|c| !c.is_whitespace()) {
-                return Err(format!(
-                    "The quoted value of tag \"{key}\" needs a space after its closing quote."
-                ));
-            }
-        } else {
-            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
-                value.push(c);
-            }
-        }
-        tags.push((key, value));
-    }
+    })
 }
 
 /// Tags back into text, quoting (and escaping) the values that need it.

@@ -103,7 +103,8 @@ mod tests {
     use crate::ingest::test_support;
     use crate::otlp::decode_json;
 
-    fn testdata(name: &str) -> String {
+    /// A golden file of `jaeger/testdata/`.
+    pub(super) fn testdata(name: &str) -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("src/query/jaeger/testdata")
             .join(name);

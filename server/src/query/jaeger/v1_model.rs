@@ -352,13 +352,7 @@ mod tests {
 
     use super::*;
     use crate::otlp::decode_json;
-
-    fn testdata(name: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("src/query/jaeger/testdata")
-            .join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
+    use crate::query::jaeger::tests::testdata;
 
     fn convert(input: &str) -> Vec<JaegerTrace> {
         let request: ExportTraceServiceRequest = decode_json(testdata(input).as_bytes()).unwrap();

@@ -391,56 +391,23 @@ pub(crate) fn parse_tags_json(name: &str, text: &str) -> Result<Vec<(String, Str
         .collect()
 }
 
-/// Search tags as space-separated `key=value` pairs; a value may be double-quoted to hold
-/// spaces, with `\"` and `\\` inside.
+/// Search tags as space-separated `key=value` pairs (`otelite_api::traces::parse_tags`, the
+/// grammar the UI writes), with errors naming parameter `name`.
 pub(crate) fn parse_tags_text(name: &str, text: &str) -> Result<Vec<(String, String)>, ApiError> {
-    let refuse = |why: &str| {
+    use otelite_api::traces::TagsError;
+    otelite_api::traces::parse_tags(text).map_err(|error| {
+        let why = match error {
+            TagsError::NoValue { key } => format!("{key:?} has no '=' and value"),
+            TagsError::NoKey => "a value has no key before its '='".to_string(),
+            TagsError::UnclosedQuote { .. } => "a quoted value does not end".to_string(),
+            TagsError::TextAfterQuote { .. } => {
+                "a quoted value is followed by more text without a space".to_string()
+            }
+        };
         bad(format!(
             "{name}={text:?} cannot be read: {why}; give key=value pairs separated by spaces, e.g. {name}=http.status_code=500 env=\"dev eu\""
         ))
-    };
-    let mut tags = Vec::new();
-    let mut chars = text.chars().peekable();
-    loop {
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        if chars.peek().is_none() {
-            return Ok(tags);
-        }
-        let mut key = String::new();
-        while let Some(c) = chars.next_if(|&c| c != '=' && !c.is_whitespace()) {
-            key.push(c);
-        }
-        if chars.next() != Some('=') {
-            return Err(refuse(&format!("{key:?} has no '=' and value")));
-        }
-        if key.is_empty() {
-            return Err(refuse("a value has no key before its '='"));
-        }
-        let mut value = String::new();
-        if chars.next_if_eq(&'"').is_some() {
-            loop {
-                match chars.next() {
-                    Some('"') => break,
-                    Some('\\') => match chars.next() {
-                        Some(c) => value.push(c),
-                        None => return Err(refuse("a quoted value does not end")),
-                    },
-                    Some(c) => value.push(c),
-                    None => return Err(refuse("a quoted value does not end")),
-                }
-            }
-            if chars.peek().is_some_and(|c| !c.is_whitespace()) {
-                return Err(refuse(
-                    "a quoted value is followed by more text without a space",
-                ));
-            }
-        } else {
-            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
-                value.push(c);
-            }
-        }
-        tags.push((key, value));
-    }
+    })
 }
 
 /// What a search asks, however an API spells it; [`SearchConditions::into_query`] checks it as
