@@ -181,6 +181,45 @@ pub(crate) fn read_partition(
     Ok(Some((partition, blocks)))
 }
 
+/// The partitions holding blocks of `signal` that overlap `range` by partition, newest first,
+/// found in one short read transaction with one index probe per partition (no entry is read).
+pub(crate) fn partitions_newest_first(
+    db: &Database,
+    signal: Signal,
+    range: TimeRange,
+) -> Result<Vec<u64>, ReadError> {
+    let storage = |e: &dyn std::fmt::Display| ReadError::Storage(e.to_string());
+    let mut partitions = Vec::new();
+    if range.start >= range.end {
+        return Ok(partitions);
+    }
+    let txn = db.begin_read().map_err(|e| storage(&e))?;
+    let table = match txn.open_table(block_table(signal)) {
+        Ok(table) => table,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(partitions),
+        Err(e) => return Err(storage(&e)),
+    };
+    let first = BlockKey::first_in(partition_start(range.start)).encode();
+    let mut upper = Bound::Included(BlockKey::last_in(partition_start(range.end - 1)).encode());
+    loop {
+        let newest = table
+            .range::<&[u8; BlockKey::LEN]>((Bound::Included(&first), upper.as_ref()))
+            .map_err(|e| storage(&e))?
+            .next_back()
+            .transpose()
+            .map_err(|e| storage(&e))?;
+        let Some((key, _)) = newest else {
+            return Ok(partitions);
+        };
+        let partition = BlockKey::decode(key.value()).partition_start;
+        partitions.push(partition);
+        if partition <= partition_start(range.start) {
+            return Ok(partitions);
+        }
+        upper = Bound::Excluded(BlockKey::first_in(partition).encode());
+    }
+}
+
 pub(crate) fn corrupt_block(signal: Signal, key: BlockKey, reason: String) -> ReadError {
     ReadError::CorruptBlock {
         signal,

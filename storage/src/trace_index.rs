@@ -551,15 +551,8 @@ pub(crate) fn find(
         return Ok(Vec::new());
     }
     let mut segments = SegmentReader::new(ctx.data_dir, Signal::Traces);
-    // Partitions newest first: the walk goes oldest first, so find them, then visit in reverse.
-    let mut partitions = Vec::new();
-    reader::walk_partitions(ctx, Signal::Traces, range, |blocks| {
-        if let Some((key, _)) = blocks.first() {
-            partitions.push(key.partition_start);
-        }
-        Ok(ControlFlow::Continue(()))
-    })?;
-    for partition in partitions.into_iter().rev() {
+    let partitions = reader::partitions_newest_first(&*(ctx.db)()?, Signal::Traces, range)?;
+    for partition in partitions {
         if found
             .bar()
             .is_some_and(|bar| partition + schema::PARTITION_NS <= bar)
