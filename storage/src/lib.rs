@@ -23,6 +23,8 @@ mod compactor;
 mod faults;
 mod files;
 mod index;
+mod log_index;
+mod log_query;
 mod logs;
 mod metrics;
 mod reader;
@@ -54,6 +56,10 @@ use redb::{Database, ReadableDatabase};
 
 use crate::index::Index;
 
+pub use log_query::{
+    Direction, LogCursor, LogHit, LogQuery, LogStream, LogVolume, SEVERITY_CLASSES, SpanId,
+    VolumeBucket, body_text, severity_class, words,
+};
 pub use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 pub use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 pub use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
@@ -133,6 +139,13 @@ pub enum Batch {
 pub struct TimeRange {
     pub start: u64,
     pub end: u64,
+}
+
+impl Default for TimeRange {
+    /// [`TimeRange::ALL`].
+    fn default() -> TimeRange {
+        TimeRange::ALL
+    }
 }
 
 impl TimeRange {
@@ -449,6 +462,31 @@ impl Store {
     ) -> Result<Vec<Operation>, ReadError> {
         let db = || self.inner.database();
         trace_index::operations(self.inner.read_context(&db), range, service)
+    }
+
+    /// Calls `visit` with every stored log record matching `query`, in the query's direction
+    /// (newest first by default) and from beyond its cursor, until `visit` breaks off. No read
+    /// transaction is open while `visit` runs.
+    pub fn find_logs(
+        &self,
+        query: &LogQuery,
+        visit: impl FnMut(LogHit) -> ControlFlow<()>,
+    ) -> Result<(), ReadError> {
+        let db = || self.inner.database();
+        log_index::find(self.inner.read_context(&db), query, visit)
+    }
+
+    /// How many log records match `query` (cursor and direction aside): per `step_ns` bucket
+    /// from the range's start, per severity class and per service.
+    pub fn log_volume(&self, query: &LogQuery, step_ns: u64) -> Result<LogVolume, ReadError> {
+        let db = || self.inner.database();
+        log_index::volume(self.inner.read_context(&db), query, step_ns)
+    }
+
+    /// The log streams (resource attributes and severity text) with records in `range`.
+    pub fn log_streams(&self, range: TimeRange) -> Result<Vec<LogStream>, ReadError> {
+        let db = || self.inner.database();
+        log_index::streams(self.inner.read_context(&db), range)
     }
 
     pub fn stats(&self) -> Result<StoreStats, ReadError> {

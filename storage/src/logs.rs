@@ -10,7 +10,7 @@ use crate::Signal;
 use crate::signal::SignalGroup;
 
 /// The time a log record is filed and queried under.
-fn record_time(record: &LogRecord) -> u64 {
+pub(crate) fn record_time(record: &LogRecord) -> u64 {
     if record.time_unix_nano != 0 {
         record.time_unix_nano
     } else {

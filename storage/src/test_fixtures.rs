@@ -363,3 +363,20 @@ pub(crate) fn rich_logs(base: u64) -> Vec<ResourceLogs> {
         schema_url: String::new(),
     }]
 }
+
+/// A store (compaction off) holding one log batch per entry of `batches`, each a list of record
+/// times, all records of a batch in one resource of service `logs-service`.
+pub(crate) fn log_store_with(batches: &[Vec<u64>]) -> (tempfile::TempDir, crate::Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::Store::open(
+        dir.path(),
+        crate::StoreOptions::default().with_compaction_idle(None),
+    )
+    .unwrap();
+    for times in batches {
+        let mut logs = rich_logs(0);
+        logs[0].scope_logs[0].log_records = times.iter().map(|t| log_at(*t, *t + 1)).collect();
+        store.write(crate::Batch::Logs(logs)).unwrap();
+    }
+    (dir, store)
+}

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod logs;
 pub mod traces;
 
 /// One of the three OpenTelemetry signals, named as in OTLP paths (`/v1/traces`) and in

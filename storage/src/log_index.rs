@@ -1,0 +1,371 @@
+//! Log search: records matching a [`LogQuery`], in time order, from any number of blocks.
+//!
+//! A search visits the partitions overlapping the query's range in its direction (newest first
+//! by default), each as one snapshot. Within a partition it reads blocks in the order of their
+//! newest (or oldest) record and merges their hits: a hit is handed over only once no block
+//! still unread can hold one that comes before it, so hits come in exact order while only the
+//! blocks that overlap in time are held at once. Blocks whose filter rules the query out are
+//! never read. This module must never write.
+
+use std::collections::BinaryHeap;
+use std::ops::{Bound, ControlFlow};
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+
+use crate::block::IndexEntry;
+use crate::log_query::{
+    Direction, LogCursor, LogHit, LogQuery, LogStream, LogVolume, SEVERITY_CLASSES, VolumeBucket,
+    cursor_of, severity_class,
+};
+use crate::logs::record_time;
+use crate::reader::{self, ReadContext, read_block};
+use crate::schema::{BlockKey, partition_start};
+use crate::segment::SegmentReader;
+use crate::trace_query::with_value_text;
+use crate::{ReadError, ResourceLogs, Signal, TimeRange};
+
+/// Calls `visit` with every record matching `query`, in the query's direction, until `visit`
+/// breaks off.
+pub(crate) fn find(
+    ctx: ReadContext<'_>,
+    query: &LogQuery,
+    mut visit: impl FnMut(LogHit) -> ControlFlow<()>,
+) -> Result<(), ReadError> {
+    let range = effective_range(query);
+    if range.start >= range.end {
+        return Ok(());
+    }
+    let mut segments = SegmentReader::new(ctx.data_dir, Signal::Logs);
+    for partition in partitions(ctx, range, query.direction)? {
+        let _pin = ctx.files.pin();
+        let Some((_, mut blocks)) = reader::read_partition(
+            &*(ctx.db)()?,
+            Signal::Logs,
+            Bound::Included(BlockKey::first_in(partition)),
+            BlockKey::last_in(partition),
+            |entry| entry.header.overlaps(range),
+        )?
+        else {
+            continue;
+        };
+        // Read blocks in the order of their first possible hit.
+        match query.direction {
+            Direction::Backward => {
+                blocks.sort_by_key(|(_, e)| std::cmp::Reverse(e.header.max_time))
+            }
+            Direction::Forward => blocks.sort_by_key(|(_, e)| e.header.min_time),
+        }
+        let mut pending = BinaryHeap::new();
+        for (key, entry) in blocks {
+            // Nothing in this block or any later one comes before `boundary`.
+            let boundary = match query.direction {
+                Direction::Backward => entry.header.max_time,
+                Direction::Forward => entry.header.min_time,
+            };
+            if flush(&mut pending, query.direction, Some(boundary), &mut visit).is_break() {
+                return Ok(());
+            }
+            for hit in block_hits(&mut segments, key, &entry, query, range)? {
+                pending.push(Pending(hit, query.direction));
+            }
+        }
+        if flush(&mut pending, query.direction, None, &mut visit).is_break() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// How many records match `query` (its cursor and direction aside), in buckets of `step`
+/// nanoseconds from the range's start, by severity class and by service.
+pub(crate) fn volume(
+    ctx: ReadContext<'_>,
+    query: &LogQuery,
+    step: u64,
+) -> Result<LogVolume, ReadError> {
+    let step = step.max(1);
+    let query = LogQuery {
+        after: None,
+        direction: Direction::Forward,
+        ..query.clone()
+    };
+    let mut buckets: std::collections::BTreeMap<u64, [u64; SEVERITY_CLASSES]> = Default::default();
+    let mut services: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut severities = [0; SEVERITY_CLASSES];
+    let range = effective_range(&query);
+    let mut segments = SegmentReader::new(ctx.data_dir, Signal::Logs);
+    reader::walk_partitions(ctx, Signal::Logs, range, |blocks| {
+        for (key, entry) in blocks {
+            for hit in block_hits(&mut segments, key, &entry, &query, range)? {
+                let class = severity_class(hit.record.severity_number);
+                let bucket =
+                    query.range.start + (hit.time_unix_nano() - query.range.start) / step * step;
+                buckets.entry(bucket).or_insert([0; SEVERITY_CLASSES])[class] += 1;
+                severities[class] += 1;
+                *services.entry(hit.service().to_string()).or_default() += 1;
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(LogVolume {
+        buckets: buckets
+            .into_iter()
+            .map(|(start_unix_nano, counts)| VolumeBucket {
+                start_unix_nano,
+                counts,
+            })
+            .collect(),
+        services: services.into_iter().collect(),
+        severities,
+    })
+}
+
+/// The streams (resource attributes with text values, and severity text) with records in
+/// `range`, sorted.
+pub(crate) fn streams(ctx: ReadContext<'_>, range: TimeRange) -> Result<Vec<LogStream>, ReadError> {
+    let mut streams = std::collections::BTreeSet::new();
+    let mut segments = SegmentReader::new(ctx.data_dir, Signal::Logs);
+    reader::walk_partitions(ctx, Signal::Logs, range, |blocks| {
+        for (key, entry) in blocks {
+            for group in read_block::<ResourceLogs>(&mut segments, key, &entry)? {
+                let resource = resource_texts(group.resource.as_ref());
+                for record in group.scope_logs.iter().flat_map(|s| &s.log_records) {
+                    if range.contains(record_time(record)) {
+                        streams.insert((resource.clone(), record.severity_text.clone()));
+                    }
+                }
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(streams
+        .into_iter()
+        .map(|(resource, severity_text)| LogStream {
+            resource,
+            severity_text,
+        })
+        .collect())
+}
+
+/// A resource's attributes that have a text value, sorted by key.
+fn resource_texts(resource: Option<&Resource>) -> Vec<(String, String)> {
+    let mut texts: Vec<(String, String)> = resource
+        .map_or(&[][..], |r| &r.attributes)
+        .iter()
+        .filter_map(|kv| {
+            let mut text = None;
+            with_value_text(kv.value.as_ref(), |t| {
+                text = Some(String::from_utf8_lossy(t).into_owned())
+            });
+            Some((kv.key.clone(), text?))
+        })
+        .collect();
+    texts.sort();
+    texts
+}
+
+/// The query's range narrowed by its cursor, so blocks wholly before the cursor are not read.
+fn effective_range(query: &LogQuery) -> TimeRange {
+    let mut range = query.range;
+    if let Some(after) = query.after {
+        match query.direction {
+            Direction::Backward => {
+                range.end = range.end.min(after.time_unix_nano.saturating_add(1))
+            }
+            Direction::Forward => range.start = range.start.max(after.time_unix_nano),
+        }
+    }
+    range
+}
+
+/// The partitions to visit, in the order of `direction`.
+fn partitions(
+    ctx: ReadContext<'_>,
+    range: TimeRange,
+    direction: Direction,
+) -> Result<Vec<u64>, ReadError> {
+    let mut partitions = reader::partitions_newest_first(&*(ctx.db)()?, Signal::Logs, range)?;
+    if direction == Direction::Forward {
+        partitions.reverse();
+    }
+    debug_assert!(
+        partitions
+            .iter()
+            .all(|p| *p >= partition_start(range.start))
+    );
+    Ok(partitions)
+}
+
+/// The hits of one block that match `query` in `range` and lie beyond its cursor.
+fn block_hits(
+    segments: &mut SegmentReader,
+    key: BlockKey,
+    entry: &IndexEntry,
+    query: &LogQuery,
+    range: TimeRange,
+) -> Result<Vec<LogHit>, ReadError> {
+    let mut hits = Vec::new();
+    for group in read_block::<ResourceLogs>(segments, key, entry)? {
+        let resource_attributes = group.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+        let mut resource = None;
+        for scope_logs in &group.scope_logs {
+            let mut scope = None;
+            for record in &scope_logs.log_records {
+                let time = record_time(record);
+                if !range.contains(time) || !query.matches(resource_attributes, record) {
+                    continue;
+                }
+                let cursor = cursor_of(time, record);
+                if query
+                    .after
+                    .is_some_and(|after| !cursor.is_beyond(&after, query.direction))
+                {
+                    continue;
+                }
+                let resource = resource
+                    .get_or_insert_with(|| Arc::new(group.resource.clone().unwrap_or_default()));
+                let scope = scope.get_or_insert_with(|| {
+                    Arc::new(
+                        scope_logs
+                            .scope
+                            .clone()
+                            .unwrap_or_else(InstrumentationScope::default),
+                    )
+                });
+                hits.push(LogHit {
+                    cursor,
+                    resource: Arc::clone(resource),
+                    scope: Arc::clone(scope),
+                    record: record.clone(),
+                });
+            }
+        }
+    }
+    Ok(hits)
+}
+
+/// A hit waiting in the merge, ordered so that the heap's top is the hit that comes first.
+struct Pending(LogHit, Direction);
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.cursor == other.0.cursor
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // BinaryHeap pops its greatest: the greatest is the one that comes first.
+        LogCursor::order(&other.0.cursor, &self.0.cursor, self.1)
+    }
+}
+
+/// Hands over the waiting hits that come before `boundary` (all of them when `None`), in order.
+fn flush(
+    pending: &mut BinaryHeap<Pending>,
+    direction: Direction,
+    boundary: Option<u64>,
+    visit: &mut impl FnMut(LogHit) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    while let Some(top) = pending.peek() {
+        let time = top.0.time_unix_nano();
+        let ready = match (boundary, direction) {
+            (None, _) => true,
+            (Some(b), Direction::Backward) => time > b,
+            (Some(b), Direction::Forward) => time < b,
+        };
+        if !ready {
+            break;
+        }
+        let Pending(hit, _) = pending.pop().expect("peeked");
+        visit(hit)?;
+    }
+    ControlFlow::Continue(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log_query::LogQuery;
+    use crate::test_fixtures::log_store_with;
+
+    fn times(store: &crate::Store, query: &LogQuery) -> Vec<u64> {
+        let mut out = Vec::new();
+        store
+            .find_logs(query, |hit| {
+                out.push(hit.time_unix_nano());
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn hits_come_in_time_order_across_overlapping_blocks_and_pages_resume() {
+        // Three batches whose times interleave, in two partitions.
+        let hour = 3_600_000_000_000u64;
+        let batches: Vec<Vec<u64>> = vec![
+            vec![hour + 10, hour + 40, 2 * hour + 5],
+            vec![hour + 20, hour + 30, 2 * hour + 1],
+            vec![hour + 15, 2 * hour + 3],
+        ];
+        let (_dir, store) = log_store_with(&batches);
+        let mut all: Vec<u64> = batches.concat();
+        all.sort_unstable();
+        let forward = LogQuery {
+            direction: Direction::Forward,
+            ..LogQuery::new(TimeRange::ALL)
+        };
+        assert_eq!(times(&store, &forward), all);
+        let backward = LogQuery::new(TimeRange::ALL);
+        let mut newest_first = all.clone();
+        newest_first.reverse();
+        assert_eq!(times(&store, &backward), newest_first);
+
+        // Page by three, newest first: every record once.
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let mut page = Vec::new();
+            store
+                .find_logs(
+                    &LogQuery {
+                        after,
+                        ..backward.clone()
+                    },
+                    |hit| {
+                        page.push(hit);
+                        if page.len() == 3 {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
+                        }
+                    },
+                )
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(last.cursor);
+            paged.extend(page.iter().map(|h| h.time_unix_nano()));
+        }
+        assert_eq!(paged, newest_first);
+
+        let volume = store
+            .log_volume(&LogQuery::new(TimeRange::new(hour, 3 * hour)), hour)
+            .unwrap();
+        assert_eq!(
+            volume
+                .buckets
+                .iter()
+                .map(|b| (b.start_unix_nano, b.counts.iter().sum::<u64>()))
+                .collect::<Vec<_>>(),
+            [(hour, 5), (2 * hour, 3)]
+        );
+    }
+}
