@@ -18,8 +18,13 @@ use crate::signal::SignalGroup;
 /// Codec byte of blocks whose payload is zstd(protobuf `*Data` envelope).
 pub(crate) const CODEC_ZSTD_PROTOBUF: u8 = 1;
 
-/// Every codec byte this build reads: codec 2 is `span_block`'s columnar spans.
-const KNOWN_CODECS: [u8; 2] = [CODEC_ZSTD_PROTOBUF, crate::span_block::CODEC_SPAN_COLUMNS];
+/// Every codec byte this build reads: codec 2 is `span_block`'s columnar spans, codec 3
+/// `log_block`'s columnar log records.
+const KNOWN_CODECS: [u8; 3] = [
+    CODEC_ZSTD_PROTOBUF,
+    crate::span_block::CODEC_SPAN_COLUMNS,
+    crate::log_block::CODEC_LOG_COLUMNS,
+];
 
 /// zstd level: 3 is zstd's default and a good speed/ratio balance for protobuf telemetry.
 const ZSTD_LEVEL: i32 = 3;

@@ -29,13 +29,16 @@ use redb::{Durability, ReadableTable};
 use crate::block::{CODEC_ZSTD_PROTOBUF, IndexEntry};
 use crate::files::Files;
 use crate::index::Index;
+use crate::log_block::{self, LogRow, MAX_RECORDS_PER_BLOCK};
+use crate::log_index::{LogCollector, LogFilter};
+use crate::logs::record_time;
 use crate::reader::{self, read_block};
 use crate::schema::{self, BlockKey};
 use crate::segment::{self, SegmentReader};
 use crate::span_block::{self, MAX_SPANS_PER_BLOCK, Row, RowCollector, trace_key};
 use crate::trace_index::{SearchFilter, trace_hash, trace_id_filter};
 use crate::trace_query::service_name;
-use crate::{ReadError, ResourceSpans, Signal, WriteError};
+use crate::{ReadError, ResourceLogs, ResourceSpans, Signal, WriteError};
 
 /// zstd level of codec-2 columns. Measured on the load generator's spans: level 3 gives
 /// 25.3 B/span, 6 gives 23.8, 9 gives 23.9 for more CPU.
@@ -44,10 +47,16 @@ const ZSTD_LEVEL: i32 = 6;
 /// How often the compactor looks for work when nothing wakes it.
 const TICK: Duration = Duration::from_millis(500);
 
+/// The signals whose row blocks the compactor rewrites: traces into codec 2, logs into codec 3.
+pub(crate) const COMPACTED: [Signal; 2] = [Signal::Traces, Signal::Logs];
+
+/// A signal's partition, by its start.
+type Part = (Signal, u64);
+
 /// Row data waiting per partition, and the thread's stop switch.
 #[derive(Default)]
 pub(crate) struct Pending {
-    partitions: Mutex<HashMap<u64, Waiting>>,
+    partitions: Mutex<HashMap<Part, Waiting>>,
     wake: Condvar,
     stop: AtomicBool,
 }
@@ -60,7 +69,8 @@ struct Waiting {
 
 impl Pending {
     /// The writer committed `bytes` (uncompressed) of row blocks to `partition`.
-    pub fn wrote(&self, partition: u64, bytes: u64) {
+    pub fn wrote(&self, signal: Signal, partition: u64, bytes: u64) {
+        let partition = (signal, partition);
         let mut partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
         let waiting = partitions.entry(partition).or_insert(Waiting {
             last_write: Instant::now(),
@@ -71,7 +81,7 @@ impl Pending {
     }
 
     /// Row blocks found at open: eligible at once.
-    fn found(&self, partition: u64, bytes: u64, idle: Duration) {
+    fn found(&self, partition: Part, bytes: u64, idle: Duration) {
         let mut partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
         let waiting = partitions.entry(partition).or_insert(Waiting {
             last_write: Instant::now()
@@ -82,9 +92,9 @@ impl Pending {
         waiting.bytes += bytes;
     }
 
-    fn due(&self, idle: Duration, run_bytes: u64) -> Vec<u64> {
+    fn due(&self, idle: Duration, run_bytes: u64) -> Vec<Part> {
         let partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
-        let mut due: Vec<u64> = partitions
+        let mut due: Vec<Part> = partitions
             .iter()
             .filter(|(_, w)| {
                 w.bytes > 0 && (w.last_write.elapsed() >= idle || w.bytes >= run_bytes)
@@ -98,7 +108,7 @@ impl Pending {
     /// A run over `partition` compacted `bytes` of row blocks; `left` says whether row blocks
     /// it saw remain for another run. What the writer added meanwhile stays counted, so it is
     /// compacted in its turn; a run that found nothing clears the count (nothing is waiting).
-    fn compacted(&self, partition: u64, bytes: u64, left: bool) {
+    fn compacted(&self, partition: Part, bytes: u64, left: bool) {
         let mut partitions = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(waiting) = partitions.get_mut(&partition) {
             waiting.bytes = if bytes == 0 && !left {
@@ -170,20 +180,22 @@ pub(crate) fn spawn(
             data_dir: &data_dir,
             files: &files,
         };
-        let found = reader::walk_partitions(ctx, Signal::Traces, crate::TimeRange::ALL, |blocks| {
-            for (key, entry) in blocks {
-                if entry.header.codec == CODEC_ZSTD_PROTOBUF {
-                    pending.found(
-                        key.partition_start,
-                        u64::from(entry.header.uncompressed_len),
-                        settings.idle,
-                    );
+        for signal in COMPACTED {
+            let found = reader::walk_partitions(ctx, signal, crate::TimeRange::ALL, |blocks| {
+                for (key, entry) in blocks {
+                    if entry.header.codec == CODEC_ZSTD_PROTOBUF {
+                        pending.found(
+                            (signal, key.partition_start),
+                            u64::from(entry.header.uncompressed_len),
+                            settings.idle,
+                        );
+                    }
                 }
+                Ok(std::ops::ControlFlow::Continue(()))
+            });
+            if let Err(error) = found {
+                tracing::warn!(%error, %signal, "could not list the row blocks to compact; new ones are compacted as they come");
             }
-            Ok(std::ops::ControlFlow::Continue(()))
-        });
-        if let Err(error) = found {
-            tracing::warn!(%error, "could not list the row blocks to compact; new ones are compacted as they come");
         }
     }
     let compactor = Compactor {
@@ -234,7 +246,8 @@ impl Compactor {
                         self.pending.compacted(partition, bytes, left);
                     }
                     Err(error) => {
-                        tracing::warn!(%error, partition, "compaction failed; retrying later");
+                        let (signal, partition) = partition;
+                        tracing::warn!(%error, %signal, partition, "compaction failed; retrying later");
                         backoff =
                             (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
                         break;
@@ -252,12 +265,12 @@ impl Compactor {
 
     /// One run over `partition`: returns the row bytes compacted and whether row blocks are
     /// left for another run.
-    fn compact(&mut self, partition: u64) -> Result<(u64, bool), RunError> {
+    fn compact(&mut self, (signal, partition): Part) -> Result<(u64, bool), RunError> {
         let db = self.index.get().ok_or(RunError::Raced)?;
         let index_error = |e: redb::Error| WriteError::index(self.index.path(), e);
         let Some((old_row, out_file)) = self
             .files
-            .rotate(&db, Signal::Traces, partition)
+            .rotate(&db, signal, partition)
             .map_err(index_error)?
         else {
             return Ok((0, false));
@@ -266,7 +279,7 @@ impl Compactor {
             let _pin = self.files.pin();
             let blocks = reader::read_partition(
                 &db,
-                Signal::Traces,
+                signal,
                 Bound::Included(BlockKey::first_in(partition)),
                 BlockKey::last_in(partition),
                 |entry| entry.header.codec == CODEC_ZSTD_PROTOBUF && entry.file <= old_row,
@@ -290,28 +303,42 @@ impl Compactor {
         if inputs.is_empty() {
             return Ok((0, false));
         }
-        let mut collector = RowCollector::default();
-        {
+        let built = {
             let _pin = self.files.pin();
-            let mut segments = SegmentReader::new(&self.data_dir, Signal::Traces);
-            for (key, entry) in &inputs {
-                for group in read_block::<ResourceSpans>(&mut segments, *key, entry)? {
-                    collector.add(group);
+            let mut segments = SegmentReader::new(&self.data_dir, signal);
+            match signal {
+                Signal::Logs => {
+                    let mut collector = LogCollector::default();
+                    for (key, entry) in &inputs {
+                        for group in read_block::<ResourceLogs>(&mut segments, *key, entry)? {
+                            collector.add(group);
+                        }
+                    }
+                    self.build_logs(collector)?
+                }
+                _ => {
+                    let mut collector = RowCollector::default();
+                    for (key, entry) in &inputs {
+                        for group in read_block::<ResourceSpans>(&mut segments, *key, entry)? {
+                            collector.add(group);
+                        }
+                    }
+                    self.build(collector)?
                 }
             }
-        }
-        let built = self.build(collector)?;
+        };
         let payloads: Vec<&[u8]> = built.iter().map(|b| b.payload.as_slice()).collect();
-        let offsets = segment::write_file(
-            &self.data_dir,
-            Signal::Traces,
-            partition,
-            out_file,
-            &payloads,
-        )?;
-        let out_path = schema::segment_dir(&self.data_dir, Signal::Traces)
+        let offsets = segment::write_file(&self.data_dir, signal, partition, out_file, &payloads)?;
+        let out_path = schema::segment_dir(&self.data_dir, signal)
             .join(schema::segment_file_name(partition, out_file));
-        match self.swap(&db, partition, out_file, &inputs, &built, &offsets) {
+        match self.swap(
+            &db,
+            (signal, partition),
+            out_file,
+            &inputs,
+            &built,
+            &offsets,
+        ) {
             Ok(retired) => {
                 self.files.retire(retired);
                 let bytes = inputs
@@ -415,10 +442,49 @@ impl Compactor {
         Ok(Built {
             header,
             payload,
-            trace_filter: trace_id_filter(&hashes).encode(),
+            trace_filter: Some(trace_id_filter(&hashes).encode()),
             search: search.encode(),
             operations,
         })
+    }
+
+    /// Cuts the collected records into codec-3 blocks of at most [`MAX_RECORDS_PER_BLOCK`]
+    /// records in time order, so that blocks of one partition barely overlap in time.
+    fn build_logs(&mut self, collector: LogCollector) -> Result<Vec<Built>, RunError> {
+        let LogCollector {
+            groups, mut rows, ..
+        } = collector;
+        rows.sort_by_key(|row| record_time(&row.record));
+        let mut built = Vec::new();
+        while !rows.is_empty() {
+            let rest = rows.split_off(rows.len().min(MAX_RECORDS_PER_BLOCK));
+            let chunk = std::mem::replace(&mut rows, rest);
+            // Only this block's groups, renumbered.
+            let mut renumber: rustc_hash::FxHashMap<u32, u32> = Default::default();
+            let mut own_groups = Vec::new();
+            let chunk: Vec<LogRow> = chunk
+                .into_iter()
+                .map(|mut row| {
+                    let next = own_groups.len() as u32;
+                    row.group = *renumber.entry(row.group).or_insert_with(|| {
+                        own_groups.push(groups[row.group as usize].clone());
+                        next
+                    });
+                    row
+                })
+                .collect();
+            let search = LogFilter::build(&own_groups, &chunk).encode();
+            let (header, payload) = log_block::encode(&own_groups, chunk, &mut self.zstd)
+                .map_err(|e| WriteError::Unencodable { reason: e.0 })?;
+            built.push(Built {
+                header,
+                payload,
+                trace_filter: None,
+                search,
+                operations: HashSet::new(),
+            });
+        }
+        Ok(built)
     }
 
     /// The one transaction that replaces `inputs` with `built`; returns the files no entry
@@ -426,7 +492,7 @@ impl Compactor {
     fn swap(
         &self,
         db: &redb::Database,
-        partition: u64,
+        (signal, partition): Part,
         out_file: u32,
         inputs: &[(BlockKey, IndexEntry)],
         built: &[Built],
@@ -439,13 +505,16 @@ impl Compactor {
         let mut retired = Vec::new();
         {
             let mut table = txn
-                .open_table(schema::block_table(Signal::Traces))
+                .open_table(schema::block_table(signal))
                 .map_err(|e| index_error(e.into()))?;
             let mut filters = txn
                 .open_table(schema::TRACE_ID_FILTERS)
                 .map_err(|e| index_error(e.into()))?;
             let mut search = txn
-                .open_table(schema::TRACE_SEARCH_FILTERS)
+                .open_table(match signal {
+                    Signal::Logs => schema::LOG_FILTERS,
+                    _ => schema::TRACE_SEARCH_FILTERS,
+                })
                 .map_err(|e| index_error(e.into()))?;
             let mut catalog = txn
                 .open_table(schema::TRACE_OPERATIONS)
@@ -470,9 +539,11 @@ impl Compactor {
                     // Something else (retention) changed the partition: drop this run.
                     return Err(RunError::Raced);
                 }
-                filters
-                    .remove(&key.encode())
-                    .map_err(|e| index_error(e.into()))?;
+                if signal == Signal::Traces {
+                    filters
+                        .remove(&key.encode())
+                        .map_err(|e| index_error(e.into()))?;
+                }
             }
             for (i, (block, offset)) in built.iter().zip(offsets).enumerate() {
                 let key = BlockKey {
@@ -493,9 +564,11 @@ impl Compactor {
                 table
                     .insert(&key, entry.encode().as_slice())
                     .map_err(|e| index_error(e.into()))?;
-                filters
-                    .insert(&key, block.trace_filter.as_slice())
-                    .map_err(|e| index_error(e.into()))?;
+                if let Some(trace_filter) = &block.trace_filter {
+                    filters
+                        .insert(&key, trace_filter.as_slice())
+                        .map_err(|e| index_error(e.into()))?;
+                }
                 search
                     .insert(&key, block.search.as_slice())
                     .map_err(|e| index_error(e.into()))?;
@@ -516,13 +589,13 @@ impl Compactor {
                     referenced.insert(entry.file);
                 }
             }
-            let dir = schema::segment_dir(&self.data_dir, Signal::Traces);
+            let dir = schema::segment_dir(&self.data_dir, signal);
             let mut inputs_files: Vec<u32> = inputs.iter().map(|(_, e)| e.file).collect();
             inputs_files.sort_unstable();
             inputs_files.dedup();
             for file in inputs_files {
                 if !referenced.contains(&file)
-                    && !self.files.in_use_by_writer(Signal::Traces, partition, file)
+                    && !self.files.in_use_by_writer(signal, partition, file)
                 {
                     retired.push(dir.join(schema::segment_file_name(partition, file)));
                 }
@@ -537,7 +610,9 @@ impl Compactor {
 struct Built {
     header: crate::block::BlockHeader,
     payload: Vec<u8>,
-    trace_filter: Vec<u8>,
+    /// Trace blocks only: the trace-id filter.
+    trace_filter: Option<Vec<u8>>,
+    /// The search filter (traces) or log filter (logs).
     search: Vec<u8>,
     operations: HashSet<(String, String, i32)>,
 }
@@ -549,27 +624,30 @@ mod tests {
     #[test]
     fn rows_written_during_a_run_stay_waiting() {
         let pending = Pending::default();
-        pending.wrote(7, 100);
-        assert_eq!(pending.due(Duration::ZERO, 1 << 20), [7]);
+        pending.wrote(Signal::Traces, 7, 100);
+        assert_eq!(pending.due(Duration::ZERO, 1 << 20), [(Signal::Traces, 7)]);
         // A run takes the 100 bytes it saw while the writer adds 40 more.
-        pending.wrote(7, 40);
-        pending.compacted(7, 100, false);
+        pending.wrote(Signal::Traces, 7, 40);
+        pending.compacted((Signal::Traces, 7), 100, false);
         assert_eq!(pending.backlog(), 40);
-        assert_eq!(pending.due(Duration::ZERO, 1 << 20), [7]);
-        pending.compacted(7, 40, false);
+        assert_eq!(pending.due(Duration::ZERO, 1 << 20), [(Signal::Traces, 7)]);
+        pending.compacted((Signal::Traces, 7), 40, false);
         assert_eq!(pending.backlog(), 0);
         assert!(pending.due(Duration::ZERO, 1 << 20).is_empty());
         // Blocks found at open may be counted low: a run that leaves some looks again.
-        pending.found(8, 10, Duration::ZERO);
-        pending.compacted(8, 50, true);
-        assert_eq!(pending.due(Duration::ZERO, 1 << 20), [8]);
+        pending.found((Signal::Traces, 8), 10, Duration::ZERO);
+        pending.compacted((Signal::Traces, 8), 50, true);
+        assert_eq!(pending.due(Duration::ZERO, 1 << 20), [(Signal::Traces, 8)]);
         // A run that finds nothing clears the count.
-        pending.compacted(8, 0, false);
+        pending.compacted((Signal::Traces, 8), 0, false);
         assert_eq!(pending.backlog(), 0);
         // Only quiet partitions are due, unless a run's worth has piled up.
-        pending.wrote(9, 10);
+        pending.wrote(Signal::Traces, 9, 10);
         assert!(pending.due(Duration::from_secs(60), 1 << 20).is_empty());
-        pending.wrote(9, 1 << 20);
-        assert_eq!(pending.due(Duration::from_secs(60), 1 << 20), [9]);
+        pending.wrote(Signal::Traces, 9, 1 << 20);
+        assert_eq!(
+            pending.due(Duration::from_secs(60), 1 << 20),
+            [(Signal::Traces, 9)]
+        );
     }
 }

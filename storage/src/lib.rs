@@ -23,6 +23,7 @@ mod compactor;
 mod faults;
 mod files;
 mod index;
+mod log_block;
 mod log_index;
 mod log_query;
 mod logs;
@@ -37,6 +38,8 @@ mod trace_query;
 mod traces;
 mod writer;
 
+#[cfg(test)]
+mod log_tests;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
@@ -97,7 +100,7 @@ pub mod bench {
 }
 
 /// The three kinds of telemetry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Signal {
     Traces,
     Metrics,
@@ -648,6 +651,8 @@ fn prepare_schema(db: &Database, path: &Path) -> Result<(), OpenError> {
         txn.open_table(schema::TRACE_SEARCH_FILTERS)
             .map_err(|e| database(&e))?;
         txn.open_table(schema::TRACE_OPERATIONS)
+            .map_err(|e| database(&e))?;
+        txn.open_table(schema::LOG_FILTERS)
             .map_err(|e| database(&e))?;
     }
     txn.commit().map_err(|e| database(&e))

@@ -4,8 +4,9 @@
 //! by default), each as one snapshot. Within a partition it reads blocks in the order of their
 //! newest (or oldest) record and merges their hits: a hit is handed over only once no block
 //! still unread can hold one that comes before it, so hits come in exact order while only the
-//! blocks that overlap in time are held at once. Blocks whose filter rules the query out are
-//! never read. This module must never write.
+//! blocks that overlap in time are held at once. Blocks whose [`LogFilter`] rules the query out
+//! are never read; row blocks (not yet compacted) have no filter and are always read. This
+//! module must never write.
 
 use std::collections::BinaryHeap;
 use std::ops::{Bound, ControlFlow};
@@ -14,16 +15,22 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
+use opentelemetry_proto::tonic::logs::v1::ScopeLogs;
+use redb::ReadableDatabase;
+
 use crate::block::IndexEntry;
+use crate::bloom::{Bloom, hash_parts};
+use crate::columns::{Cursor, put_varint};
+use crate::log_block::LogRow;
 use crate::log_query::{
     Direction, LogCursor, LogHit, LogQuery, LogStream, LogVolume, SEVERITY_CLASSES, VolumeBucket,
-    cursor_of, severity_class,
+    body_text, cursor_of, severity_class, words,
 };
 use crate::logs::record_time;
 use crate::reader::{self, ReadContext, read_block};
-use crate::schema::{BlockKey, partition_start};
+use crate::schema::{self, BlockKey, partition_start};
 use crate::segment::SegmentReader;
-use crate::trace_query::with_value_text;
+use crate::trace_query::{service_name, with_value_text};
 use crate::{ReadError, ResourceLogs, Signal, TimeRange};
 
 /// Calls `visit` with every record matching `query`, in the query's direction, until `visit`
@@ -37,19 +44,11 @@ pub(crate) fn find(
     if range.start >= range.end {
         return Ok(());
     }
+    let required_words = query.required_words();
     let mut segments = SegmentReader::new(ctx.data_dir, Signal::Logs);
     for partition in partitions(ctx, range, query.direction)? {
         let _pin = ctx.files.pin();
-        let Some((_, mut blocks)) = reader::read_partition(
-            &*(ctx.db)()?,
-            Signal::Logs,
-            Bound::Included(BlockKey::first_in(partition)),
-            BlockKey::last_in(partition),
-            |entry| entry.header.overlaps(range),
-        )?
-        else {
-            continue;
-        };
+        let mut blocks = candidates(ctx, partition, range, query, &required_words)?;
         // Read blocks in the order of their first possible hit.
         match query.direction {
             Direction::Backward => {
@@ -78,6 +77,49 @@ pub(crate) fn find(
     Ok(())
 }
 
+/// The blocks of `partition` overlapping `range` that may hold a record matching `query`: its
+/// index entries and their filters, read in one transaction (one snapshot).
+fn candidates(
+    ctx: ReadContext<'_>,
+    partition: u64,
+    range: TimeRange,
+    query: &LogQuery,
+    required_words: &[String],
+) -> Result<Vec<(BlockKey, IndexEntry)>, ReadError> {
+    let storage = |e: &dyn std::fmt::Display| ReadError::Storage(e.to_string());
+    let db = (ctx.db)()?;
+    let txn = db.begin_read().map_err(|e| storage(&e))?;
+    let Some((_, blocks)) = reader::read_partition_in(
+        &txn,
+        Signal::Logs,
+        Bound::Included(BlockKey::first_in(partition)),
+        BlockKey::last_in(partition),
+        |entry| entry.header.overlaps(range),
+    )?
+    else {
+        return Ok(Vec::new());
+    };
+    let filters = match txn.open_table(schema::LOG_FILTERS) {
+        Ok(table) => Some(table),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(storage(&e)),
+    };
+    let mut kept = Vec::with_capacity(blocks.len());
+    for (key, entry) in blocks {
+        let filter = match &filters {
+            Some(table) => table
+                .get(&key.encode())
+                .map_err(|e| storage(&e))?
+                .and_then(|bytes| LogFilter::decode(bytes.value())),
+            None => None,
+        };
+        if filter.is_none_or(|f| f.may_match(query, required_words)) {
+            kept.push((key, entry));
+        }
+    }
+    Ok(kept)
+}
+
 /// How many records match `query` (its cursor and direction aside), in buckets of `step`
 /// nanoseconds from the range's start, by severity class and by service.
 pub(crate) fn volume(
@@ -95,9 +137,14 @@ pub(crate) fn volume(
     let mut services: std::collections::BTreeMap<String, u64> = Default::default();
     let mut severities = [0; SEVERITY_CLASSES];
     let range = effective_range(&query);
+    if range.start >= range.end {
+        return Ok(LogVolume::default());
+    }
+    let required_words = query.required_words();
     let mut segments = SegmentReader::new(ctx.data_dir, Signal::Logs);
-    reader::walk_partitions(ctx, Signal::Logs, range, |blocks| {
-        for (key, entry) in blocks {
+    for partition in partitions(ctx, range, Direction::Forward)? {
+        let _pin = ctx.files.pin();
+        for (key, entry) in candidates(ctx, partition, range, &query, &required_words)? {
             for hit in block_hits(&mut segments, key, &entry, &query, range)? {
                 let class = severity_class(hit.record.severity_number);
                 let bucket =
@@ -107,8 +154,7 @@ pub(crate) fn volume(
                 *services.entry(hit.service().to_string()).or_default() += 1;
             }
         }
-        Ok(ControlFlow::Continue(()))
-    })?;
+    }
     Ok(LogVolume {
         buckets: buckets
             .into_iter()
@@ -288,6 +334,199 @@ fn flush(
         visit(hit)?;
     }
     ControlFlow::Continue(())
+}
+
+/// Gathers the records of row blocks for the compactor: one group per distinct (resource,
+/// scope), each record tagged with its group.
+#[derive(Default)]
+pub(crate) struct LogCollector {
+    pub groups: Vec<ResourceLogs>,
+    index: rustc_hash::FxHashMap<Vec<u8>, u32>,
+    pub rows: Vec<LogRow>,
+}
+
+impl LogCollector {
+    pub fn add(&mut self, group: ResourceLogs) {
+        use prost::Message;
+        for scope in group.scope_logs {
+            let key_group = ResourceLogs {
+                resource: group.resource.clone(),
+                scope_logs: vec![ScopeLogs {
+                    scope: scope.scope,
+                    log_records: Vec::new(),
+                    schema_url: scope.schema_url,
+                }],
+                schema_url: group.schema_url.clone(),
+            };
+            let key = key_group.encode_to_vec();
+            let next = self.groups.len() as u32;
+            let id = *self.index.entry(key).or_insert_with(|| {
+                self.groups.push(key_group);
+                next
+            });
+            self.rows.extend(
+                scope
+                    .log_records
+                    .into_iter()
+                    .map(|record| LogRow { group: id, record }),
+            );
+        }
+    }
+}
+
+/// Bloom bits per distinct token of a log filter (about 2 % false positives).
+const BITS_PER_TOKEN: usize = 8;
+
+/// A record attribute key with more distinct values than this in a block is left out of the
+/// block's filter (a search on it reads the block): ids and counters would fill the filter
+/// and no one filters on most of them.
+const MAX_VALUES_PER_KEY: usize = 4096;
+
+/// What a codec-3 block's records have, in a few bits per distinct token: which severity
+/// numbers (a bit mask), and a bloom filter of their services, severity texts, trace and span
+/// ids, resource and record attribute `key=value` texts and body words. Never a false
+/// negative: a search skips a block only when the filter proves no record matches.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LogFilter {
+    /// Bit `min(n, 31)` set for severity number `n` (bit 0 for unset or negative).
+    severities: u32,
+    /// Record attribute keys whose values the bloom does not hold.
+    unindexed: Vec<String>,
+    bloom: Bloom,
+}
+
+fn severity_bit(number: i32) -> u32 {
+    1 << number.clamp(0, 31)
+}
+
+fn token(kind: &[u8], key: &[u8], value: &[u8]) -> u64 {
+    hash_parts(&[kind, key, b"\0", value])
+}
+
+impl LogFilter {
+    pub fn build(groups: &[ResourceLogs], rows: &[LogRow]) -> LogFilter {
+        let mut tokens: rustc_hash::FxHashSet<u64> = Default::default();
+        let mut severities = 0;
+        for group in groups {
+            let resource = group.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+            tokens.insert(token(b"s", b"", service_name(resource).as_bytes()));
+            for kv in resource {
+                with_value_text(kv.value.as_ref(), |text| {
+                    tokens.insert(token(b"r", kv.key.as_bytes(), text));
+                });
+            }
+        }
+        let mut values: rustc_hash::FxHashMap<&str, rustc_hash::FxHashSet<u64>> =
+            Default::default();
+        for row in rows {
+            let record = &row.record;
+            severities |= severity_bit(record.severity_number);
+            tokens.insert(token(b"v", b"", record.severity_text.as_bytes()));
+            if !record.trace_id.is_empty() {
+                tokens.insert(token(b"t", b"", &record.trace_id));
+            }
+            if !record.span_id.is_empty() {
+                tokens.insert(token(b"p", b"", &record.span_id));
+            }
+            for kv in &record.attributes {
+                let set = values.entry(kv.key.as_str()).or_default();
+                if set.len() <= MAX_VALUES_PER_KEY {
+                    with_value_text(kv.value.as_ref(), |text| {
+                        set.insert(token(b"a", kv.key.as_bytes(), text));
+                    });
+                }
+            }
+            for word in words(&body_text(record.body.as_ref())) {
+                tokens.insert(token(b"w", b"", word.as_bytes()));
+            }
+        }
+        let mut unindexed = Vec::new();
+        for (key, set) in values {
+            if set.len() > MAX_VALUES_PER_KEY {
+                unindexed.push(key.to_string());
+            } else {
+                tokens.extend(set);
+            }
+        }
+        unindexed.sort_unstable();
+        let tokens: Vec<u64> = tokens.into_iter().collect();
+        LogFilter {
+            severities,
+            unindexed,
+            bloom: Bloom::from_hashes(&tokens, tokens.len(), BITS_PER_TOKEN),
+        }
+    }
+
+    /// Whether a record of the block may match `query` (its range and cursor aside).
+    pub fn may_match(&self, query: &LogQuery, required_words: &[String]) -> bool {
+        let has = |kind: &[u8], key: &[u8], value: &[u8]| {
+            self.bloom.may_contain_hash(token(kind, key, value))
+        };
+        if let Some(min) = query.min_severity {
+            let at_least = !0u32 << min.clamp(1, 31);
+            if self.severities & at_least == 0 {
+                return false;
+            }
+        }
+        (query.services.is_empty() || query.services.iter().any(|s| has(b"s", b"", s.as_bytes())))
+            && (query.severity_texts.is_empty()
+                || query
+                    .severity_texts
+                    .iter()
+                    .any(|t| has(b"v", b"", t.as_bytes())))
+            && query.trace_id.is_none_or(|id| has(b"t", b"", &id))
+            && query.span_id.is_none_or(|id| has(b"p", b"", &id))
+            && query
+                .resource
+                .iter()
+                .all(|(k, v)| has(b"r", k.as_bytes(), v.as_bytes()))
+            && query.attributes.iter().all(|(k, v)| {
+                has(b"a", k.as_bytes(), v.as_bytes())
+                    || has(b"r", k.as_bytes(), v.as_bytes())
+                    || self.unindexed.binary_search(k).is_ok()
+            })
+            && required_words.iter().all(|w| has(b"w", b"", w.as_bytes()))
+    }
+
+    /// Bytes: version 1, the severity mask (u32 LE), the unindexed keys (varint count, then
+    /// each varint length + UTF-8), the bloom filter.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![1];
+        out.extend_from_slice(&self.severities.to_le_bytes());
+        put_varint(&mut out, self.unindexed.len() as u64);
+        for key in &self.unindexed {
+            put_varint(&mut out, key.len() as u64);
+            out.extend_from_slice(key.as_bytes());
+        }
+        out.extend_from_slice(&self.bloom.encode());
+        out
+    }
+
+    /// Reads what [`LogFilter::encode`] wrote; `None` when the bytes are not a filter (the
+    /// block is then read as if it had none).
+    pub fn decode(bytes: &[u8]) -> Option<LogFilter> {
+        let (&version, rest) = bytes.split_first()?;
+        if version != 1 {
+            return None;
+        }
+        let mut cursor = Cursor::new(rest, "log filter");
+        let severities = u32::from_le_bytes(cursor.fixed().ok()?);
+        let count = cursor.index(rest.len() + 1).ok()?;
+        let mut unindexed = Vec::with_capacity(count);
+        for _ in 0..count {
+            unindexed.push(
+                std::str::from_utf8(cursor.prefixed().ok()?)
+                    .ok()?
+                    .to_string(),
+            );
+        }
+        let bloom = Bloom::decode(&rest[cursor.position()..])?;
+        Some(LogFilter {
+            severities,
+            unindexed,
+            bloom,
+        })
+    }
 }
 
 #[cfg(test)]

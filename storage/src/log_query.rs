@@ -138,7 +138,6 @@ impl LogQuery {
     /// [`LogQuery::words`], and those of [`LogQuery::contains`] that a match must hold whole
     /// (a needle's first and last word may be cut off by the match, so they count only when
     /// the needle has a non-word character beyond them).
-    #[allow(dead_code)] // Read by the block filters that come with the columnar log codec.
     pub(crate) fn required_words(&self) -> Vec<String> {
         let mut required: Vec<String> = self.words.iter().flat_map(|w| words(w)).collect();
         for needle in &self.contains {

@@ -22,6 +22,19 @@ impl SignalGroup for ResourceLogs {
     const SIGNAL: Signal = Signal::Logs;
     type Envelope = LogsData;
 
+    fn decode_columnar(
+        header: &crate::block::BlockHeader,
+        payload: &[u8],
+    ) -> Result<Vec<Self>, crate::block::BlockError> {
+        if header.codec != crate::log_block::CODEC_LOG_COLUMNS {
+            return Err(crate::block::BlockError(format!(
+                "codec {} does not hold logs",
+                header.codec
+            )));
+        }
+        crate::log_block::decode_all(header, payload)
+    }
+
     fn from_envelope(envelope: LogsData) -> Vec<Self> {
         envelope.resource_logs
     }

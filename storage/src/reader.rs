@@ -144,8 +144,22 @@ pub(crate) fn read_partition(
     last: BlockKey,
     keep: impl Fn(&IndexEntry) -> bool,
 ) -> Result<Option<PartitionBlocks>, ReadError> {
+    let txn = db
+        .begin_read()
+        .map_err(|e| ReadError::Storage(e.to_string()))?;
+    read_partition_in(&txn, signal, from, last, keep)
+}
+
+/// [`read_partition`] in the read transaction `txn`, so a caller can read more of the same
+/// snapshot (a block's filters) beside it.
+pub(crate) fn read_partition_in(
+    txn: &redb::ReadTransaction,
+    signal: Signal,
+    from: Bound<BlockKey>,
+    last: BlockKey,
+    keep: impl Fn(&IndexEntry) -> bool,
+) -> Result<Option<PartitionBlocks>, ReadError> {
     let storage = |e: &dyn std::fmt::Display| ReadError::Storage(e.to_string());
-    let txn = db.begin_read().map_err(|e| storage(&e))?;
     let table = match txn.open_table(block_table(signal)) {
         Ok(table) => table,
         Err(TableError::TableDoesNotExist(_)) => return Ok(None),

@@ -14,11 +14,12 @@ use crate::Signal;
 
 /// The on-disk format this build reads and writes. Stored in [`META`] under
 /// [`META_FORMAT_VERSION`] when a store is created; a store holding any other version is refused.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 3;
 
-/// Older formats this build opens and upgrades in place: version 1 differs only by what it
-/// lacks (file numbers other than 0, codec 2, the trace tables), so its data is read as is.
-pub(crate) const UPGRADABLE_FORMATS: [u64; 1] = [1];
+/// Older formats this build opens and upgrades in place: they differ only by what they lack
+/// (version 1: file numbers other than 0, codec 2, the trace tables; version 2: codec 3 and
+/// `log_filters`), so their data is read as is.
+pub(crate) const UPGRADABLE_FORMATS: [u64; 2] = [1, 2];
 
 /// The redb file inside the data directory: settings, counts and the block index.
 pub(crate) const DATABASE_FILE: &str = "otelite.redb";
@@ -101,6 +102,11 @@ pub(crate) const TRACE_ID_FILTERS: BlockTable = TableDefinition::new("trace_id_f
 /// bytes (what services, operations and attribute values the block's spans have), so a search
 /// skips blocks that cannot match.
 pub(crate) const TRACE_SEARCH_FILTERS: BlockTable = TableDefinition::new("trace_search_filters");
+
+/// Filter of every codec-3 log block: [`BlockKey`] bytes -> `log_index::LogFilter` bytes (the
+/// severities, services, streams, attribute values, ids and body words its records have), so a
+/// search skips blocks that cannot match. Row blocks have none: a search reads them all.
+pub(crate) const LOG_FILTERS: BlockTable = TableDefinition::new("log_filters");
 
 /// The operation catalog: [`operation_key`] bytes -> unit. One key per (partition, service,
 /// span name, span kind) seen, so services and operations are listed without reading spans

@@ -380,3 +380,48 @@ pub(crate) fn log_store_with(batches: &[Vec<u64>]) -> (tempfile::TempDir, crate:
     }
     (dir, store)
 }
+
+/// Waits until the compactor has rewritten every row block.
+pub(crate) fn wait_for_compaction(store: &crate::Store, signal: crate::Signal) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let db = store.inner.index.get().unwrap();
+        let txn = redb::ReadableDatabase::begin_read(&*db).unwrap();
+        let table = txn.open_table(crate::schema::block_table(signal)).unwrap();
+        let rows = redb::ReadableTable::iter(&table)
+            .unwrap()
+            .filter(|e| {
+                crate::block::IndexEntry::parse(e.as_ref().unwrap().1.value())
+                    .unwrap()
+                    .header
+                    .codec
+                    == crate::block::CODEC_ZSTD_PROTOBUF
+            })
+            .count();
+        if rows == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{rows} row blocks left uncompacted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A store that keeps row blocks as written (no compactor).
+pub(crate) fn row_store(dir: &std::path::Path) -> crate::Store {
+    crate::Store::open(
+        dir,
+        crate::StoreOptions::default().with_compaction_idle(None),
+    )
+    .unwrap()
+}
+
+pub(crate) fn compacting(dir: &std::path::Path) -> crate::Store {
+    crate::Store::open(
+        dir,
+        crate::StoreOptions::default().with_compaction_idle(Some(std::time::Duration::ZERO)),
+    )
+    .unwrap()
+}

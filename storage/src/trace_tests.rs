@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -18,7 +18,7 @@ use proptest::strategy::ValueTree;
 
 use super::*;
 use crate::properties::items_of;
-use crate::test_fixtures::proptest_config;
+use crate::test_fixtures::{compacting, proptest_config, row_store, wait_for_compaction};
 use crate::trace_query::{is_error, service_name};
 
 const HOUR: u64 = schema::PARTITION_NS;
@@ -312,39 +312,6 @@ fn check_against_scan(
     Ok(())
 }
 
-/// Waits until the compactor has rewritten every row block.
-fn wait_for_compaction(store: &Store) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let db = store.inner.index.get().unwrap();
-        let txn = redb::ReadableDatabase::begin_read(&*db).unwrap();
-        let table = txn.open_table(schema::block_table(Signal::Traces)).unwrap();
-        let rows = redb::ReadableTable::iter(&table)
-            .unwrap()
-            .filter(|e| {
-                block::IndexEntry::parse(e.as_ref().unwrap().1.value())
-                    .unwrap()
-                    .header
-                    .codec
-                    == block::CODEC_ZSTD_PROTOBUF
-            })
-            .count();
-        if rows == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{rows} row blocks left uncompacted"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A store that keeps row blocks as written (no compactor).
-fn row_store(dir: &std::path::Path) -> Store {
-    Store::open(dir, StoreOptions::default().with_compaction_idle(None)).unwrap()
-}
-
 /// `n` traces, the same in every run, none with late spans.
 fn fixed_traces(n: u8) -> Vec<(Vec<Generated>, bool)> {
     (0..n)
@@ -366,14 +333,6 @@ fn trace_ids(traces: &[(Vec<Generated>, bool)]) -> HashSet<TraceId> {
         .collect()
 }
 
-fn compacting(dir: &std::path::Path) -> Store {
-    Store::open(
-        dir,
-        StoreOptions::default().with_compaction_idle(Some(Duration::ZERO)),
-    )
-    .unwrap()
-}
-
 proptest! {
     #![proptest_config(proptest_config(10))]
     #[test]
@@ -389,14 +348,14 @@ proptest! {
             store.shutdown().unwrap();
         }
         let store = compacting(dir.path());
-        wait_for_compaction(&store);
+        wait_for_compaction(&store, Signal::Traces);
         check_against_scan(&store, &first, &ids)?;
         // Late spans land in row blocks beside the compacted ones, then are compacted too.
         if !second.is_empty() {
             store.write(Batch::Traces(second.clone())).unwrap();
         }
         check_against_scan(&store, &all, &ids)?;
-        wait_for_compaction(&store);
+        wait_for_compaction(&store, Signal::Traces);
         check_against_scan(&store, &all, &ids)?;
         store.shutdown().unwrap();
         drop(store);
@@ -510,7 +469,7 @@ fn a_crash_at_any_point_of_a_compaction_loses_and_duplicates_nothing() {
     copy_store(rows.path(), compacted.path());
     {
         let store = compacting(compacted.path());
-        wait_for_compaction(&store);
+        wait_for_compaction(&store, Signal::Traces);
         store.shutdown().unwrap();
     }
     let segments = |dir: &std::path::Path| schema::segment_dir(dir, Signal::Traces);
@@ -580,10 +539,11 @@ fn a_version_1_store_is_upgraded_and_its_traces_found_and_compacted() {
         txn.delete_table(schema::TRACE_ID_FILTERS).unwrap();
         txn.delete_table(schema::TRACE_SEARCH_FILTERS).unwrap();
         txn.delete_table(schema::TRACE_OPERATIONS).unwrap();
+        txn.delete_table(schema::LOG_FILTERS).unwrap();
         txn.commit().unwrap();
     }
     let store = row_store(dir.path());
-    assert_eq!(store.stats().unwrap().format_version, 2);
+    assert_eq!(store.stats().unwrap().format_version, 3);
     assert_eq!(
         items_of(&store.read_traces(TimeRange::ALL).unwrap()),
         items_of(&written)
@@ -601,6 +561,6 @@ fn a_version_1_store_is_upgraded_and_its_traces_found_and_compacted() {
     drop(store);
     // The compactor rewrites the old row blocks; then everything, the catalog included, is there.
     let store = compacting(dir.path());
-    wait_for_compaction(&store);
+    wait_for_compaction(&store, Signal::Traces);
     check_against_scan(&store, &written, &ids).unwrap();
 }

@@ -289,7 +289,7 @@ struct Round<'a> {
     known_operations: &'a std::collections::HashSet<Vec<u8>>,
     new_operations: &'a mut Vec<Vec<u8>>,
     /// (partition, uncompressed bytes) of the trace blocks this round writes, for the compactor.
-    new_rows: &'a mut Vec<(u64, u64)>,
+    new_rows: &'a mut Vec<(Signal, u64, u64)>,
 }
 
 /// Starts the writer thread. It runs until `queue` is closed and drained.
@@ -435,8 +435,8 @@ impl Writer {
                     self.known_operations.clear();
                 }
                 self.known_operations.extend(new_operations);
-                for (partition, bytes) in new_rows {
-                    self.compaction.wrote(partition, bytes);
+                for (signal, partition, bytes) in new_rows {
+                    self.compaction.wrote(signal, partition, bytes);
                 }
                 self.queue.commits.fetch_add(1, Ordering::Relaxed);
                 self.recovered();
@@ -657,10 +657,10 @@ fn commit_round(
                 .map_err(|e| WriteError::index(index_path, e))
         };
         let blocks = blocks.append_to(ctx.segments, files).map_err(in_segments)?;
-        if signal == Signal::Traces {
+        if crate::compactor::COMPACTED.contains(&signal) {
             ctx.new_rows
                 .extend(blocks.blocks.iter().map(|(partition, entry, _)| {
-                    (*partition, u64::from(entry.header.uncompressed_len))
+                    (signal, *partition, u64::from(entry.header.uncompressed_len))
                 }));
         }
         indexed.push(blocks);

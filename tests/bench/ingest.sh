@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# Trace ingest as the disk target is defined (BENCHMARKS.md, "Traces"):
+# Trace or log ingest as the disk and CPU targets are defined (BENCHMARKS.md, "Traces", "Logs"):
 #
-#   bash tests/bench/traces.sh [SECONDS]     # SECONDS of ingest per run, default 15
+#   bash tests/bench/ingest.sh traces [SECONDS]     # SECONDS of ingest per run, default 15
+#   bash tests/bench/ingest.sh logs [SECONDS]
 #
 # For OTLP/gRPC and OTLP/HTTP in turn: starts a fresh release server, drives it with
-# `otelite loadgen --signal traces` (8 connections, 1000-span requests, as fast as it takes
+# `otelite loadgen --signal SIGNAL` (8 connections, 1000-item requests, as fast as it takes
 # them), then leaves it idle for a minute so the compactor rewrites what arrived. Reports the
-# rate, the server's CPU per span over the run and again including the compaction afterwards
-# (utime+stime from /proc/<pid>/stat divided by spans acknowledged), and the data directory's
-# size per span once idle (`du -sb`). Runs `otelite loadgen-sink` (decode and discard) with the
-# same client for the ceiling, and `loadgen --reference` for how hard the spans are to compress.
+# rate, the server's CPU per item over the run and again including the compaction afterwards
+# (utime+stime from /proc/<pid>/stat divided by items acknowledged), and the data directory's
+# size per item once idle (`du -sb`). Runs `otelite loadgen-sink` (decode and discard) with the
+# same client for the ceiling, and `loadgen --reference` for how hard the items are to compress.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SECONDS_PER_RUN=${1:-15}
+SIGNAL=${1:?usage: ingest.sh traces|logs [SECONDS]}
+SECONDS_PER_RUN=${2:-15}
 cargo build --release -p otelite >&2
 BIN=target/release/otelite
-WORK=$(mktemp -d /tmp/otelite-traces.XXXXXX)
+WORK=$(mktemp -d "/tmp/otelite-$SIGNAL.XXXXXX")
 PID=""
 cleanup() {
   if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
@@ -35,7 +37,7 @@ print(" ".join(str(x.getsockname()[1]) for x in s))')
     curl -fsS "http://127.0.0.1:$UI/readyz" >/dev/null 2>&1 && return 0
     sleep 0.02
   done
-  echo "traces.sh: the server did not start" >&2
+  echo "ingest.sh: the server did not start" >&2
   exit 1
 }
 
@@ -45,7 +47,7 @@ run() { # run NAME PROTOCOL [SINK]
   sleep 1
   local before; before=$(ticks "$PID")
   local verify=""; [ -n "$sink" ] && verify="--no-verify"
-  "$BIN" loadgen --signal traces --protocol "$protocol" --connections 8 --batch 1000 \
+  "$BIN" loadgen --signal "$SIGNAL" --protocol "$protocol" --connections 8 --batch 1000 \
     --grpc-port "$GRPC" --http-port "$HTTP" --ui-port "$UI" --duration "${SECONDS_PER_RUN}s" \
     $verify --json > "$WORK/$name.json"
   local after; after=$(ticks "$PID")
@@ -71,9 +73,10 @@ print(line)
 EOF
 }
 
-echo "| run | spans | spans/s | server CPU µs/span over the run | incl. compaction after it | disk B/span, idle 1 min |"
+ITEM=${SIGNAL%s}; [ "$SIGNAL" = traces ] && ITEM=span; [ "$SIGNAL" = logs ] && ITEM=record
+echo "| run | ${ITEM}s | ${ITEM}s/s | server CPU µs/$ITEM over the run | incl. compaction after it | disk B/$ITEM, idle 1 min |"
 echo "|---|---|---|---|---|---|"
 run grpc grpc
 run http http
 run sink grpc loadgen-sink
-"$BIN" loadgen --reference --signal traces --batch 512 --pool 64MiB >&2
+"$BIN" loadgen --reference --signal "$SIGNAL" --batch 512 --pool 64MiB >&2
