@@ -804,3 +804,77 @@ mod tests {
         assert!(decode_all(&wrong_count, &payload).is_err());
     }
 }
+
+#[cfg(test)]
+mod column_sizes {
+    use super::*;
+
+    /// `OTELITE_LOGS_STORE=<a copy of a data directory> cargo test -p otelite-storage --lib
+    /// column_sizes -- --ignored --nocapture`: what each column of one full block costs.
+    #[test]
+    #[ignore = "needs a store with logs; prints a table"]
+    fn log_column_sizes() {
+        let path = std::env::var("OTELITE_LOGS_STORE").expect("OTELITE_LOGS_STORE names a store");
+        let store = crate::Store::open(
+            path,
+            crate::StoreOptions::default().with_compaction_idle(None),
+        )
+        .unwrap();
+        let mut collector = crate::log_index::LogCollector::default();
+        for group in store.read_logs(crate::TimeRange::ALL).unwrap() {
+            collector.add(group);
+        }
+        // The load generator sends its pool of records again and again: keep one of each.
+        let mut seen = std::collections::HashSet::new();
+        let mut rows: Vec<LogRow> = collector
+            .rows
+            .into_iter()
+            .filter(|row| seen.insert(row.record.encode_to_vec()))
+            .collect();
+        rows.sort_by_key(|row| record_time(&row.record));
+        rows.truncate(MAX_RECORDS_PER_BLOCK);
+        let records = rows.len();
+        let filter = crate::log_index::LogFilter::build(&collector.groups, &rows).encode();
+        let mut zstd = zstd::bulk::Compressor::new(6).unwrap();
+        let (_, payload) = encode(&collector.groups, rows, &mut zstd).unwrap();
+        let names = [
+            "groups",
+            "group runs",
+            "flags",
+            "times",
+            "observed times",
+            "severity table",
+            "severities",
+            "trace id refs",
+            "trace ids",
+            "span id refs",
+            "span ids",
+            "bodies",
+            "attribute keys",
+            "shapes",
+            "row shapes",
+            "value lengths",
+            "attribute values",
+            "rest",
+        ];
+        let mut sections = SectionReader::new(&payload).unwrap();
+        for name in names {
+            let (stored, raw) = match sections.next(name).unwrap() {
+                crate::columns::Section::Raw(bytes) => (bytes.len(), bytes.len()),
+                crate::columns::Section::Compressed { frame, len } => (frame.len(), len),
+            };
+            println!(
+                "{name:>16}: {:6.2} B/record stored ({:6.2} raw)",
+                stored as f64 / records as f64,
+                raw as f64 / records as f64
+            );
+        }
+        let per = |n: usize| n as f64 / records as f64;
+        println!("{:>16}: {:6.2} B/record", "filter", per(filter.len()));
+        println!(
+            "{:>16}: {:6.2} B/record ({records} records)",
+            "total",
+            per(payload.len())
+        );
+    }
+}
