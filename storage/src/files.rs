@@ -210,15 +210,22 @@ impl Files {
         self.sweep();
     }
 
-    /// Removes the retired files nobody can read any more.
+    /// Removes the retired files nobody can read any more. A reader holding an older pin may
+    /// have read its entries after a later pin became current but before a file retired under
+    /// that later pin lost its entries, so files go strictly in the order they were retired:
+    /// only once every reader of their pin and of every earlier pin is done.
     pub fn sweep(&self) {
         let free: Vec<PathBuf> = {
             let mut pins = self.pins();
-            let (free, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut pins.retired)
-                .into_iter()
-                .partition(|(pin, _)| Arc::strong_count(pin) == 1);
-            pins.retired = kept;
-            free.into_iter().flat_map(|(_, paths)| paths).collect()
+            let done = pins
+                .retired
+                .iter()
+                .take_while(|(pin, _)| Arc::strong_count(pin) == 1)
+                .count();
+            pins.retired
+                .drain(..done)
+                .flat_map(|(_, paths)| paths)
+                .collect()
         };
         crate::segment::remove_files(&free);
     }
@@ -242,5 +249,23 @@ mod tests {
         files.sweep();
         assert!(!path.exists());
         drop(later);
+    }
+
+    #[test]
+    fn a_reader_keeps_files_retired_after_its_pin_was_replaced() {
+        // The reader pins, another partition's files retire (a new pin becomes current), the
+        // reader reads the index (still referencing file b), then b is retired under the new pin.
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("0.1.seg"), dir.path().join("0.2.seg"));
+        std::fs::write(&a, b"x").unwrap();
+        std::fs::write(&b, b"x").unwrap();
+        let files = Files::default();
+        let reader = files.pin();
+        files.retire(vec![a.clone()]);
+        files.retire(vec![b.clone()]);
+        assert!(a.exists() && b.exists());
+        drop(reader);
+        files.sweep();
+        assert!(!a.exists() && !b.exists());
     }
 }
