@@ -246,6 +246,7 @@ struct StoreInner {
     index: Arc<Index>,
     files: Arc<files::Files>,
     trace_filters: trace_index::FilterCache,
+    log_filters: log_index::LogFilterCache,
     compaction: Arc<compactor::Pending>,
     compactor: Mutex<Option<JoinHandle<()>>>,
     queue: Arc<CommitQueue>,
@@ -320,6 +321,7 @@ impl Store {
                 index,
                 files,
                 trace_filters: trace_index::FilterCache::default(),
+                log_filters: log_index::LogFilterCache::default(),
                 compaction,
                 compactor: Mutex::new(compactor),
                 queue,
@@ -476,14 +478,24 @@ impl Store {
         visit: impl FnMut(LogHit) -> ControlFlow<()>,
     ) -> Result<(), ReadError> {
         let db = || self.inner.database();
-        log_index::find(self.inner.read_context(&db), query, visit)
+        log_index::find(
+            self.inner.read_context(&db),
+            &self.inner.log_filters,
+            query,
+            visit,
+        )
     }
 
     /// How many log records match `query` (cursor and direction aside): per `step_ns` bucket
     /// from the range's start, per severity class and per service.
     pub fn log_volume(&self, query: &LogQuery, step_ns: u64) -> Result<LogVolume, ReadError> {
         let db = || self.inner.database();
-        log_index::volume(self.inner.read_context(&db), query, step_ns)
+        log_index::volume(
+            self.inner.read_context(&db),
+            &self.inner.log_filters,
+            query,
+            step_ns,
+        )
     }
 
     /// The log streams (resource attributes and severity text) with records in `range`.

@@ -367,67 +367,92 @@ fn column<'a>(
     sections.next(name)?.bytes()
 }
 
-/// Reads a value column's next value.
-fn read_value(
-    cursor: &mut Cursor<'_>,
-    strings: &mut Vec<String>,
-) -> Result<Option<AnyValue>, BlockError> {
-    use any_value::Value;
-    let tag = cursor.bytes(1)?[0];
-    let value = match tag {
-        VALUE_NONE => return Ok(None),
-        VALUE_EMPTY => None,
-        VALUE_NEW_STRING => {
-            let bytes = cursor.prefixed()?;
-            let s = std::str::from_utf8(bytes)
-                .map_err(|_| BlockError("an attribute value is not UTF-8".into()))?
-                .to_string();
-            strings.push(s.clone());
-            Some(Value::StringValue(s))
-        }
-        VALUE_SEEN_STRING => {
-            let k = cursor.index(strings.len())?;
-            Some(Value::StringValue(strings[k].clone()))
-        }
-        VALUE_INT => Some(Value::IntValue(unzigzag(cursor.varint()?))),
-        VALUE_DOUBLE => Some(Value::DoubleValue(f64::from_le_bytes(cursor.fixed()?))),
-        VALUE_FALSE => Some(Value::BoolValue(false)),
-        VALUE_TRUE => Some(Value::BoolValue(true)),
-        VALUE_OTHER => {
-            return AnyValue::decode(cursor.prefixed()?)
-                .map(Some)
-                .map_err(|e| BlockError(format!("an attribute value is not valid protobuf: {e}")));
-        }
-        other => return Err(BlockError(format!("unknown attribute value tag {other}"))),
-    };
-    Ok(Some(AnyValue { value }))
+/// An attribute value as stored, borrowed from the decompressed column.
+enum ValueRef<'a> {
+    /// `value` unset.
+    Unset,
+    Empty,
+    Str(&'a str),
+    Int(i64),
+    Double(f64),
+    Bool(bool),
+    /// A protobuf `AnyValue`.
+    Other(&'a [u8]),
 }
 
-/// Reads an id column: each row's id (empty when none).
-fn read_ids<const N: usize>(
+impl ValueRef<'_> {
+    fn to_owned(&self) -> Result<Option<AnyValue>, BlockError> {
+        use any_value::Value;
+        let value = match *self {
+            ValueRef::Unset => return Ok(None),
+            ValueRef::Empty => None,
+            ValueRef::Str(s) => Some(Value::StringValue(s.to_string())),
+            ValueRef::Int(i) => Some(Value::IntValue(i)),
+            ValueRef::Double(d) => Some(Value::DoubleValue(d)),
+            ValueRef::Bool(b) => Some(Value::BoolValue(b)),
+            ValueRef::Other(bytes) => {
+                return AnyValue::decode(bytes).map(Some).map_err(|e| {
+                    BlockError(format!("an attribute value is not valid protobuf: {e}"))
+                });
+            }
+        };
+        Ok(Some(AnyValue { value }))
+    }
+}
+
+/// Reads a value column's next value; `strings` are the column's first-seen strings so far.
+fn read_value<'a>(
+    cursor: &mut Cursor<'a>,
+    strings: &mut Vec<&'a str>,
+) -> Result<ValueRef<'a>, BlockError> {
+    let tag = cursor.bytes(1)?[0];
+    Ok(match tag {
+        VALUE_NONE => ValueRef::Unset,
+        VALUE_EMPTY => ValueRef::Empty,
+        VALUE_NEW_STRING => {
+            let s = std::str::from_utf8(cursor.prefixed()?)
+                .map_err(|_| BlockError("an attribute value is not UTF-8".into()))?;
+            strings.push(s);
+            ValueRef::Str(s)
+        }
+        VALUE_SEEN_STRING => ValueRef::Str(strings[cursor.index(strings.len())?]),
+        VALUE_INT => ValueRef::Int(unzigzag(cursor.varint()?)),
+        VALUE_DOUBLE => ValueRef::Double(f64::from_le_bytes(cursor.fixed()?)),
+        VALUE_FALSE => ValueRef::Bool(false),
+        VALUE_TRUE => ValueRef::Bool(true),
+        VALUE_OTHER => ValueRef::Other(cursor.prefixed()?),
+        other => return Err(BlockError(format!("unknown attribute value tag {other}"))),
+    })
+}
+
+/// Each row's position in an id table (`None` when it has no id), and the table.
+type IdRefs<'a> = (Vec<Option<u32>>, Vec<&'a [u8]>);
+
+/// Reads an id column.
+fn read_ids<'a, const N: usize>(
     refs: &[u8],
-    raw: &[u8],
+    raw: &'a [u8],
     rows: usize,
     name: &'static str,
-) -> Result<Vec<Vec<u8>>, BlockError> {
+) -> Result<IdRefs<'a>, BlockError> {
     if !raw.len().is_multiple_of(N) {
         return Err(BlockError(format!(
             "the {name} column is not a whole number of ids"
         )));
     }
     let table: Vec<&[u8]> = raw.chunks_exact(N).collect();
-    let mut next = 0;
+    let mut next = 0usize;
     let mut cursor = Cursor::new(refs, name);
     let mut ids = Vec::with_capacity(rows);
     for _ in 0..rows {
         let id = match cursor.varint()? {
-            0 => Vec::new(),
+            0 => None,
             1 => {
-                let id = table
-                    .get(next)
-                    .ok_or_else(|| BlockError(format!("the {name} column has too few ids")))?;
+                if next >= table.len() {
+                    return Err(BlockError(format!("the {name} column has too few ids")));
+                }
                 next += 1;
-                id.to_vec()
+                Some(next as u32 - 1)
             }
             k => {
                 let k = usize::try_from(k - 2).unwrap_or(usize::MAX);
@@ -436,13 +461,29 @@ fn read_ids<const N: usize>(
                         "the {name} column refers to an id ahead"
                     )));
                 }
-                table[k].to_vec()
+                Some(k as u32)
             }
         };
         ids.push(id);
     }
     cursor.finish()?;
-    Ok(ids)
+    Ok((ids, table))
+}
+
+/// What a row has that is cheap to look at before its record is built: enough to rule most
+/// rows out of a search without allocating.
+pub(crate) struct RowView<'a> {
+    pub group: usize,
+    /// The record time (event time, or observed time when unset).
+    pub time: u64,
+    pub severity_number: i32,
+    pub severity_text: &'a str,
+    pub trace_id: &'a [u8],
+    pub span_id: &'a [u8],
+    /// The body when it is a string (`None` for other bodies and none).
+    pub body: Option<&'a str>,
+    /// Whether the record is kept whole (the fields above are then unknown, empty).
+    pub whole: bool,
 }
 
 /// Decodes a codec-3 block into one `ResourceLogs` per group holding records, in row order.
@@ -450,10 +491,44 @@ pub(crate) fn decode_all(
     header: &BlockHeader,
     payload: &[u8],
 ) -> Result<Vec<ResourceLogs>, BlockError> {
+    let mut groups = Vec::new();
+    let mut records: Vec<Vec<LogRecord>> = Vec::new();
+    decode_rows(
+        header,
+        payload,
+        |_, _| true,
+        |all, group, record| {
+            if groups.is_empty() {
+                groups = all.to_vec();
+                records = vec![Vec::new(); all.len()];
+            }
+            records[group].push(record);
+        },
+    )?;
+    let mut out = Vec::new();
+    for (mut group, records) in groups.into_iter().zip(records) {
+        if !records.is_empty() {
+            group.scope_logs[0].log_records = records;
+            out.push(group);
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes a codec-3 block row by row: `keep` sees each row's [`RowView`] (and the block's
+/// groups) and says whether to build it; `emit` gets the groups, the row's group index and the
+/// record of each row kept. Rows not kept cost no allocation. Every row is checked whether
+/// kept or not, so a damaged block fails the same way for every caller.
+pub(crate) fn decode_rows(
+    header: &BlockHeader,
+    payload: &[u8],
+    mut keep: impl FnMut(&[ResourceLogs], &RowView<'_>) -> bool,
+    mut emit: impl FnMut(&[ResourceLogs], usize, LogRecord),
+) -> Result<(), BlockError> {
     let rows_total = usize::try_from(header.item_count)
         .map_err(|_| BlockError("the item count does not fit memory".into()))?;
     let mut sections = SectionReader::new(payload)?;
-    let mut groups = LogsData::decode(&*column(&mut sections, "groups")?)
+    let groups = LogsData::decode(&*column(&mut sections, "groups")?)
         .map_err(|e| BlockError(format!("the groups column is not valid OTLP protobuf: {e}")))?
         .resource_logs;
     if groups.iter().any(|g| g.scope_logs.len() != 1) {
@@ -480,15 +555,13 @@ pub(crate) fn decode_all(
 
     let mut table = Cursor::new(&severity_table, "severity table");
     let count = table.index(severity_table.len() + 1)?;
-    let mut severity_numbers = Vec::with_capacity(count);
-    let mut severity_texts = Vec::with_capacity(count);
+    let mut severity_pairs: Vec<(i32, &str)> = Vec::with_capacity(count);
     for _ in 0..count {
         let number = i32::try_from(unzigzag(table.varint()?))
             .map_err(|_| BlockError("a severity number is out of range".into()))?;
         let text = std::str::from_utf8(table.prefixed()?)
             .map_err(|_| BlockError("a severity text is not UTF-8".into()))?;
-        severity_numbers.push(number);
-        severity_texts.push(text.to_string());
+        severity_pairs.push((number, text));
     }
     table.finish()?;
 
@@ -505,7 +578,7 @@ pub(crate) fn decode_all(
     shapes_cursor.finish()?;
 
     let mut lens = Cursor::new(&value_lens, "value lengths");
-    let mut value_columns = Vec::with_capacity(keys.len());
+    let mut value_columns: Vec<(Cursor<'_>, Vec<&str>)> = Vec::with_capacity(keys.len());
     let mut at = 0usize;
     while !lens.is_empty() {
         let len = lens.index(value_bytes.len() - at + 1)?;
@@ -521,8 +594,8 @@ pub(crate) fn decode_all(
         ));
     }
 
-    let trace_ids = read_ids::<16>(&trace_refs, &trace_raw, rows_total, "trace id")?;
-    let span_ids = read_ids::<8>(&span_refs, &span_raw, rows_total, "span id")?;
+    let (trace_ids, trace_table) = read_ids::<16>(&trace_refs, &trace_raw, rows_total, "trace id")?;
+    let (span_ids, span_table) = read_ids::<8>(&span_refs, &span_raw, rows_total, "span id")?;
     let mut runs = Cursor::new(&runs, "group runs");
     let mut flags = Cursor::new(&flag_col, "flags");
     let mut times = Cursor::new(&time_col, "times");
@@ -531,10 +604,8 @@ pub(crate) fn decode_all(
     let mut bodies = Cursor::new(&body_col, "bodies");
     let mut row_shapes = Cursor::new(&row_shape_col, "row shapes");
     let mut rest = Cursor::new(&rest_col, "rest");
-    let mut records: Vec<Vec<LogRecord>> = vec![Vec::new(); groups.len()];
+    let mut values = Vec::new();
     let mut row = 0;
-    let mut trace_ids = trace_ids.into_iter();
-    let mut span_ids = span_ids.into_iter();
     while !runs.is_empty() {
         let group = runs.index(groups.len())?;
         let len = runs.index(rows_total - row + 1)?;
@@ -546,58 +617,81 @@ pub(crate) fn decode_all(
                 .ok_or_else(|| BlockError("a time overflows".into()))?;
             previous = time;
             let observed_time = time.wrapping_add(unzigzag(observed.varint()?) as u64);
-            let severity = severities.index(severity_numbers.len())?;
-            let trace_id = trace_ids.next().expect("one per row");
-            let span_id = span_ids.next().expect("one per row");
+            let (severity_number, severity_text) =
+                severity_pairs[severities.index(severity_pairs.len())?];
             let body = match bodies.bytes(1)?[0] {
                 BODY_NONE => None,
-                BODY_STRING => {
-                    let s = std::str::from_utf8(bodies.prefixed()?)
-                        .map_err(|_| BlockError("a body is not UTF-8".into()))?;
-                    Some(AnyValue {
-                        value: Some(any_value::Value::StringValue(s.to_string())),
-                    })
-                }
-                BODY_OTHER => Some(
-                    AnyValue::decode(bodies.prefixed()?)
-                        .map_err(|e| BlockError(format!("a body is not valid protobuf: {e}")))?,
-                ),
+                BODY_STRING => Some(Ok(std::str::from_utf8(bodies.prefixed()?)
+                    .map_err(|_| BlockError("a body is not UTF-8".into()))?)),
+                BODY_OTHER => Some(Err(bodies.prefixed()?)),
                 other => return Err(BlockError(format!("unknown body tag {other}"))),
             };
             let shape = &shapes[row_shapes.index(shapes.len())?];
-            let mut attributes = Vec::with_capacity(shape.len());
+            values.clear();
             for key in shape {
                 let (cursor, strings) = value_columns
                     .get_mut(*key)
                     .ok_or_else(|| BlockError("an attribute key has no value column".into()))?;
-                attributes.push(KeyValue {
-                    key: keys[*key].clone(),
-                    value: read_value(cursor, strings)?,
-                    key_strindex: 0,
-                });
+                values.push(read_value(cursor, strings)?);
             }
-            let mut record = LogRecord::decode(rest.prefixed()?)
+            let rest_bytes = rest.prefixed()?;
+            let whole = row_flags & FLAG_WHOLE != 0;
+            let view = RowView {
+                group,
+                time,
+                severity_number,
+                severity_text,
+                trace_id: trace_ids[row].map_or(&[][..], |i| trace_table[i as usize]),
+                span_id: span_ids[row].map_or(&[][..], |i| span_table[i as usize]),
+                body: body.and_then(|b| b.ok()),
+                whole,
+            };
+            row += 1;
+            if !keep(&groups, &view) {
+                continue;
+            }
+            let mut record = LogRecord::decode(rest_bytes)
                 .map_err(|e| BlockError(format!("a record's rest is not valid protobuf: {e}")))?;
-            if row_flags & FLAG_WHOLE == 0 {
+            if whole {
+                if record_time(&record) != time {
+                    return Err(BlockError(
+                        "a whole record's time disagrees with its row".into(),
+                    ));
+                }
+            } else {
                 record.time_unix_nano = if row_flags & FLAG_NO_EVENT_TIME != 0 {
                     0
                 } else {
                     time
                 };
                 record.observed_time_unix_nano = observed_time;
-                record.severity_number = severity_numbers[severity];
-                record.severity_text.clone_from(&severity_texts[severity]);
-                record.trace_id = trace_id;
-                record.span_id = span_id;
-                record.body = body;
-                record.attributes = attributes;
-            } else if record_time(&record) != time {
-                return Err(BlockError(
-                    "a whole record's time disagrees with its row".into(),
-                ));
+                record.severity_number = severity_number;
+                record.severity_text = severity_text.to_string();
+                record.trace_id = view.trace_id.to_vec();
+                record.span_id = view.span_id.to_vec();
+                record.body =
+                    match body {
+                        None => None,
+                        Some(Ok(s)) => Some(AnyValue {
+                            value: Some(any_value::Value::StringValue(s.to_string())),
+                        }),
+                        Some(Err(bytes)) => Some(AnyValue::decode(bytes).map_err(|e| {
+                            BlockError(format!("a body is not valid protobuf: {e}"))
+                        })?),
+                    };
+                record.attributes = shape
+                    .iter()
+                    .zip(&values)
+                    .map(|(key, value)| {
+                        Ok(KeyValue {
+                            key: keys[*key].clone(),
+                            value: value.to_owned()?,
+                            key_strindex: 0,
+                        })
+                    })
+                    .collect::<Result<_, BlockError>>()?;
             }
-            records[group].push(record);
-            row += 1;
+            emit(&groups, group, record);
         }
     }
     if row != rows_total {
@@ -619,14 +713,7 @@ pub(crate) fn decode_all(
     for (cursor, _) in &value_columns {
         cursor.finish()?;
     }
-    let mut out = Vec::new();
-    for (mut group, records) in groups.drain(..).zip(records) {
-        if !records.is_empty() {
-            group.scope_logs[0].log_records = records;
-            out.push(group);
-        }
-    }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,16 +15,16 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
-use opentelemetry_proto::tonic::logs::v1::ScopeLogs;
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ScopeLogs};
 use redb::ReadableDatabase;
 
 use crate::block::IndexEntry;
 use crate::bloom::{Bloom, hash_parts};
 use crate::columns::{Cursor, put_varint};
-use crate::log_block::LogRow;
+use crate::log_block::{self, CODEC_LOG_COLUMNS, LogRow, RowView};
 use crate::log_query::{
     Direction, LogCursor, LogHit, LogQuery, LogStream, LogVolume, SEVERITY_CLASSES, VolumeBucket,
-    body_text, cursor_of, severity_class, words,
+    body_text, cursor_of, has_word, severity_class, words,
 };
 use crate::logs::record_time;
 use crate::reader::{self, ReadContext, read_block};
@@ -37,6 +37,7 @@ use crate::{ReadError, ResourceLogs, Signal, TimeRange};
 /// breaks off.
 pub(crate) fn find(
     ctx: ReadContext<'_>,
+    cache: &LogFilterCache,
     query: &LogQuery,
     mut visit: impl FnMut(LogHit) -> ControlFlow<()>,
 ) -> Result<(), ReadError> {
@@ -48,7 +49,7 @@ pub(crate) fn find(
     let mut segments = SegmentReader::new(ctx.data_dir, Signal::Logs);
     for partition in partitions(ctx, range, query.direction)? {
         let _pin = ctx.files.pin();
-        let mut blocks = candidates(ctx, partition, range, query, &required_words)?;
+        let mut blocks = candidates(ctx, cache, partition, range, query, &required_words)?;
         // Read blocks in the order of their first possible hit.
         match query.direction {
             Direction::Backward => {
@@ -81,6 +82,7 @@ pub(crate) fn find(
 /// index entries and their filters, read in one transaction (one snapshot).
 fn candidates(
     ctx: ReadContext<'_>,
+    cache: &LogFilterCache,
     partition: u64,
     range: TimeRange,
     query: &LogQuery,
@@ -106,12 +108,24 @@ fn candidates(
     };
     let mut kept = Vec::with_capacity(blocks.len());
     for (key, entry) in blocks {
-        let filter = match &filters {
-            Some(table) => table
-                .get(&key.encode())
-                .map_err(|e| storage(&e))?
-                .and_then(|bytes| LogFilter::decode(bytes.value())),
-            None => None,
+        let cache_key = (key.encode(), entry.file, entry.offset);
+        let filter = match cache.get(&cache_key) {
+            Some(filter) => filter,
+            None => {
+                let filter = match &filters {
+                    Some(table) => table
+                        .get(&key.encode())
+                        .map_err(|e| storage(&e))?
+                        .and_then(|bytes| LogFilter::decode(bytes.value()))
+                        .map(Arc::new),
+                    None => None,
+                };
+                // Row blocks have no filter and are soon replaced: not worth remembering.
+                if let Some(filter) = &filter {
+                    cache.put(cache_key, Arc::clone(filter));
+                }
+                filter
+            }
         };
         if filter.is_none_or(|f| f.may_match(query, required_words)) {
             kept.push((key, entry));
@@ -120,10 +134,43 @@ fn candidates(
     Ok(kept)
 }
 
+/// Bytes of log filters kept in memory; past this the cache starts over.
+const FILTER_CACHE_BYTES: usize = 64 << 20;
+
+/// A block's identity in the cache: its key and where its bytes are, so a key reused after
+/// its partition was dropped never finds the old block's filter.
+type CacheKey = ([u8; BlockKey::LEN], u32, u64);
+
+/// The log filters read so far: a filter never changes while its block exists, so searches
+/// probe them in memory instead of reading each from the index again.
+#[derive(Default)]
+pub(crate) struct LogFilterCache {
+    filters: std::sync::Mutex<(std::collections::HashMap<CacheKey, Arc<LogFilter>>, usize)>,
+}
+
+impl LogFilterCache {
+    fn get(&self, key: &CacheKey) -> Option<Option<Arc<LogFilter>>> {
+        let guard = self.filters.lock().unwrap_or_else(|p| p.into_inner());
+        guard.0.get(key).cloned().map(Some)
+    }
+
+    fn put(&self, key: CacheKey, filter: Arc<LogFilter>) {
+        let mut guard = self.filters.lock().unwrap_or_else(|p| p.into_inner());
+        let size = filter.bloom.encoded_len() + 64;
+        if guard.1 + size > FILTER_CACHE_BYTES {
+            guard.0.clear();
+            guard.1 = 0;
+        }
+        guard.1 += size;
+        guard.0.insert(key, filter);
+    }
+}
+
 /// How many records match `query` (its cursor and direction aside), in buckets of `step`
 /// nanoseconds from the range's start, by severity class and by service.
 pub(crate) fn volume(
     ctx: ReadContext<'_>,
+    cache: &LogFilterCache,
     query: &LogQuery,
     step: u64,
 ) -> Result<LogVolume, ReadError> {
@@ -144,7 +191,7 @@ pub(crate) fn volume(
     let mut segments = SegmentReader::new(ctx.data_dir, Signal::Logs);
     for partition in partitions(ctx, range, Direction::Forward)? {
         let _pin = ctx.files.pin();
-        for (key, entry) in candidates(ctx, partition, range, &query, &required_words)? {
+        for (key, entry) in candidates(ctx, cache, partition, range, &query, &required_words)? {
             for hit in block_hits(&mut segments, key, &entry, &query, range)? {
                 let class = severity_class(hit.record.severity_number);
                 let bucket =
@@ -252,6 +299,9 @@ fn block_hits(
     query: &LogQuery,
     range: TimeRange,
 ) -> Result<Vec<LogHit>, ReadError> {
+    if entry.header.codec == CODEC_LOG_COLUMNS {
+        return column_hits(segments, key, entry, query, range);
+    }
     let mut hits = Vec::new();
     for group in read_block::<ResourceLogs>(segments, key, entry)? {
         let resource_attributes = group.resource.as_ref().map_or(&[][..], |r| &r.attributes);
@@ -289,6 +339,99 @@ fn block_hits(
             }
         }
     }
+    Ok(hits)
+}
+
+/// [`block_hits`] of a codec-3 block: rows are ruled out on their columns (time, severity, ids,
+/// resource, string body) before their records are built, then checked in full.
+fn column_hits(
+    segments: &mut SegmentReader,
+    key: BlockKey,
+    entry: &IndexEntry,
+    query: &LogQuery,
+    range: TimeRange,
+) -> Result<Vec<LogHit>, ReadError> {
+    let payload = reader::read_payload(segments, Signal::Logs, key, entry)?;
+    let query_words: Vec<String> = query.words.iter().flat_map(|w| words(w)).collect();
+    let mut group_ok: Vec<Option<bool>> = Vec::new();
+    let mut shared: Vec<Option<(Arc<Resource>, Arc<InstrumentationScope>)>> = Vec::new();
+    let mut hits = Vec::new();
+    let keep = |groups: &[ResourceLogs], row: &RowView<'_>| {
+        if !range.contains(row.time) {
+            return false;
+        }
+        if row.whole {
+            return true;
+        }
+        if group_ok.is_empty() {
+            group_ok = vec![None; groups.len()];
+        }
+        let ok = *group_ok[row.group].get_or_insert_with(|| {
+            let resource = groups[row.group]
+                .resource
+                .as_ref()
+                .map_or(&[][..], |r| &r.attributes);
+            let empty = LogRecord::default();
+            LogQuery {
+                services: query.services.clone(),
+                resource: query.resource.clone(),
+                ..LogQuery::default()
+            }
+            .matches(resource, &empty)
+        });
+        ok && query
+            .min_severity
+            .is_none_or(|min| row.severity_number >= min.max(1))
+            && (query.severity_texts.is_empty()
+                || query.severity_texts.iter().any(|t| t == row.severity_text))
+            && query.trace_id.is_none_or(|id| row.trace_id == id)
+            && query.span_id.is_none_or(|id| row.span_id == id)
+            && row.body.is_none_or(|body| {
+                query
+                    .contains
+                    .iter()
+                    .all(|needle| body.contains(needle.as_str()))
+                    && query_words.iter().all(|w| has_word(body, w))
+            })
+    };
+    let emit = |groups: &[ResourceLogs], group: usize, record: LogRecord| {
+        let resource_attributes = groups[group]
+            .resource
+            .as_ref()
+            .map_or(&[][..], |r| &r.attributes);
+        if !query.matches(resource_attributes, &record) {
+            return;
+        }
+        let cursor = cursor_of(record_time(&record), &record);
+        if query
+            .after
+            .is_some_and(|after| !cursor.is_beyond(&after, query.direction))
+        {
+            return;
+        }
+        if shared.is_empty() {
+            shared = vec![None; groups.len()];
+        }
+        let (resource, scope) = shared[group].get_or_insert_with(|| {
+            (
+                Arc::new(groups[group].resource.clone().unwrap_or_default()),
+                Arc::new(
+                    groups[group].scope_logs[0]
+                        .scope
+                        .clone()
+                        .unwrap_or_default(),
+                ),
+            )
+        });
+        hits.push(LogHit {
+            cursor,
+            resource: Arc::clone(resource),
+            scope: Arc::clone(scope),
+            record,
+        });
+    };
+    log_block::decode_rows(&entry.header, &payload, keep, emit)
+        .map_err(|e| reader::corrupt_block(Signal::Logs, key, e.0))?;
     Ok(hits)
 }
 

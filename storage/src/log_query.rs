@@ -124,14 +124,10 @@ impl LogQuery {
         {
             return false;
         }
-        if self.words.is_empty() {
-            return true;
-        }
-        let body_words: rustc_hash::FxHashSet<String> = words(&text).collect();
         self.words
             .iter()
-            .flat_map(|w| words(w).collect::<Vec<_>>())
-            .all(|w| body_words.contains(&w))
+            .flat_map(|w| words(w))
+            .all(|w| has_word(&text, &w))
     }
 
     /// The words a bloom filter of body words must hold for a record to match: those of
@@ -389,6 +385,29 @@ fn word_spans(text: &str) -> Vec<(usize, usize)> {
     spans
 }
 
+/// Whether `word` (one word, lower-cased) is a word of `text`, ignoring case: the answer of
+/// `words(text).any(|w| w == word)`, without allocating when both are ASCII.
+pub(crate) fn has_word(text: &str, word: &str) -> bool {
+    if !text.is_ascii() || !word.is_ascii() || word.is_empty() {
+        return words(text).any(|w| w == word);
+    }
+    let (text, word) = (text.as_bytes(), word.as_bytes());
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let first = word[0];
+    let mut at = 0;
+    while at + word.len() <= text.len() {
+        if text[at].eq_ignore_ascii_case(&first)
+            && (at == 0 || !is_word(text[at - 1]))
+            && text.get(at + word.len()).is_none_or(|b| !is_word(*b))
+            && text[at..at + word.len()].eq_ignore_ascii_case(word)
+        {
+            return true;
+        }
+        at += 1;
+    }
+    false
+}
+
 /// The words of `text`, lower-cased, in order: what word search and the body-word filters of
 /// log blocks work on. `"GET /api/cart -> 404"` has the words `get`, `api`, `cart`, `404`.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
@@ -416,6 +435,28 @@ mod tests {
                 "get", "api", "cart", "404", "in", "3", "5ms", "user_id", "zoë"
             ]
         );
+    }
+
+    #[test]
+    fn a_word_is_found_as_tokenising_finds_it() {
+        let texts = [
+            "GET /api/cart -> 404",
+            "cart_id=7 Carts",
+            "Zoë's café",
+            "",
+            "a",
+        ];
+        for text in texts {
+            for word in [
+                "cart", "carts", "404", "get", "api", "zoë", "café", "a", "cart_id", "s",
+            ] {
+                assert_eq!(
+                    has_word(text, word),
+                    words(text).any(|w| w == word),
+                    "{word:?} in {text:?}"
+                );
+            }
+        }
     }
 
     #[test]

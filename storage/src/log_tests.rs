@@ -227,7 +227,7 @@ fn found(store: &Store, query: &LogQuery) -> Vec<(LogCursor, LogRecord)> {
             out.push((hit.cursor, hit.record));
             ControlFlow::Continue(())
         })
-        .unwrap();
+        .expect("find");
     out
 }
 
@@ -250,7 +250,7 @@ fn paged(store: &Store, query: &LogQuery, size: usize) -> Vec<LogCursor> {
                     ControlFlow::Continue(())
                 }
             })
-            .unwrap();
+            .expect("page");
         let Some(last) = page.last() else {
             return out;
         };
@@ -287,7 +287,7 @@ fn check(store: &Store, written: &[ResourceLogs]) -> Result<(), TestCaseError> {
         let mut pages = paged(store, &query, 4);
         pages.dedup();
         prop_assert_eq!(pages, distinct);
-        let volume = store.log_volume(&query, HOUR).unwrap();
+        let volume = store.log_volume(&query, HOUR).expect("volume");
         prop_assert_eq!(volume.severities.iter().sum::<u64>(), want.len() as u64);
     }
     Ok(())
