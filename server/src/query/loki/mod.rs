@@ -302,9 +302,14 @@ async fn query(
     Ok(Json(success("vector", vector)))
 }
 
-/// `[<unix seconds>, "<value>"]`, a point as Prometheus and Loki print it.
+/// `[<unix seconds>, "<value>"]`, a point as Prometheus and Loki print it: whole seconds
+/// without a fraction, others to the millisecond.
 fn sample(time: u64, value: f64) -> Value {
-    let seconds = time as f64 / 1e9;
+    let seconds = if time.is_multiple_of(NS_PER_S) {
+        json!(time / NS_PER_S)
+    } else {
+        json!((time / 1_000_000) as f64 / 1e3)
+    };
     let text = if value.is_nan() {
         "NaN".to_string()
     } else if value.is_infinite() {
@@ -552,7 +557,7 @@ mod tests {
         assert_eq!(body["data"]["resultType"], "vector");
         assert_eq!(
             body["data"]["result"],
-            json!([{"metric": {}, "value": [1700000000.0, "2"]}])
+            json!([{"metric": {}, "value": [1700000000, "2"]}])
         );
         let (status, labels) = get("/loki/api/v1/labels").await;
         assert_eq!(
