@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
-use otelite_storage::{Direction, LogQuery, LogStream, Store, TimeRange};
+use otelite_storage::{Direction, LogCursor, LogQuery, LogStream, Store, TimeRange};
 
 use super::logql::{
     AggregateOp, Grouping, LabelPredicate, LogExpr, MatchOp, MetricExpr, RangeFunction, Stage,
@@ -144,28 +144,35 @@ pub fn prepared_query(
     Ok(store_query(expr, range, direction, &streams))
 }
 
-/// The first `limit` entries of a log query in `direction`, grouped into streams by their
-/// labels; within a stream in `direction`.
+/// Log query results: streams by labels, and the cursor of the last entry found.
+pub type FoundStreams = (BTreeMap<Labels, StreamEntries>, Option<LogCursor>);
+
+/// The first `limit` entries of a log query in `direction` (beyond `after`), grouped into
+/// streams by their labels; within a stream in `direction`.
 pub fn log_streams(
     store: &Store,
     expr: &LogExpr,
     range: TimeRange,
     direction: Direction,
     limit: usize,
-    after: Option<otelite_storage::LogCursor>,
-) -> Result<
-    (
-        BTreeMap<Labels, StreamEntries>,
-        Option<otelite_storage::LogCursor>,
-    ),
-    ApiError,
-> {
+    after: Option<LogCursor>,
+) -> Result<FoundStreams, ApiError> {
     let mut query = prepared_query(store, expr, range, direction)?;
     query.after = after;
+    collect_streams(store, &query, expr, limit)
+}
+
+/// The first `limit` hits of `query` that `expr` keeps, as streams.
+fn collect_streams(
+    store: &Store,
+    query: &LogQuery,
+    expr: &LogExpr,
+    limit: usize,
+) -> Result<FoundStreams, ApiError> {
     let mut streams: BTreeMap<Labels, StreamEntries> = BTreeMap::new();
     let mut found = 0;
     let mut last = None;
-    store.find_logs(&query, |hit| {
+    store.find_logs(query, |hit| {
         if let Some(entry) = pipeline::run(expr, &hit) {
             streams
                 .entry(entry.labels)
@@ -533,6 +540,99 @@ mod tests {
                 series(&[("a", "2"), ("b", "x")], &[(0, 5.0)])
             ]
         );
+    }
+
+    /// A store holding `testdata/logs-in.json` and, two hours later, cart's records again from a
+    /// resource that spells `service_name` with an underscore and has a `trace.id`, so that over
+    /// a range holding both, the labels `service_name` and `trace_id` stand for two keys.
+    fn store() -> (Store, tempfile::TempDir) {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/query/loki/testdata/logs-in.json"
+        );
+        let json = std::fs::read(path).unwrap();
+        let mut request: ExportLogsServiceRequest = crate::otlp::decode_json(&json).unwrap();
+        let mut odd = request.resource_logs[0].clone();
+        let resource = odd.resource.as_mut().unwrap();
+        resource.attributes[0].key = "service_name".into();
+        resource
+            .attributes
+            .push(opentelemetry_proto::tonic::common::v1::KeyValue {
+                key: "trace.id".into(),
+                value: Some(opentelemetry_proto::tonic::common::v1::AnyValue {
+                    value: Some(
+                        opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
+                            "00000000000000000000000000000001".into(),
+                        ),
+                    ),
+                }),
+                ..Default::default()
+            });
+        for record in odd.scope_logs.iter_mut().flat_map(|s| &mut s.log_records) {
+            record.time_unix_nano += 7_200_000_000_000;
+        }
+        request.resource_logs.push(odd);
+        let (state, dir) = crate::ingest::test_support::state(1 << 20);
+        state
+            .store
+            .write(otelite_storage::Batch::Logs(request.resource_logs))
+            .unwrap();
+        (state.store, dir)
+    }
+
+    #[test]
+    fn pushdown_never_changes_an_answer() {
+        let (store, _dir) = store();
+        let start = 1_700_000_000_000_000_000;
+        let hour = 3_600_000_000_000;
+        let queries = [
+            r#"{service_name="cart"}"#,
+            r#"{service_name="cart", k8s_pod_name="cart-1", severity_text="ERROR"}"#,
+            r#"{deployment_environment="prod"} |= "GET" |= "cart" != "8ms""#,
+            r#"{service_name=~".+"} | trace_id="00000000000000000000000000000001""#,
+            r#"{service_name=~".+"} | trace_id="00000000000000000000000000000002", span_id="0000000000000003""#,
+            r#"{service_name=~".+"} | trace_id="00000000000000000000000000000002" or http_route="/cart""#,
+            r#"{service_name="payment"} | json | trace_id="00000000000000000000000000000002""#,
+            r#"{service_name="cart"} | line_format "x{{.http_route}}" |= "x/cart" |= "/cart""#,
+            r#"{severity_text="ERROR"} |= "charge""#,
+        ];
+        let mut pushed = [false; 5];
+        for range in [
+            TimeRange::new(start, start + hour),
+            TimeRange::new(start, start + 3 * hour),
+        ] {
+            for text in queries {
+                let expr = log(text);
+                for direction in [Direction::Backward, Direction::Forward] {
+                    for limit in [2, 100] {
+                        let query = prepared_query(&store, &expr, range, direction).unwrap();
+                        for (i, is_set) in [
+                            !query.services.is_empty(),
+                            !query.resource.is_empty(),
+                            !query.severity_texts.is_empty(),
+                            !query.contains.is_empty(),
+                            query.trace_id.is_some() && query.span_id.is_some(),
+                        ]
+                        .into_iter()
+                        .enumerate()
+                        {
+                            pushed[i] |= is_set;
+                        }
+                        let mut plain = LogQuery::new(range);
+                        plain.direction = direction;
+                        let with = collect_streams(&store, &query, &expr, limit).unwrap();
+                        let without = collect_streams(&store, &plain, &expr, limit).unwrap();
+                        assert_eq!(
+                            with, without,
+                            "{text} {range:?} {direction:?} limit {limit}"
+                        );
+                        assert!(!without.0.is_empty(), "{text} finds something");
+                    }
+                }
+            }
+        }
+        assert_eq!(pushed, [true; 5], "every kind of pushdown was exercised");
     }
 
     #[test]

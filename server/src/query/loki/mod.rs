@@ -20,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use otelite_storage::{Direction, TimeRange};
 use serde_json::{Value, json};
 
@@ -60,6 +60,16 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/loki/api/v1/series", get(series).post(series))
         .route("/loki/api/v1/tail", get(tail::tail))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
+        .route("/loki/{*rest}", any(not_served))
+}
+
+/// Any other path under `/loki/`: a 404 that says what is served (rather than the UI page the
+/// fallback would give, which a Loki client would fail to read as JSON).
+async fn not_served(uri: axum::http::Uri) -> LokiError {
+    LokiError(ApiError::NotFound(format!(
+        "otelite does not serve {}: its Loki API is query_range, query, labels, label/{{name}}/values, series, tail and status/buildinfo under /loki/api/v1/",
+        uri.path()
+    )))
 }
 
 /// An [`ApiError`] as Loki answers errors: the status code and the sentence as plain text.
@@ -153,7 +163,7 @@ fn time_range(params: &Params, lookback: u64) -> Result<(u64, u64), LokiError> {
     }
     if end - start > MAX_RANGE_NS {
         return Err(bad(format!(
-            "the query time range exceeds the limit (query length: {}, limit: 720h0m0s): ask for at most 30 days",
+            "the query time range exceeds the limit (query length: {}, limit: 30d): ask for at most 30 days",
             go_duration_text(end - start)
         )));
     }
@@ -537,12 +547,49 @@ mod tests {
             ),
             ("/loki/api/v1/series".to_string(), "match[] is missing"),
             ("/loki/api/v1/query_range".to_string(), "query is missing"),
+            (
+                format!(
+                    "/loki/api/v1/label/a/values?query={}",
+                    encoded(r#"{a="b"} |= "x""#)
+                ),
+                "unexpected \"|=\", expecting end of input",
+            ),
         ];
         for (uri, reason) in cases {
             let (status, body) = get(&uri).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
             assert!(body.contains(reason), "{uri}: {body}");
         }
+    }
+
+    #[tokio::test]
+    async fn post_bodies_are_read_like_query_strings_and_other_paths_are_404() {
+        let (state, _dir) = test_support::state(1 << 20);
+        let app = crate::query::router(state);
+        let form = format!("query={}&time=1700000000", encoded("vector(2) * 3"));
+        let response = app
+            .clone()
+            .oneshot(
+                Request::post("/loki/api/v1/query")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(Body::from(form))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["data"]["result"][0]["value"], json!([1700000000, "6"]));
+        let (status, body) = get("/loki/api/v1/index/volume").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(
+            body.contains("does not serve /loki/api/v1/index/volume"),
+            "{body}"
+        );
     }
 
     #[tokio::test]
