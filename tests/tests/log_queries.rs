@@ -135,6 +135,16 @@ fn cases() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "label-format-sum",
+            format!(
+                "/loki/api/v1/query?query={}&time={}",
+                encoded(
+                    r#"sum by (svc, lvl) (count_over_time({deployment_environment="prod"} | label_format svc=service_name, lvl="{{.detected_level}}!" [10m]))"#
+                ),
+                T + 70
+            ),
+        ),
+        (
             "labels",
             format!("/loki/api/v1/labels?start={T}&end={}", T + 3_600),
         ),

@@ -68,6 +68,18 @@ pub enum Stage {
     LabelFilter(LabelPredicate),
     /// `| line_format "template"`: replaces the line.
     LineFormat(Template),
+    /// `| label_format dst=src, dst2="template"`: renames labels and sets them from templates,
+    /// all read from the labels as they were before the stage.
+    LabelFormat(Vec<LabelFormat>),
+}
+
+/// One assignment of `label_format`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabelFormat {
+    /// `dst=src`: `src`'s value under the name `dst`; `src` is dropped.
+    Rename { dst: String, src: String },
+    /// `dst="template"`.
+    Template { dst: String, template: Template },
 }
 
 #[derive(Debug, Clone)]
@@ -558,7 +570,6 @@ fn unsupported_stage(name: &str) -> Option<&'static str> {
         "pattern" => "the \"pattern\" parser",
         "regexp" => "the \"regexp\" parser",
         "unpack" => "the \"unpack\" parser",
-        "label_format" => "the \"label_format\" stage",
         "drop" => "the \"drop\" stage",
         "keep" => "the \"keep\" stage",
         "decolorize" => "the \"decolorize\" stage",
@@ -1063,7 +1074,57 @@ impl Parser {
                 })?;
                 Ok(Stage::LineFormat(template))
             }
+            "label_format" if !followed_by_comparison => {
+                self.next();
+                self.label_format()
+            }
             _ => Ok(Stage::LabelFilter(self.predicate_or()?)),
+        }
+    }
+
+    /// `dst=src, dst="template", ...` after `label_format`.
+    fn label_format(&mut self) -> Result<Stage, ParseError> {
+        let mut formats: Vec<LabelFormat> = Vec::new();
+        loop {
+            let at = self.at;
+            let dst = self.ident("a label name")?;
+            if formats.iter().any(|f| match f {
+                LabelFormat::Rename { dst: d, .. } | LabelFormat::Template { dst: d, .. } => {
+                    *d == dst
+                }
+            }) {
+                let here = &self.tokens[at];
+                return Err(syntax(
+                    here.line,
+                    here.col,
+                    format!("multiple label name '{dst}' not allowed in a single format operation"),
+                ));
+            }
+            self.expect(Token::Eq, "\"=\"")?;
+            match self.peek().clone() {
+                Token::Ident(src) => {
+                    self.next();
+                    formats.push(LabelFormat::Rename { dst, src });
+                }
+                Token::Str(text) => {
+                    let at = self.at;
+                    self.next();
+                    let template = template(&text).map_err(|what| {
+                        let here = &self.tokens[at];
+                        ParseError {
+                            line: here.line,
+                            col: here.col,
+                            kind: ParseErrorKind::Unsupported(what),
+                        }
+                    })?;
+                    formats.push(LabelFormat::Template { dst, template });
+                }
+                _ => return Err(self.unexpected("a label name or a template string")),
+            }
+            if *self.peek() != Token::Comma {
+                return Ok(Stage::LabelFormat(formats));
+            }
+            self.next();
         }
     }
 
@@ -1372,10 +1433,7 @@ mod tests {
             ),
             (r#"{a="b"} | pattern "<ip>""#, "the \"pattern\" parser"),
             (r#"{a="b"} | regexp "(?P<x>.)""#, "the \"regexp\" parser"),
-            (
-                r#"{a="b"} | label_format a=b"#,
-                "the \"label_format\" stage",
-            ),
+            (r#"{a="b"} | keep a"#, "the \"keep\" stage"),
             (
                 r#"count_over_time({a="b"}[5m] offset 1h)"#,
                 "col 29: unsupported LogQL: the \"offset\" modifier",
@@ -1407,6 +1465,26 @@ mod tests {
                 "{query}: {message}"
             );
         }
+    }
+
+    #[test]
+    fn label_format_renames_and_templates() {
+        let expr = log(r#"{a="b"} | label_format svc=service_name, line="{{.a}}-{{__line__}}""#);
+        let Stage::LabelFormat(formats) = &expr.pipeline[0] else {
+            panic!("{:?}", expr.pipeline)
+        };
+        assert_eq!(
+            formats[0],
+            LabelFormat::Rename {
+                dst: "svc".into(),
+                src: "service_name".into()
+            }
+        );
+        assert!(
+            matches!(&formats[1], LabelFormat::Template { dst, template }
+            if dst == "line" && template.0.len() == 3)
+        );
+        assert!(error(r#"{a="b"} | label_format x=a, x=b"#).contains("multiple label name 'x'"));
     }
 
     #[test]

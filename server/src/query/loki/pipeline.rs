@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use otelite_storage::LogHit;
 
-use super::logql::{LabelPredicate, LogExpr, Matcher, Stage, Template, TemplatePart};
+use super::logql::{LabelFormat, LabelPredicate, LogExpr, Matcher, Stage, Template, TemplatePart};
 use crate::query::traces::params::hex;
 
 /// Labels by name, sorted (the order Loki prints them in).
@@ -153,6 +153,10 @@ pub fn run(expr: &LogExpr, hit: &LogHit) -> Option<Entry> {
             Stage::LineFormat(template) => {
                 let metadata = metadata.get_or_insert_with(|| self::metadata(&hit.record));
                 line = render(template, &labels, metadata, &line);
+            }
+            Stage::LabelFormat(formats) => {
+                let metadata = metadata.get_or_insert_with(|| self::metadata(&hit.record));
+                format_labels(formats, &mut labels, metadata, &line);
             }
         }
     }
@@ -320,6 +324,34 @@ fn keeps(predicate: &LabelPredicate, labels: &mut Labels, metadata: &Labels) -> 
                 }
             }
         }
+    }
+}
+
+/// Applies a `label_format` stage: every value is read from the labels as they were before it;
+/// a renamed label is gone afterwards (from the metadata too).
+fn format_labels(formats: &[LabelFormat], labels: &mut Labels, metadata: &mut Labels, line: &str) {
+    let values: Vec<(String, String)> = formats
+        .iter()
+        .map(|format| match format {
+            LabelFormat::Rename { dst, src } => (
+                dst.clone(),
+                lookup(labels, metadata, src).unwrap_or("").to_string(),
+            ),
+            LabelFormat::Template { dst, template } => {
+                (dst.clone(), render(template, labels, metadata, line))
+            }
+        })
+        .collect();
+    for format in formats {
+        if let LabelFormat::Rename { dst, src } = format
+            && dst != src
+        {
+            labels.remove(src);
+            metadata.remove(src);
+        }
+    }
+    for (name, value) in values {
+        labels.insert(name, value);
     }
 }
 
@@ -496,6 +528,24 @@ mod tests {
         }
         let unreadable = run_query(&q("level > 5"), body).unwrap();
         assert_eq!(unreadable.labels["__error__"], "LabelFilterErr");
+    }
+
+    #[test]
+    fn label_format_renames_and_sets_from_the_labels_before_it() {
+        let entry = run_query(
+            r#"{service_name="cart"} | logfmt | label_format lvl=level, route=http_route, both="{{.level}}@{{.service_name}}", service_name="x"
+               | route="/cart" | http_route="""#,
+            "level=warn",
+        )
+        .unwrap();
+        assert_eq!(entry.labels.get("level"), None);
+        assert_eq!(entry.labels["lvl"], "warn");
+        assert_eq!(entry.labels["route"], "/cart");
+        assert_eq!(
+            entry.labels["both"], "warn@cart",
+            "read before service_name was set"
+        );
+        assert_eq!(entry.labels["service_name"], "x");
     }
 
     #[test]
