@@ -106,6 +106,14 @@ fn cases() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            // What Grafana asks for the log volume histogram above its results.
+            "grafana-log-volume",
+            range(
+                r#"sum by (level, detected_level) (count_over_time({service_name=~"cart|web"} | json | drop __error__, __error_details__[1m]))"#,
+                "&step=60",
+            ),
+        ),
+        (
             "rate",
             range(r#"rate({service_name="payment"}[1m])"#, "&step=30"),
         ),

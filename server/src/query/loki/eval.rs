@@ -73,8 +73,8 @@ pub fn store_query(
             Stage::Json | Stage::Logfmt => before_parsers = false,
             // The line changes: later line filters read another text than the store's.
             Stage::LineFormat(_) => break,
-            // Labels change: a later `trace_id` may be one it set.
-            Stage::LabelFormat(_) => before_parsers = false,
+            // Labels change: a later `trace_id` may be one it set, or be gone.
+            Stage::LabelFormat(_) | Stage::Drop(_) | Stage::Keep(_) => before_parsers = false,
             Stage::LabelFilter(predicate) if before_parsers => {
                 for matcher in conjuncts(predicate) {
                     let id_label = matches!(matcher.name.as_str(), "trace_id" | "span_id");

@@ -71,6 +71,24 @@ pub enum Stage {
     /// `| label_format dst=src, dst2="template"`: renames labels and sets them from templates,
     /// all read from the labels as they were before the stage.
     LabelFormat(Vec<LabelFormat>),
+    /// `| drop a, b="x"`: removes labels (those with a matcher only when it matches).
+    Drop(Vec<LabelChoice>),
+    /// `| keep a, b="x"`: removes every other label.
+    Keep(Vec<LabelChoice>),
+}
+
+/// A label named by `drop` or `keep`, with an optional condition on its value.
+#[derive(Debug, Clone)]
+pub struct LabelChoice {
+    pub name: String,
+    pub matcher: Option<Matcher>,
+}
+
+impl LabelChoice {
+    /// Whether the label `name` with `value` is the one this names.
+    pub fn names(&self, name: &str, value: &str) -> bool {
+        self.name == name && self.matcher.as_ref().is_none_or(|m| m.matches(value))
+    }
 }
 
 /// One assignment of `label_format`.
@@ -570,8 +588,6 @@ fn unsupported_stage(name: &str) -> Option<&'static str> {
         "pattern" => "the \"pattern\" parser",
         "regexp" => "the \"regexp\" parser",
         "unpack" => "the \"unpack\" parser",
-        "drop" => "the \"drop\" stage",
-        "keep" => "the \"keep\" stage",
         "decolorize" => "the \"decolorize\" stage",
         "distinct" => "the \"distinct\" stage",
         _ => return None,
@@ -773,11 +789,18 @@ impl Parser {
         right: MetricExpr,
     ) -> Result<MetricExpr, ParseError> {
         let (MetricExpr::Constant(a), MetricExpr::Constant(b)) = (&left, &right) else {
+            // At the operator, which comes before the right operand just read.
+            let operator = self.tokens[..self.at]
+                .iter()
+                .rposition(|t| t.token == *op)
+                .map_or(self.at, |i| i);
+            let here = &self.tokens[operator];
             return Err(ParseError {
+                line: here.line,
+                col: here.col,
                 kind: ParseErrorKind::Unsupported(
                     "a binary operation on a metric query (only between constants such as vector(1)+vector(1))".into(),
                 ),
-                ..self.position_before()
             });
         };
         let (a, b) = (*a, *b);
@@ -789,12 +812,6 @@ impl Parser {
             Token::Percent => a % b,
             _ => a.powf(b),
         }))
-    }
-
-    /// A placeholder error positioned at the previous token.
-    fn position_before(&self) -> ParseError {
-        let here = &self.tokens[self.at.saturating_sub(1)];
-        syntax(here.line, here.col, String::new())
     }
 
     fn metric_primary(&mut self) -> Result<MetricExpr, ParseError> {
@@ -1078,7 +1095,43 @@ impl Parser {
                 self.next();
                 self.label_format()
             }
+            "drop" | "keep" if !followed_by_comparison => {
+                self.next();
+                let choices = self.label_choices()?;
+                Ok(if name == "drop" {
+                    Stage::Drop(choices)
+                } else {
+                    Stage::Keep(choices)
+                })
+            }
             _ => Ok(Stage::LabelFilter(self.predicate_or()?)),
+        }
+    }
+
+    /// `a, b="x", c=~"y"` after `drop` or `keep`.
+    fn label_choices(&mut self) -> Result<Vec<LabelChoice>, ParseError> {
+        let mut choices = Vec::new();
+        loop {
+            let matcher = matches!(
+                self.peek_at(1),
+                Token::Eq | Token::Neq | Token::EqTilde | Token::NotTilde
+            );
+            if matcher {
+                let matcher = self.matcher(false)?;
+                choices.push(LabelChoice {
+                    name: matcher.name.clone(),
+                    matcher: Some(matcher),
+                });
+            } else {
+                choices.push(LabelChoice {
+                    name: self.ident("a label name")?,
+                    matcher: None,
+                });
+            }
+            if *self.peek() != Token::Comma {
+                return Ok(choices);
+            }
+            self.next();
         }
     }
 
@@ -1433,14 +1486,14 @@ mod tests {
             ),
             (r#"{a="b"} | pattern "<ip>""#, "the \"pattern\" parser"),
             (r#"{a="b"} | regexp "(?P<x>.)""#, "the \"regexp\" parser"),
-            (r#"{a="b"} | keep a"#, "the \"keep\" stage"),
+            (r#"{a="b"} | decolorize"#, "the \"decolorize\" stage"),
             (
                 r#"count_over_time({a="b"}[5m] offset 1h)"#,
                 "col 29: unsupported LogQL: the \"offset\" modifier",
             ),
             (
                 r#"sum(rate({a="b"}[1m])) / sum(rate({a="c"}[1m]))"#,
-                "a binary operation on a metric query",
+                "col 24: unsupported LogQL: a binary operation on a metric query",
             ),
             (
                 r#"sum(rate({a="b"}[1m])) > 5"#,
@@ -1485,6 +1538,21 @@ mod tests {
             if dst == "line" && template.0.len() == 3)
         );
         assert!(error(r#"{a="b"} | label_format x=a, x=b"#).contains("multiple label name 'x'"));
+    }
+
+    #[test]
+    fn drop_and_keep_name_labels_with_optional_conditions() {
+        let expr = log(r#"{a="b"} | drop __error__, level="debug" | keep a, b"#);
+        let Stage::Drop(dropped) = &expr.pipeline[0] else {
+            panic!("{:?}", expr.pipeline)
+        };
+        assert!(dropped[0].names("__error__", "JSONParserErr"));
+        assert!(dropped[1].names("level", "debug"));
+        assert!(!dropped[1].names("level", "info"));
+        let Stage::Keep(kept) = &expr.pipeline[1] else {
+            panic!()
+        };
+        assert_eq!(kept.len(), 2);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{any, get};
 use otelite_storage::{Direction, TimeRange};
@@ -459,18 +459,13 @@ async fn buildinfo() -> Json<Value> {
     }))
 }
 
-/// The status code of a Loki error, for the tail's close frame.
-fn status_of(error: &LokiError) -> StatusCode {
-    error.0.status()
-}
-
 #[cfg(test)]
 mod tests {
     //! The routes over a real store without a socket: parameters and errors. The answers to
     //! real queries are checked against golden files by `tests/tests/log_queries.rs`.
 
     use axum::body::Body;
-    use axum::http::Request;
+    use axum::http::{Request, StatusCode};
     use tower::ServiceExt as _;
 
     use super::*;

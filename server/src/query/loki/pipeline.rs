@@ -158,6 +158,18 @@ pub fn run(expr: &LogExpr, hit: &LogHit) -> Option<Entry> {
                 let metadata = metadata.get_or_insert_with(|| self::metadata(&hit.record));
                 format_labels(formats, &mut labels, metadata, &line);
             }
+            Stage::Drop(choices) => {
+                let metadata = metadata.get_or_insert_with(|| self::metadata(&hit.record));
+                for set in [&mut labels, metadata] {
+                    set.retain(|name, value| !choices.iter().any(|c| c.names(name, value)));
+                }
+            }
+            Stage::Keep(choices) => {
+                let metadata = metadata.get_or_insert_with(|| self::metadata(&hit.record));
+                for set in [&mut labels, metadata] {
+                    set.retain(|name, value| choices.iter().any(|c| c.names(name, value)));
+                }
+            }
         }
     }
     Some(Entry { line, labels })
@@ -546,6 +558,35 @@ mod tests {
             "read before service_name was set"
         );
         assert_eq!(entry.labels["service_name"], "x");
+    }
+
+    #[test]
+    fn drop_and_keep_remove_labels_and_metadata() {
+        let entry = run_query(
+            r#"{service_name="cart"} | json | drop __error__, __error_details__, severity_text="ERROR" | http_route="""#,
+            "not json",
+        );
+        assert!(entry.is_none(), "http_route is metadata until dropped");
+        let entry = run_query(
+            r#"{service_name="cart"} | json | drop __error__, __error_details__, severity_text="INFO", http_route"#,
+            "not json",
+        )
+        .unwrap();
+        assert_eq!(
+            entry.labels.keys().collect::<Vec<_>>(),
+            [
+                "detected_level",
+                "k8s_pod_name",
+                "service_name",
+                "severity_text"
+            ]
+        );
+        let entry = run_query(
+            r#"{service_name="cart"} | keep service_name, http_route | http_route="/cart""#,
+            "x",
+        )
+        .unwrap();
+        assert_eq!(entry.labels.keys().collect::<Vec<_>>(), ["service_name"]);
     }
 
     #[test]

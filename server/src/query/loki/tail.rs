@@ -144,7 +144,7 @@ async fn close_with(mut socket: WebSocket, error: LokiError) {
     while reason.len() > 120 {
         reason.pop();
     }
-    let code = if super::status_of(&error).is_server_error() {
+    let code = if error.0.status().is_server_error() {
         1011
     } else {
         1008
