@@ -202,6 +202,25 @@ async fn loki_answers_match_the_golden_files() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // A metric query over lines a parser could not read fails, as in Loki, and says how to
+    // skip them.
+    let response = server
+        .client()
+        .get(server.ui_url(&range(
+            r#"count_over_time({service_name="cart"} | json [1m])"#,
+            "",
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.starts_with("pipeline error: 'JSONParserErr' for series: '{")
+            && body.contains(r#"__error__!="JSONParserErr""#),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

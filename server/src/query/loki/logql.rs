@@ -1236,9 +1236,15 @@ impl Parser {
             _ => return Err(self.unexpected("=, !=, =~, !~, ==, >, >=, < or <=")),
         };
         self.next();
+        let sign = if *self.peek() == Token::Minus {
+            self.next();
+            -1.0
+        } else {
+            1.0
+        };
         let (value, duration) = match self.next() {
-            Token::Number(n) => (n, false),
-            Token::Duration(ns) => (ns as f64 / 1e9, true),
+            Token::Number(n) => (sign * n, false),
+            Token::Duration(ns) => (sign * ns as f64 / 1e9, true),
             Token::OtherUnit(text) => {
                 self.at -= 1;
                 return Err(self.unsupported(format!("the bytes label filter ({text})")));
@@ -1553,6 +1559,13 @@ mod tests {
             panic!()
         };
         assert_eq!(kept.len(), 2);
+    }
+
+    #[test]
+    fn numeric_filters_take_negative_numbers() {
+        let expr = log(r#"{a="b"} | delta > -1.5"#);
+        assert!(matches!(&expr.pipeline[0],
+            Stage::LabelFilter(LabelPredicate::Number { value, .. }) if *value == -1.5));
     }
 
     #[test]

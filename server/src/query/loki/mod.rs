@@ -232,6 +232,18 @@ fn parse_step(params: &Params, start: u64, end: u64) -> Result<u64, LokiError> {
     Ok(step)
 }
 
+/// Refuses a range (`[400d]`) longer than a query may cover.
+fn check_ranges(expr: &logql::MetricExpr) -> Result<(), LokiError> {
+    match expr {
+        logql::MetricExpr::Range { range_ns, .. } if *range_ns > MAX_RANGE_NS => Err(bad(format!(
+            "the range [{}] exceeds the limit of 30d: give a shorter range",
+            go_duration_text(*range_ns)
+        ))),
+        logql::MetricExpr::Aggregate { inner, .. } => check_ranges(inner),
+        _ => Ok(()),
+    }
+}
+
 fn required_query(params: &Params) -> Result<Expr, LokiError> {
     let text = params
         .get("query")
@@ -260,6 +272,7 @@ async fn query_range(
             Ok(Json(success("streams", streams_json(streams))))
         }
         Expr::Metric(metric) => {
+            check_ranges(&metric)?;
             let step = parse_step(&params, start, end)?;
             let steps = eval::steps(start, end, step);
             let result = {
@@ -296,6 +309,7 @@ async fn query(
             "log queries are not supported as an instant query type, please change your query to a range query type".into(),
         ));
     };
+    check_ranges(&metric)?;
     let time = match params.get("time") {
         Some(text) => parse_time("time", text)?,
         None => params::now_unix_nanos(),
@@ -541,6 +555,13 @@ mod tests {
                 "invalid parameter limit",
             ),
             ("/loki/api/v1/series".to_string(), "match[] is missing"),
+            (
+                format!(
+                    "/loki/api/v1/query?query={}",
+                    encoded(r#"sum(rate({a="b"}[31d]))"#)
+                ),
+                "the range [744h0m0s] exceeds the limit of 30d",
+            ),
             ("/loki/api/v1/query_range".to_string(), "query is missing"),
             (
                 format!(
