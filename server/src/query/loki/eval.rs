@@ -39,15 +39,7 @@ pub fn store_query(
 ) -> LogQuery {
     let mut query = LogQuery::new(range);
     query.direction = direction;
-    // The attribute keys a label name may stand for; several when `a.b` and `a_b` both occur.
-    let keys_of = |name: &str| -> BTreeSet<&str> {
-        streams
-            .iter()
-            .flat_map(|s| &s.resource)
-            .map(|(key, _)| key.as_str())
-            .filter(|key| label_name(key) == name)
-            .collect()
-    };
+    let keys_of = |name| keys_of(streams, name);
     for matcher in &expr.selector {
         if matcher.op != MatchOp::Eq || matcher.value.is_empty() {
             continue;
@@ -97,6 +89,20 @@ pub fn store_query(
     query
 }
 
+/// The attribute keys a label name may stand for: several when `a.b` and `a_b` both occur.
+/// A name without `_` stands only for the key spelled like it, whatever the streams.
+fn keys_of<'a>(streams: &'a [LogStream], name: &'a str) -> BTreeSet<&'a str> {
+    if !name.contains('_') {
+        return BTreeSet::from([name]);
+    }
+    streams
+        .iter()
+        .flat_map(|s| &s.resource)
+        .map(|(key, _)| key.as_str())
+        .filter(|key| label_name(key) == name)
+        .collect()
+}
+
 /// The text matchers a predicate requires whatever else holds (those joined by `and`).
 fn conjuncts(predicate: &LabelPredicate) -> Vec<&super::logql::Matcher> {
     match predicate {
@@ -120,15 +126,19 @@ fn hex_bytes(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Whether any selector matcher needs the range's streams to be pushed down.
+/// Whether pushing `expr` down needs the range's streams (reading them costs a pass over the
+/// range's blocks): for an equality on a label name with `_`, or a `trace_id`/`span_id` filter.
 fn needs_streams(expr: &LogExpr) -> bool {
+    let pushable = |m: &super::logql::Matcher| m.op == MatchOp::Eq && !m.value.is_empty();
     expr.selector
         .iter()
-        .any(|m| m.op == MatchOp::Eq && !m.value.is_empty())
-        || expr
-            .pipeline
-            .iter()
-            .any(|s| matches!(s, Stage::LabelFilter(_)))
+        .any(|m| pushable(m) && m.name.contains('_'))
+        || expr.pipeline.iter().any(|stage| match stage {
+            Stage::LabelFilter(predicate) => conjuncts(predicate)
+                .into_iter()
+                .any(|m| pushable(m) && matches!(m.name.as_str(), "trace_id" | "span_id")),
+            _ => false,
+        })
 }
 
 /// [`store_query`], reading the range's streams only when a matcher needs them.
@@ -635,6 +645,13 @@ mod tests {
             }
         }
         assert_eq!(pushed, [true; 5], "every kind of pushdown was exercised");
+        let by_env = log(r#"{environment="prod"} |= "x""#);
+        assert!(!needs_streams(&by_env), "a name without _ is its own key");
+        assert!(needs_streams(&log(r#"{service_name="cart"}"#)));
+        assert!(needs_streams(&log(
+            r#"{service_name=~"c.*"} | trace_id="00000000000000000000000000000001""#
+        )));
+        assert!(!needs_streams(&log(r#"{service_name=~"c.*"} | level="x""#)));
     }
 
     #[test]
