@@ -121,7 +121,8 @@ async fn serve_connection(
             app.clone().oneshot(request)
         })
     };
-    let mut connection = pin!(builder.serve_connection(io, service));
+    // With upgrades: Loki's tail is a WebSocket.
+    let mut connection = pin!(builder.serve_connection_with_upgrades(io, service));
     let mut shutdown = pin!(shutdown);
     let mut greeting_deadline = pin!(tokio::time::sleep(timeouts.header_read));
     let (mut awaiting_greeting, mut shutting_down) = (true, false);

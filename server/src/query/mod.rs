@@ -1,6 +1,6 @@
 //! The HTTP query side, served on the UI port: otelite's own API under `/api/v1/...` (status,
 //! export, traces), Jaeger's trace query APIs v1 and v3 (`jaeger/`), and the health probes.
-//! Later: Prometheus- and Loki-compatible routes beside them.
+//! Loki's log query API (`loki/`, `/loki/api/v1/...`). Later: Prometheus-compatible routes.
 //!
 //! Every handler returns `Result<_, ApiError>`, so every failure a user can cause becomes a 4xx
 //! with a JSON body that says what was wrong; nothing here panics on input.
@@ -8,6 +8,7 @@
 mod export;
 mod health;
 mod jaeger;
+mod loki;
 mod status;
 mod traces;
 
@@ -22,7 +23,8 @@ use crate::state::AppState;
 
 pub use health::{health_router, probe_ready};
 
-/// The query routes: `/api/v1/...` and Jaeger's `/api/...` and `/api/v3/...`.
+/// The query routes: `/api/v1/...`, Jaeger's `/api/...` and `/api/v3/...`, Loki's
+/// `/loki/api/v1/...`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/status", get(status::status))
@@ -33,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/trace-services", get(traces::services))
         .route("/api/v1/trace-operations", get(traces::operations))
         .merge(jaeger::routes())
+        .merge(loki::routes())
         .with_state(state)
 }
 
