@@ -30,7 +30,7 @@ use crate::block::{CODEC_ZSTD_PROTOBUF, IndexEntry};
 use crate::files::Files;
 use crate::index::Index;
 use crate::log_block::{self, LogRow, MAX_RECORDS_PER_BLOCK};
-use crate::log_index::{LogCollector, LogFilter};
+use crate::log_index::{LogCollector, LogFilter, resource_texts};
 use crate::logs::record_time;
 use crate::reader::{self, read_block};
 use crate::schema::{self, BlockKey};
@@ -445,6 +445,7 @@ impl Compactor {
             trace_filter: Some(trace_id_filter(&hashes).encode()),
             search: search.encode(),
             operations,
+            streams: HashSet::new(),
         })
     }
 
@@ -474,6 +475,18 @@ impl Compactor {
                 })
                 .collect();
             let search = LogFilter::build(&own_groups, &chunk).encode();
+            let mut streams = HashSet::new();
+            let resources: Vec<Vec<(String, String)>> = own_groups
+                .iter()
+                .map(|g| resource_texts(g.resource.as_ref()))
+                .collect();
+            for row in &chunk {
+                streams.insert((row.group, row.record.severity_text.as_str()));
+            }
+            let streams: HashSet<(Vec<(String, String)>, String)> = streams
+                .into_iter()
+                .map(|(group, severity)| (resources[group as usize].clone(), severity.to_string()))
+                .collect();
             let (header, payload) = log_block::encode(&own_groups, chunk, &mut self.zstd)
                 .map_err(|e| WriteError::Unencodable { reason: e.0 })?;
             built.push(Built {
@@ -482,6 +495,7 @@ impl Compactor {
                 trace_filter: None,
                 search,
                 operations: HashSet::new(),
+                streams,
             });
         }
         Ok(built)
@@ -518,6 +532,9 @@ impl Compactor {
                 .map_err(|e| index_error(e.into()))?;
             let mut catalog = txn
                 .open_table(schema::TRACE_OPERATIONS)
+                .map_err(|e| index_error(e.into()))?;
+            let mut streams = txn
+                .open_table(schema::LOG_STREAMS)
                 .map_err(|e| index_error(e.into()))?;
             let first = BlockKey::first_in(partition).encode();
             let last = BlockKey::last_in(partition).encode();
@@ -572,6 +589,12 @@ impl Compactor {
                 search
                     .insert(&key, block.search.as_slice())
                     .map_err(|e| index_error(e.into()))?;
+                for (resource, severity) in &block.streams {
+                    let key = schema::stream_key(partition, resource, severity);
+                    streams
+                        .insert(key.as_slice(), ())
+                        .map_err(|e| index_error(e.into()))?;
+                }
                 for (service, name, kind) in &block.operations {
                     let op = schema::operation_key(partition, service, name, *kind);
                     catalog
@@ -615,6 +638,8 @@ struct Built {
     /// The search filter (traces) or log filter (logs).
     search: Vec<u8>,
     operations: HashSet<(String, String, i32)>,
+    /// Log blocks only: the (resource attributes, severity text) streams of its records.
+    streams: HashSet<(Vec<(String, String)>, String)>,
 }
 
 #[cfg(test)]

@@ -498,7 +498,9 @@ impl Store {
         )
     }
 
-    /// The log streams (resource attributes and severity text) with records in `range`.
+    /// The log streams (resource attributes with a text value, and severity text) with records
+    /// in the hour partitions overlapping `range`, sorted. Read from the stream catalog, and
+    /// from the row blocks the compactor has not rewritten yet.
     pub fn log_streams(&self, range: TimeRange) -> Result<Vec<LogStream>, ReadError> {
         let db = || self.inner.database();
         log_index::streams(self.inner.read_context(&db), range)
@@ -665,6 +667,8 @@ fn prepare_schema(db: &Database, path: &Path) -> Result<(), OpenError> {
         txn.open_table(schema::TRACE_OPERATIONS)
             .map_err(|e| database(&e))?;
         txn.open_table(schema::LOG_FILTERS)
+            .map_err(|e| database(&e))?;
+        txn.open_table(schema::LOG_STREAMS)
             .map_err(|e| database(&e))?;
     }
     txn.commit().map_err(|e| database(&e))

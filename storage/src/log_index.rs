@@ -215,24 +215,49 @@ pub(crate) fn volume(
     })
 }
 
-/// The streams (resource attributes with text values, and severity text) with records in
-/// `range`, sorted.
+/// The streams (resource attributes with text values, and severity text) of the records in
+/// the partitions overlapping `range`, sorted: compacted blocks' from the stream catalog, row
+/// blocks' (the last half minute or so) by reading them.
 pub(crate) fn streams(ctx: ReadContext<'_>, range: TimeRange) -> Result<Vec<LogStream>, ReadError> {
+    let storage = |e: &dyn std::fmt::Display| ReadError::Storage(e.to_string());
     let mut streams = std::collections::BTreeSet::new();
+    if range.start >= range.end {
+        return Ok(Vec::new());
+    }
     let mut segments = SegmentReader::new(ctx.data_dir, Signal::Logs);
     reader::walk_partitions(ctx, Signal::Logs, range, |blocks| {
         for (key, entry) in blocks {
+            if entry.header.codec != crate::block::CODEC_ZSTD_PROTOBUF {
+                continue;
+            }
             for group in read_block::<ResourceLogs>(&mut segments, key, &entry)? {
                 let resource = resource_texts(group.resource.as_ref());
                 for record in group.scope_logs.iter().flat_map(|s| &s.log_records) {
-                    if range.contains(record_time(record)) {
-                        streams.insert((resource.clone(), record.severity_text.clone()));
-                    }
+                    streams.insert((resource.clone(), record.severity_text.clone()));
                 }
             }
         }
         Ok(ControlFlow::Continue(()))
     })?;
+    let db = (ctx.db)()?;
+    let txn = db.begin_read().map_err(|e| storage(&e))?;
+    match txn.open_table(schema::LOG_STREAMS) {
+        Ok(table) => {
+            let first = partition_start(range.start).to_be_bytes();
+            let last = (partition_start(range.end - 1) + 1).to_be_bytes();
+            for entry in table
+                .range::<&[u8]>(&first[..]..&last[..])
+                .map_err(|e| storage(&e))?
+            {
+                let (key, _) = entry.map_err(|e| storage(&e))?;
+                if let Some(stream) = schema::parse_stream_key(key.value()) {
+                    streams.insert(stream);
+                }
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(storage(&e)),
+    }
     Ok(streams
         .into_iter()
         .map(|(resource, severity_text)| LogStream {
@@ -243,7 +268,7 @@ pub(crate) fn streams(ctx: ReadContext<'_>, range: TimeRange) -> Result<Vec<LogS
 }
 
 /// A resource's attributes that have a text value, sorted by key.
-fn resource_texts(resource: Option<&Resource>) -> Vec<(String, String)> {
+pub(crate) fn resource_texts(resource: Option<&Resource>) -> Vec<(String, String)> {
     let mut texts: Vec<(String, String)> = resource
         .map_or(&[][..], |r| &r.attributes)
         .iter()

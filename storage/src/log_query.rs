@@ -265,7 +265,8 @@ pub struct VolumeBucket {
     pub counts: [u64; SEVERITY_CLASSES],
 }
 
-/// One stream of logs: a resource's attributes and one severity text, as Loki sees a stream.
+/// One stream of logs: a resource's attributes and one severity text, as Loki sees a stream
+/// (listed per hour partition, so a range lists the streams of the hours it touches).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LogStream {
     /// The resource's attributes with a text value (see [`LogQuery::attributes`]), by key.

@@ -260,6 +260,25 @@ fn paged(store: &Store, query: &LogQuery, size: usize) -> Vec<LogCursor> {
 }
 
 fn check(store: &Store, written: &[ResourceLogs]) -> Result<(), TestCaseError> {
+    let mut streams: Vec<(Vec<(String, String)>, String)> = written
+        .iter()
+        .flat_map(|g| {
+            let resource = crate::log_index::resource_texts(g.resource.as_ref());
+            g.scope_logs
+                .iter()
+                .flat_map(|s| &s.log_records)
+                .map(move |r| (resource.clone(), r.severity_text.clone()))
+        })
+        .collect();
+    streams.sort();
+    streams.dedup();
+    let listed: Vec<(Vec<(String, String)>, String)> = store
+        .log_streams(TimeRange::ALL)
+        .expect("streams")
+        .into_iter()
+        .map(|s| (s.resource, s.severity_text))
+        .collect();
+    prop_assert_eq!(listed, streams);
     for query in queries() {
         let want = expected(written, &query);
         let got = found(store, &query);

@@ -18,7 +18,7 @@ pub(crate) const FORMAT_VERSION: u32 = 3;
 
 /// Older formats this build opens and upgrades in place: they differ only by what they lack
 /// (version 1: file numbers other than 0, codec 2, the trace tables; version 2: codec 3 and
-/// `log_filters`), so their data is read as is.
+/// the log tables), so their data is read as is.
 pub(crate) const UPGRADABLE_FORMATS: [u64; 2] = [1, 2];
 
 /// The redb file inside the data directory: settings, counts and the block index.
@@ -107,6 +107,51 @@ pub(crate) const TRACE_SEARCH_FILTERS: BlockTable = TableDefinition::new("trace_
 /// severities, services, streams, attribute values, ids and body words its records have), so a
 /// search skips blocks that cannot match. Row blocks have none: a search reads them all.
 pub(crate) const LOG_FILTERS: BlockTable = TableDefinition::new("log_filters");
+
+/// The log stream catalog: [`stream_key`] bytes -> unit. One key per (partition, resource
+/// attributes, severity text) the compactor has seen, so labels and streams are listed without
+/// decoding records and dropped with their partition.
+pub(crate) const LOG_STREAMS: TableDefinition<&[u8], ()> = TableDefinition::new("log_streams");
+
+/// A [`LOG_STREAMS`] key: partition start (8 bytes big-endian), a varint count of resource
+/// attributes, each as varint length + key and varint length + value text, then varint
+/// length + severity text.
+pub(crate) fn stream_key(
+    partition_start: u64,
+    resource: &[(String, String)],
+    severity: &str,
+) -> Vec<u8> {
+    use crate::columns::put_varint;
+    let mut key = partition_start.to_be_bytes().to_vec();
+    put_varint(&mut key, resource.len() as u64);
+    for (k, v) in resource {
+        for text in [k, v] {
+            put_varint(&mut key, text.len() as u64);
+            key.extend_from_slice(text.as_bytes());
+        }
+    }
+    put_varint(&mut key, severity.len() as u64);
+    key.extend_from_slice(severity.as_bytes());
+    key
+}
+
+/// Reads a [`stream_key`]: (resource attributes, severity text); `None` if damaged.
+pub(crate) fn parse_stream_key(key: &[u8]) -> Option<(Vec<(String, String)>, String)> {
+    let mut cursor = crate::columns::Cursor::new(key.get(8..)?, "stream key");
+    let count = cursor.index(key.len()).ok()?;
+    let read = |cursor: &mut crate::columns::Cursor<'_>| -> Option<String> {
+        String::from_utf8(cursor.prefixed().ok()?.to_vec()).ok()
+    };
+    let mut resource = Vec::with_capacity(count);
+    for _ in 0..count {
+        let k = read(&mut cursor)?;
+        let v = read(&mut cursor)?;
+        resource.push((k, v));
+    }
+    let severity = read(&mut cursor)?;
+    cursor.finish().ok()?;
+    Some((resource, severity))
+}
 
 /// The operation catalog: [`operation_key`] bytes -> unit. One key per (partition, service,
 /// span name, span kind) seen, so services and operations are listed without reading spans

@@ -540,6 +540,7 @@ fn a_version_1_store_is_upgraded_and_its_traces_found_and_compacted() {
         txn.delete_table(schema::TRACE_SEARCH_FILTERS).unwrap();
         txn.delete_table(schema::TRACE_OPERATIONS).unwrap();
         txn.delete_table(schema::LOG_FILTERS).unwrap();
+        txn.delete_table(schema::LOG_STREAMS).unwrap();
         txn.commit().unwrap();
     }
     let store = row_store(dir.path());
