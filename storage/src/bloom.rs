@@ -135,6 +135,40 @@ impl Bloom {
     }
 }
 
+/// Filters read so far, by the block they belong to, up to a byte budget past which the cache
+/// starts over. A block's filter never changes while the block exists, so a cached one stays
+/// right; one whose block is gone is simply never asked for again.
+pub(crate) struct FilterCache<K, F> {
+    filters: std::sync::Mutex<(std::collections::HashMap<K, F>, usize)>,
+    budget: usize,
+}
+
+impl<K: std::hash::Hash + Eq, F: Clone> FilterCache<K, F> {
+    pub fn new(budget: usize) -> FilterCache<K, F> {
+        FilterCache {
+            filters: std::sync::Mutex::new((std::collections::HashMap::new(), 0)),
+            budget,
+        }
+    }
+
+    pub fn get(&self, key: &K) -> Option<F> {
+        let guard = self.filters.lock().unwrap_or_else(|p| p.into_inner());
+        guard.0.get(key).cloned()
+    }
+
+    /// Keeps `filter`, which costs `bytes` of memory.
+    pub fn put(&self, key: K, filter: F, bytes: usize) {
+        let mut guard = self.filters.lock().unwrap_or_else(|p| p.into_inner());
+        let size = bytes + 64;
+        if guard.1 + size > self.budget {
+            guard.0.clear();
+            guard.1 = 0;
+        }
+        guard.1 += size;
+        guard.0.insert(key, filter);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

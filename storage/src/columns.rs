@@ -282,6 +282,21 @@ impl<'a> SectionReader<'a> {
     }
 }
 
+/// The number of the group `head` (a resource with one scope and no items, as a columnar
+/// block's groups column holds them) among `groups`, adding it if it is new: groups are
+/// numbered by first appearance, equal heads (same protobuf bytes) once.
+pub(crate) fn group_id<G: prost::Message>(
+    groups: &mut Vec<G>,
+    index: &mut rustc_hash::FxHashMap<Vec<u8>, u32>,
+    head: G,
+) -> u32 {
+    let next = groups.len() as u32;
+    *index.entry(head.encode_to_vec()).or_insert_with(|| {
+        groups.push(head);
+        next
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,7 @@ use redb::{Durability, ReadableTable};
 use crate::block::{CODEC_ZSTD_PROTOBUF, IndexEntry};
 use crate::files::Files;
 use crate::index::Index;
-use crate::log_block::{self, LogRow, MAX_RECORDS_PER_BLOCK};
+use crate::log_block::{self, MAX_RECORDS_PER_BLOCK};
 use crate::log_index::{LogCollector, LogFilter, resource_texts};
 use crate::logs::record_time;
 use crate::reader::{self, read_block};
@@ -397,20 +397,8 @@ impl Compactor {
         groups: &[ResourceSpans],
         chunk: Vec<Row>,
     ) -> Result<Built, RunError> {
-        // Only this block's groups, renumbered.
-        let mut renumber: rustc_hash::FxHashMap<u32, u32> = Default::default();
-        let mut own_groups = Vec::new();
-        let rows: Vec<Row> = chunk
-            .into_iter()
-            .map(|mut row| {
-                let next = own_groups.len() as u32;
-                row.group = *renumber.entry(row.group).or_insert_with(|| {
-                    own_groups.push(groups[row.group as usize].clone());
-                    next
-                });
-                row
-            })
-            .collect();
+        let mut rows = chunk;
+        let own_groups = own_groups(groups, rows.iter_mut().map(|row| &mut row.group));
         let resource = |g: u32| {
             own_groups[g as usize]
                 .resource
@@ -460,20 +448,8 @@ impl Compactor {
         while !rows.is_empty() {
             let rest = rows.split_off(rows.len().min(MAX_RECORDS_PER_BLOCK));
             let chunk = std::mem::replace(&mut rows, rest);
-            // Only this block's groups, renumbered.
-            let mut renumber: rustc_hash::FxHashMap<u32, u32> = Default::default();
-            let mut own_groups = Vec::new();
-            let chunk: Vec<LogRow> = chunk
-                .into_iter()
-                .map(|mut row| {
-                    let next = own_groups.len() as u32;
-                    row.group = *renumber.entry(row.group).or_insert_with(|| {
-                        own_groups.push(groups[row.group as usize].clone());
-                        next
-                    });
-                    row
-                })
-                .collect();
+            let mut chunk = chunk;
+            let own_groups = own_groups(&groups, chunk.iter_mut().map(|row| &mut row.group));
             let search = LogFilter::build(&own_groups, &chunk).encode();
             let mut streams = HashSet::new();
             let resources: Vec<Vec<(String, String)>> = own_groups
@@ -627,6 +603,24 @@ impl Compactor {
         txn.commit().map_err(|e| index_error(e.into()))?;
         Ok(retired)
     }
+}
+
+/// The groups a block's rows use, numbered anew in order of first use: `group_of_rows` are the
+/// rows' indexes into `groups`, rewritten to index the returned groups.
+fn own_groups<'r, G: Clone>(
+    groups: &[G],
+    group_of_rows: impl Iterator<Item = &'r mut u32>,
+) -> Vec<G> {
+    let mut renumber: rustc_hash::FxHashMap<u32, u32> = Default::default();
+    let mut own = Vec::new();
+    for group in group_of_rows {
+        let next = own.len() as u32;
+        *group = *renumber.entry(*group).or_insert_with(|| {
+            own.push(groups[*group as usize].clone());
+            next
+        });
+    }
+    own
 }
 
 /// One compacted block, ready to be written and indexed.

@@ -12,7 +12,7 @@ use std::collections::BinaryHeap;
 use std::ops::{Bound, ControlFlow};
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ScopeLogs};
@@ -110,7 +110,7 @@ fn candidates(
     for (key, entry) in blocks {
         let cache_key = (key.encode(), entry.file, entry.offset);
         let filter = match cache.get(&cache_key) {
-            Some(filter) => filter,
+            Some(filter) => Some(filter),
             None => {
                 let filter = match &filters {
                     Some(table) => table
@@ -122,7 +122,7 @@ fn candidates(
                 };
                 // Row blocks have no filter and are soon replaced: not worth remembering.
                 if let Some(filter) = &filter {
-                    cache.put(cache_key, Arc::clone(filter));
+                    cache.put(cache_key, Arc::clone(filter), filter.bloom.encoded_len());
                 }
                 filter
             }
@@ -141,29 +141,13 @@ const FILTER_CACHE_BYTES: usize = 64 << 20;
 /// its partition was dropped never finds the old block's filter.
 type CacheKey = ([u8; BlockKey::LEN], u32, u64);
 
-/// The log filters read so far: a filter never changes while its block exists, so searches
-/// probe them in memory instead of reading each from the index again.
-#[derive(Default)]
-pub(crate) struct LogFilterCache {
-    filters: std::sync::Mutex<(std::collections::HashMap<CacheKey, Arc<LogFilter>>, usize)>,
-}
+/// The log filters read so far, so searches probe them in memory instead of reading each from
+/// the index again.
+pub(crate) type LogFilterCache = crate::bloom::FilterCache<CacheKey, Arc<LogFilter>>;
 
-impl LogFilterCache {
-    fn get(&self, key: &CacheKey) -> Option<Option<Arc<LogFilter>>> {
-        let guard = self.filters.lock().unwrap_or_else(|p| p.into_inner());
-        guard.0.get(key).cloned().map(Some)
-    }
-
-    fn put(&self, key: CacheKey, filter: Arc<LogFilter>) {
-        let mut guard = self.filters.lock().unwrap_or_else(|p| p.into_inner());
-        let size = filter.bloom.encoded_len() + 64;
-        if guard.1 + size > FILTER_CACHE_BYTES {
-            guard.0.clear();
-            guard.1 = 0;
-        }
-        guard.1 += size;
-        guard.0.insert(key, filter);
-    }
+/// A fresh [`LogFilterCache`].
+pub(crate) fn filter_cache() -> LogFilterCache {
+    LogFilterCache::new(FILTER_CACHE_BYTES)
 }
 
 /// How many records match `query` (its cursor and direction aside), in buckets of `step`
@@ -334,17 +318,12 @@ fn block_hits(
         for scope_logs in &group.scope_logs {
             let mut scope = None;
             for record in &scope_logs.log_records {
-                let time = record_time(record);
-                if !range.contains(time) || !query.matches(resource_attributes, record) {
+                if !range.contains(record_time(record)) {
                     continue;
                 }
-                let cursor = cursor_of(time, record);
-                if query
-                    .after
-                    .is_some_and(|after| !cursor.is_beyond(&after, query.direction))
-                {
+                let Some(cursor) = hit_cursor(query, resource_attributes, record) else {
                     continue;
-                }
+                };
                 let resource = resource
                     .get_or_insert_with(|| Arc::new(group.resource.clone().unwrap_or_default()));
                 let scope = scope.get_or_insert_with(|| {
@@ -365,6 +344,19 @@ fn block_hits(
         }
     }
     Ok(hits)
+}
+
+/// The cursor of `record` (of a resource with attributes `resource`) when it is a hit of
+/// `query`: it matches, and lies beyond the query's cursor.
+fn hit_cursor(query: &LogQuery, resource: &[KeyValue], record: &LogRecord) -> Option<LogCursor> {
+    if !query.matches(resource, record) {
+        return None;
+    }
+    let cursor = cursor_of(record_time(record), record);
+    query
+        .after
+        .is_none_or(|after| cursor.is_beyond(&after, query.direction))
+        .then_some(cursor)
 }
 
 /// [`block_hits`] of a codec-3 block: rows are ruled out on their columns (time, severity, ids,
@@ -424,16 +416,9 @@ fn column_hits(
             .resource
             .as_ref()
             .map_or(&[][..], |r| &r.attributes);
-        if !query.matches(resource_attributes, &record) {
+        let Some(cursor) = hit_cursor(query, resource_attributes, &record) else {
             return;
-        }
-        let cursor = cursor_of(record_time(&record), &record);
-        if query
-            .after
-            .is_some_and(|after| !cursor.is_beyond(&after, query.direction))
-        {
-            return;
-        }
+        };
         if shared.is_empty() {
             shared = vec![None; groups.len()];
         }
@@ -515,7 +500,6 @@ pub(crate) struct LogCollector {
 
 impl LogCollector {
     pub fn add(&mut self, group: ResourceLogs) {
-        use prost::Message;
         for scope in group.scope_logs {
             let key_group = ResourceLogs {
                 resource: group.resource.clone(),
@@ -526,12 +510,7 @@ impl LogCollector {
                 }],
                 schema_url: group.schema_url.clone(),
             };
-            let key = key_group.encode_to_vec();
-            let next = self.groups.len() as u32;
-            let id = *self.index.entry(key).or_insert_with(|| {
-                self.groups.push(key_group);
-                next
-            });
+            let id = crate::columns::group_id(&mut self.groups, &mut self.index, key_group);
             self.rows.extend(
                 scope
                     .log_records

@@ -560,12 +560,7 @@ impl RowCollector {
                 }],
                 schema_url: group.schema_url.clone(),
             };
-            let key = key_group.encode_to_vec();
-            let next = self.groups.len() as u32;
-            let id = *self.index.entry(key).or_insert_with(|| {
-                self.groups.push(key_group);
-                next
-            });
+            let id = crate::columns::group_id(&mut self.groups, &mut self.index, key_group);
             self.rows
                 .extend(scope.spans.into_iter().map(|span| Row { group: id, span }));
         }

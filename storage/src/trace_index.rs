@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::{Bound, ControlFlow};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use redb::ReadableDatabase;
 
@@ -234,33 +234,12 @@ impl SearchFilter {
     }
 }
 
-/// A block's trace-id filter as cached: `None` when the block has none.
-type CachedFilter = Option<Arc<Bloom>>;
+/// The trace-id filters read so far, by block key (`None`: the block has none).
+pub(crate) type FilterCache = crate::bloom::FilterCache<[u8; BlockKey::LEN], Option<Arc<Bloom>>>;
 
-/// The trace-id filters read so far (blocks never change, so a cached filter stays right until
-/// its block is gone, when it is simply never asked for again).
-#[derive(Default)]
-pub(crate) struct FilterCache {
-    /// The filters by block key (`None`: the block has none), and their bytes.
-    filters: Mutex<(HashMap<[u8; BlockKey::LEN], CachedFilter>, usize)>,
-}
-
-impl FilterCache {
-    fn get(&self, key: &[u8; BlockKey::LEN]) -> Option<Option<Arc<Bloom>>> {
-        let guard = self.filters.lock().unwrap_or_else(|p| p.into_inner());
-        guard.0.get(key).cloned()
-    }
-
-    fn put(&self, key: [u8; BlockKey::LEN], filter: Option<Arc<Bloom>>) {
-        let mut guard = self.filters.lock().unwrap_or_else(|p| p.into_inner());
-        let size = filter.as_ref().map_or(0, |f| f.encoded_len()) + 64;
-        if guard.1 + size > FILTER_CACHE_BYTES {
-            guard.0.clear();
-            guard.1 = 0;
-        }
-        guard.1 += size;
-        guard.0.insert(key, filter);
-    }
+/// A fresh [`FilterCache`].
+pub(crate) fn filter_cache() -> FilterCache {
+    FilterCache::new(FILTER_CACHE_BYTES)
 }
 
 fn storage(e: impl std::fmt::Display) -> ReadError {
@@ -295,7 +274,11 @@ fn blocks_for(
                     .map_err(storage)?
                     .and_then(|v| Bloom::decode(v.value()))
                     .map(Arc::new);
-                cache.put(key.encode(), filter.clone());
+                cache.put(
+                    key.encode(),
+                    filter.clone(),
+                    filter.as_ref().map_or(0, |f| f.encoded_len()),
+                );
                 candidates.push((key, entry, filter));
             }
         }
