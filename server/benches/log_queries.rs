@@ -42,6 +42,8 @@ fn main() {
     // One generator, batches handed out in order, so time moves forward as from live services.
     let workload = Mutex::new((Workload::new(WorkloadOptions::default()), 0usize));
     let trace_ids = Mutex::new(Vec::new());
+    // A word only one record has: the first part of a failed request's id.
+    let rare_words = Mutex::new(Vec::new());
     let began = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -66,6 +68,11 @@ fn main() {
                         {
                             if let Ok(id) = <[u8; 16]>::try_from(record.trace_id.as_slice()) {
                                 ids.push(id);
+                            }
+                            let body = otelite_storage::body_text(record.body.as_ref());
+                            if body.starts_with("request ") {
+                                let word = otelite_storage::words(&body).nth(1);
+                                rare_words.lock().unwrap().extend(word);
                             }
                         }
                     }
@@ -148,13 +155,20 @@ fn main() {
         words: vec!["slow".into()],
         ..all.clone()
     });
+    let rare_words = rare_words.into_inner().unwrap();
     measure(
-        "word search, rare (`SerializationFailure`), first page",
-        &|_| LogQuery {
-            words: vec!["SerializationFailure".into()],
+        "word search, one record's (part of a request id), first page",
+        &|i| LogQuery {
+            words: vec![rare_words[(i * 7919) % rare_words.len()].clone()],
             ..all.clone()
         },
     );
+    measure("word search, rare (`insufficient`), first page", &|_| {
+        LogQuery {
+            words: vec!["insufficient".into()],
+            ..all.clone()
+        }
+    });
     measure("word search, no match, first page", &|i| LogQuery {
         words: vec![format!("nowhere{i}")],
         ..all.clone()

@@ -440,7 +440,11 @@ fn column_hits(
             record,
         });
     };
-    log_block::decode_rows(&entry.header, &payload, keep, emit)
+    let wanted = [
+        query.trace_id.as_ref().map(|id| &id[..]),
+        query.span_id.as_ref().map(|id| &id[..]),
+    ];
+    log_block::decode_rows(&entry.header, &payload, wanted, keep, emit)
         .map_err(|e| reader::corrupt_block(Signal::Logs, key, e.0))?;
     Ok(hits)
 }
