@@ -1,5 +1,5 @@
 //! The HTTP query side, served on the UI port: otelite's own API under `/api/v1/...` (status,
-//! export, traces), Jaeger's trace query APIs v1 and v3 (`jaeger/`), and the health probes.
+//! export, traces, logs), Jaeger's trace query APIs v1 and v3 (`jaeger/`), and the health probes.
 //! Later: Prometheus- and Loki-compatible routes beside them.
 //!
 //! Every handler returns `Result<_, ApiError>`, so every failure a user can cause becomes a 4xx
@@ -8,6 +8,7 @@
 mod export;
 mod health;
 mod jaeger;
+mod logs;
 mod status;
 mod traces;
 
@@ -32,6 +33,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/traces/{trace_id}/otlp", get(traces::trace_otlp))
         .route("/api/v1/trace-services", get(traces::services))
         .route("/api/v1/trace-operations", get(traces::operations))
+        .route("/api/v1/logs", get(logs::search))
+        .route("/api/v1/logs/volume", get(logs::volume))
+        .route("/api/v1/log-services", get(logs::services))
         .merge(jaeger::routes())
         .with_state(state)
 }
