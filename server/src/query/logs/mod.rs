@@ -22,8 +22,8 @@ use otelite_api::traces::Services;
 use otelite_storage::LogHit;
 
 use super::traces::convert::{SharedParts, any_value_dto, key_values};
-use super::traces::params::{Params, hex, now_unix_nanos};
 use super::traces::list_range;
+use super::traces::params::{Params, hex, now_unix_nanos};
 use super::{ApiError, blocking};
 use crate::state::AppState;
 

@@ -66,7 +66,11 @@ impl SharedParts {
     }
 
     /// The index of `scope` in [`SharedParts::scopes`], adding it if it is new.
-    pub(crate) fn scope(&mut self, scope: Option<&InstrumentationScope>, schema_url: &str) -> usize {
+    pub(crate) fn scope(
+        &mut self,
+        scope: Option<&InstrumentationScope>,
+        schema_url: &str,
+    ) -> usize {
         let key = identity(
             scope.cloned().map(|mut s| {
                 s.attributes.sort_by(|a, b| a.key.cmp(&b.key));
