@@ -64,7 +64,10 @@ pub fn Waterfall(layout: Arc<TraceLayout>, state: WaterfallState) -> impl IntoVi
             measure();
         }
     });
-    let _resize = window_event_listener(leptos::ev::resize, move |_| measure());
+    // Window listeners outlive the component unless removed: a resize after leaving the page
+    // (a scrollbar appearing on the next one) would otherwise read disposed signals.
+    let resize = window_event_listener(leptos::ev::resize, move |_| measure());
+    on_cleanup(move || resize.remove());
 
     let window = Memo::new(move |_| {
         let count = rows.with(Vec::len);
