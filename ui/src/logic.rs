@@ -360,6 +360,23 @@ pub fn wrap_points(name: &str) -> Vec<&str> {
     pieces
 }
 
+/// The first and one-past-last rows to render for a list scrolled to `scroll_top` in a viewport
+/// `viewport` pixels tall, of `count` rows `row_height` tall, with `overscan` rows either side.
+pub fn visible_rows(
+    scroll_top: f64,
+    viewport: f64,
+    row_height: f64,
+    count: usize,
+    overscan: usize,
+) -> (usize, usize) {
+    let top = scroll_top.max(0.0);
+    let first = ((top / row_height) as usize)
+        .saturating_sub(overscan)
+        .min(count);
+    let last = (((top + viewport.max(0.0)) / row_height).ceil() as usize + overscan).min(count);
+    (first, last.max(first))
+}
+
 /// A time window in unix nanoseconds, `start` inclusive, `end` exclusive, as the export API
 /// takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -451,6 +468,17 @@ mod tests {
             "Trace 0af76519 · otelite"
         );
         assert_eq!(Route::Logs.document_title(), "Logs · otelite");
+    }
+
+    #[test]
+    fn only_the_rows_in_view_are_rendered() {
+        assert_eq!(visible_rows(0.0, 520.0, 26.0, 100_000, 10), (0, 30));
+        assert_eq!(
+            visible_rows(26.0 * 50_000.0, 520.0, 26.0, 100_000, 10),
+            (49_990, 50_030)
+        );
+        assert_eq!(visible_rows(1e9, 520.0, 26.0, 100, 10), (100, 100));
+        assert_eq!(visible_rows(-5.0, -1.0, 28.0, 3, 15), (0, 3));
     }
 
     #[test]

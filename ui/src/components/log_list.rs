@@ -6,12 +6,12 @@
 //! the DOM, and two spacers stand in for the rest. When the rendered rows near the end of what
 //! is loaded, `more` is called so the page fetches the next page with its cursor.
 
-use leptos::html::Div;
 use leptos::prelude::*;
 
 use crate::app::RouteLink;
 use crate::clock::utc_offset_minutes;
-use crate::logic::log_search::{Highlights, LogRow, body_line, visible_rows, wants_next_page};
+use crate::components::viewport::Viewport;
+use crate::logic::log_search::{Highlights, LogRow, body_line, wants_next_page};
 use crate::logic::service_color::service_color;
 use crate::logic::{Route, format_timestamp, query_string};
 
@@ -40,54 +40,27 @@ pub fn LogList(state: LogListState, more: Callback<()>) -> impl IntoView {
         scroll_to,
         ..
     } = state;
-    let body = NodeRef::<Div>::new();
-    let scroll_top = RwSignal::new(0.0f64);
-    let viewport = RwSignal::new(1000.0f64);
-    let measure = move || {
-        if let Some(el) = body.get_untracked() {
-            viewport.set(f64::from(el.client_height()));
-            scroll_top.set(f64::from(el.scroll_top()));
-        }
-    };
-    Effect::new(move |_| {
-        if body.get().is_some() {
-            measure();
-        }
-    });
-    // Window listeners outlive the component unless removed: a resize after leaving the page
-    // (a scrollbar appearing on the next one) would otherwise read disposed signals.
-    let resize = window_event_listener(leptos::ev::resize, move |_| measure());
-    on_cleanup(move || resize.remove());
-
-    let window = Memo::new(move |_| {
-        let count = rows.with(Vec::len);
-        visible_rows(
-            scroll_top.get(),
-            viewport.get(),
-            ROW_HEIGHT,
-            count,
-            OVERSCAN,
-        )
-    });
+    let viewport = Viewport::track();
+    let window = Memo::new(move |_| viewport.rows(rows.with(Vec::len), ROW_HEIGHT, OVERSCAN));
     Effect::new(move |_| {
         let (_, last) = window.get();
         if wants_next_page(last, rows.with(Vec::len), has_more.get()) {
             more.run(());
         }
     });
+    // Bring a record into view when asked (the one the URL opens, once it has loaded).
     Effect::new(move |_| {
         let Some(cursor) = scroll_to.get() else {
             return;
         };
-        let Some(el) = body.get() else { return };
+        if viewport.body.get().is_none() {
+            return;
+        }
         let Some(at) = rows.with(|r| r.iter().position(|row| row.record.cursor == cursor)) else {
             return;
         };
         scroll_to.set(None);
-        let top = at as f64 * ROW_HEIGHT;
-        let height = f64::from(el.client_height());
-        el.set_scroll_top((top - height / 2.0 + ROW_HEIGHT / 2.0).max(0.0) as i32);
-        scroll_top.set(f64::from(el.scroll_top()));
+        viewport.reveal(at, ROW_HEIGHT);
     });
 
     view! {
@@ -99,7 +72,7 @@ pub fn LogList(state: LogListState, more: Callback<()>) -> impl IntoView {
                 <span>"Message"</span>
                 <span></span>
             </div>
-            <div class="log-body" node_ref=body on:scroll=move |_| measure() role="list">
+            <div class="log-body" node_ref=viewport.body on:scroll=move |_| viewport.measure() role="list">
                 <div style=move || format!("height: {}px", window.get().0 as f64 * ROW_HEIGHT)></div>
                 <For
                     each=move || {

@@ -63,9 +63,12 @@ pub fn severity_class_named(name: &str) -> Option<usize> {
 impl LogSearch {
     /// The search a page's query string describes.
     pub fn from_query(query: &str) -> LogSearch {
-        let mut search = LogSearch::default();
-        let (mut start, mut end) = (None, None);
-        for (key, value) in query_string::parse(query) {
+        let pairs = query_string::parse(query);
+        let mut search = LogSearch {
+            range: SearchRange::from_query(&pairs),
+            ..LogSearch::default()
+        };
+        for (key, value) in pairs {
             match key.as_str() {
                 "q" => search.text = value,
                 "service" => search.service = value,
@@ -73,53 +76,59 @@ impl LogSearch {
                 "tags" => search.tags = value,
                 "traceId" => search.trace_id = value.to_lowercase(),
                 "spanId" => search.span_id = value.to_lowercase(),
-                "lookback" => {
-                    if let Some(lookback) = Lookback::from_name(&value) {
-                        search.range = SearchRange::Last(lookback);
-                    }
-                }
-                "start" => start = value.parse::<u64>().ok(),
-                "end" => end = value.parse::<u64>().ok(),
                 _ => {}
             }
-        }
-        if let (Some(start_ns), Some(end_ns)) = (start, end)
-            && start_ns < end_ns
-        {
-            search.range = SearchRange::Custom { start_ns, end_ns };
         }
         search
     }
 
     /// The query string [`LogSearch::from_query`] reads back as `self`, defaults left out.
     pub fn to_query(&self) -> String {
-        let (lookback, start, end) = match self.range {
-            SearchRange::Last(Lookback::Hour1) => (String::new(), String::new(), String::new()),
-            SearchRange::Last(l) => (l.name().to_owned(), String::new(), String::new()),
-            SearchRange::Custom { start_ns, end_ns } => {
-                (String::new(), start_ns.to_string(), end_ns.to_string())
-            }
-        };
-        query_string::build([
+        query_string::build(
+            self.filter_pairs()
+                .into_iter()
+                .chain(self.range.query_pairs()),
+        )
+    }
+
+    /// Every filter but the time range, as query pairs (empty ones are left out when built).
+    fn filter_pairs(&self) -> [(&'static str, String); 6] {
+        [
             ("q", self.text.trim().to_owned()),
             ("service", self.service.clone()),
-            ("severity", self.severity_name().to_owned()),
+            (
+                "severity",
+                self.severity.map_or("", |c| SEVERITY_CLASSES[c]).to_owned(),
+            ),
             ("tags", self.tags.trim().to_owned()),
             ("traceId", self.trace_id.clone()),
             ("spanId", self.span_id.clone()),
-            ("lookback", lookback),
-            ("start", start),
-            ("end", end),
-        ])
-    }
-
-    fn severity_name(&self) -> &'static str {
-        self.severity.map_or("", |c| SEVERITY_CLASSES[c])
+        ]
     }
 
     /// The filters as the API reads them (no page parameters) at `now_ns`, or what is wrong
     /// with the query bar, as a sentence that says how to fix it.
     pub fn api_filters(&self, now_ns: u64) -> Result<String, String> {
+        let (start, end) = self.range.window(now_ns);
+        if start >= end {
+            return Err(
+                "The time range ends before it starts: pick an end after the start.".into(),
+            );
+        }
+        let range = [("start", start.to_string()), ("end", end.to_string())];
+        Ok(query_string::build(
+            self.api_pairs()?.into_iter().chain(range),
+        ))
+    }
+
+    /// The filters as the API reads them, without a time range: what the live tail polls with.
+    pub fn tail_filters(&self) -> String {
+        self.api_pairs()
+            .map(query_string::build)
+            .unwrap_or_default()
+    }
+
+    fn api_pairs(&self) -> Result<[(&'static str, String); 6], String> {
         parse_tags(&self.tags)?;
         if self.text.matches('"').count() % 2 == 1 {
             return Err(
@@ -127,22 +136,7 @@ impl LogSearch {
                     .into(),
             );
         }
-        let (start, end) = self.range.window(now_ns);
-        if start >= end {
-            return Err(
-                "The time range ends before it starts: pick an end after the start.".into(),
-            );
-        }
-        Ok(query_string::build([
-            ("q", self.text.trim().to_owned()),
-            ("service", self.service.clone()),
-            ("severity", self.severity_name().to_owned()),
-            ("tags", self.tags.trim().to_owned()),
-            ("traceId", self.trace_id.clone()),
-            ("spanId", self.span_id.clone()),
-            ("start", start.to_string()),
-            ("end", end.to_string()),
-        ]))
+        Ok(self.filter_pairs())
     }
 
     /// What the free text highlights in bodies.
@@ -180,22 +174,6 @@ pub fn tail_path(filters: &str, newest: Option<&LogRow>, since_ns: u64, now_ns: 
     } else {
         format!("{LOGS_PATH}?{filters}&{page}")
     }
-}
-
-/// The filters of `search` for the tail: everything but the time range.
-pub fn tail_filters(search: &LogSearch) -> String {
-    LogSearch {
-        range: SearchRange::Last(Lookback::Hour1),
-        ..search.clone()
-    }
-    .api_filters(u64::MAX / 2)
-    .map(|f| {
-        f.split('&')
-            .filter(|p| !p.starts_with("start=") && !p.starts_with("end="))
-            .collect::<Vec<_>>()
-            .join("&")
-    })
-    .unwrap_or_default()
 }
 
 /// The volume of the search, in about 100 buckets (the API picks the step).
@@ -281,23 +259,6 @@ pub fn prepend_newer(rows: &mut Vec<LogRow>, newer: Vec<LogRow>) -> usize {
     fresh.append(rows);
     *rows = fresh;
     added
-}
-
-/// The first and one-past-last rows to render for a list scrolled to `scroll_top` in a viewport
-/// `viewport` pixels tall, of `count` rows `row_height` tall, with `overscan` rows either side.
-pub fn visible_rows(
-    scroll_top: f64,
-    viewport: f64,
-    row_height: f64,
-    count: usize,
-    overscan: usize,
-) -> (usize, usize) {
-    let top = scroll_top.max(0.0);
-    let first = ((top / row_height) as usize)
-        .saturating_sub(overscan)
-        .min(count);
-    let last = (((top + viewport.max(0.0)) / row_height).ceil() as usize + overscan).min(count);
-    (first, last.max(first))
 }
 
 /// Whether the next page should be fetched: the rendered rows reach within a page's tenth of
@@ -631,7 +592,7 @@ mod tests {
             format!("{LOGS_PATH}?{filters}&limit=500")
         );
         assert_eq!(
-            tail_filters(&search),
+            search.tail_filters(),
             "q=timeout&service=payment&severity=error&tags=region%3Deu"
         );
         assert_eq!(
@@ -746,13 +707,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_rows_in_view_are_rendered_and_paging_starts_near_the_end() {
-        assert_eq!(visible_rows(0.0, 520.0, 26.0, 100_000, 10), (0, 30));
-        assert_eq!(
-            visible_rows(26.0 * 50_000.0, 520.0, 26.0, 100_000, 10),
-            (49_990, 50_030)
-        );
-        assert_eq!(visible_rows(1e9, 520.0, 26.0, 100, 10), (100, 100));
+    fn paging_starts_near_the_end_of_what_is_loaded() {
         assert!(!wants_next_page(30, 500, true));
         assert!(wants_next_page(460, 500, true));
         assert!(!wants_next_page(500, 500, false));

@@ -23,10 +23,11 @@ use crate::app::Location;
 use crate::clock::{now_ns, utc_offset_minutes};
 use crate::components::log_detail::LogDetail;
 use crate::components::log_list::{LogList, LogListState};
+use crate::components::service_select::ServiceSelect;
 use crate::components::volume_chart::VolumeChart;
 use crate::logic::log_search::{
-    LogRow, LogSearch, PAGE_SIZE, opened_cursor, page_path, prepend_newer, rows_of, tail_filters,
-    tail_path, volume_path,
+    LogRow, LogSearch, PAGE_SIZE, opened_cursor, page_path, prepend_newer, rows_of, tail_path,
+    volume_path,
 };
 use crate::logic::query_string;
 use crate::logic::service_color::service_color;
@@ -82,6 +83,34 @@ pub fn LogsPage() -> impl IntoView {
     let live = RwSignal::new(false);
     let highlights = Memo::new(move |_| search.with(LogSearch::highlights));
 
+    // One page of the current search: the first replaces the rows, the next ones append. The
+    // answer to a search replaced meanwhile is dropped.
+    let load_page = move |cursor: Option<String>| {
+        fetching.set_value(true);
+        let this = generation.get_value();
+        let path = page_path(&filters.get_value(), cursor.as_deref(), PAGE_SIZE);
+        spawn_local(async move {
+            let answer = search_logs(&path).await;
+            if generation.try_get_value() != Some(this) {
+                return;
+            }
+            fetching.set_value(false);
+            match answer {
+                Ok(response) => {
+                    next_cursor.set(response.next_cursor.clone());
+                    let page = rows_of(response);
+                    if cursor.is_some() {
+                        rows.update(|r| r.extend(page));
+                    } else {
+                        rows.set(page);
+                    }
+                    status.set(Status::Ready);
+                }
+                Err(e) => status.set(Status::Failed(e.to_string())),
+            }
+        });
+    };
+
     // Each new search: the first page and the volume, both for one window resolved now.
     Effect::new(move |_| {
         let search = search.get();
@@ -106,23 +135,7 @@ pub fn LogsPage() -> impl IntoView {
         window.set((start_ns, end_ns));
         filters.set_value(api_filters.clone());
         status.set(Status::Loading);
-        fetching.set_value(true);
-        let first_page = page_path(&api_filters, None, PAGE_SIZE);
-        spawn_local(async move {
-            let answer = search_logs(&first_page).await;
-            if generation.try_get_value() != Some(this) {
-                return;
-            }
-            fetching.set_value(false);
-            match answer {
-                Ok(response) => {
-                    next_cursor.set(response.next_cursor.clone());
-                    rows.set(rows_of(response));
-                    status.set(Status::Ready);
-                }
-                Err(e) => status.set(Status::Failed(e.to_string())),
-            }
-        });
+        load_page(None);
         let volume = volume_path(&api_filters);
         spawn_local(async move {
             let answer = fetch_log_volume(&volume).await;
@@ -145,24 +158,7 @@ pub fn LogsPage() -> impl IntoView {
         let Some(cursor) = next_cursor.get_untracked() else {
             return;
         };
-        fetching.set_value(true);
-        let this = generation.get_value();
-        let path = page_path(&filters.get_value(), Some(&cursor), PAGE_SIZE);
-        spawn_local(async move {
-            let answer = search_logs(&path).await;
-            if generation.try_get_value() != Some(this) {
-                return;
-            }
-            fetching.set_value(false);
-            match answer {
-                Ok(response) => {
-                    next_cursor.set(response.next_cursor.clone());
-                    let page = rows_of(response);
-                    rows.update(|r| r.extend(page));
-                }
-                Err(e) => status.set(Status::Failed(e.to_string())),
-            }
-        });
+        load_page(Some(cursor));
     });
 
     // The live tail: every second, the records newer than the newest shown go on top.
@@ -178,7 +174,7 @@ pub fn LogsPage() -> impl IntoView {
             let this = generation.get_value();
             let newest = rows.with_untracked(|r| r.first().cloned());
             let path = tail_path(
-                &search.with_untracked(tail_filters),
+                &search.with_untracked(LogSearch::tail_filters),
                 newest.as_ref(),
                 window.get_untracked().0,
                 now_ns(),
@@ -362,6 +358,7 @@ fn QueryBar(
         }
     });
     let service = Memo::new(move |_| draft.with(|d| d.service.clone()));
+    let pick_service = Callback::new(move |value: String| draft.update(|d| d.service = value));
     let range_name = move || match draft.with(|d| d.range) {
         SearchRange::Last(lookback) => lookback.name(),
         SearchRange::Custom { .. } => "custom",
@@ -404,28 +401,7 @@ fn QueryBar(
             <div class="query-filters">
                 <label class="field">
                     <span>"Service"</span>
-                    <select name="service" on:change=move |ev| draft.update(|d| d.service = event_target_value(&ev))>
-                        <option value="" prop:selected=move || service.with(String::is_empty)>"All services"</option>
-                        {move || {
-                            let mut names = services.get();
-                            let chosen = service.get();
-                            if !chosen.is_empty() && !names.contains(&chosen) {
-                                names.insert(0, chosen);
-                            }
-                            names
-                                .into_iter()
-                                .map(|name| {
-                                    let selected = name.clone();
-                                    let value = name.clone();
-                                    view! {
-                                        <option value=value prop:selected=move || service.with(|s| *s == selected)>
-                                            {name}
-                                        </option>
-                                    }
-                                })
-                                .collect_view()
-                        }}
-                    </select>
+                    <ServiceSelect services chosen=service pick=pick_service/>
                 </label>
                 <label class="field">
                     <span>"Least severity"</span>

@@ -16,6 +16,7 @@ use crate::app::{Location, RouteLink};
 use crate::clock::{now_ns, utc_offset_minutes};
 use crate::components::scatter_plot::ScatterPlot;
 use crate::components::service_chip::ServiceChip;
+use crate::components::service_select::ServiceSelect;
 use crate::logic::trace_search::{
     Lookback, MAX_LIMIT, ResultOrder, SearchRange, TraceSearch, datetime_local_value,
     parse_datetime_local,
@@ -197,6 +198,12 @@ fn SearchForm(
 
     // The selects follow just their own field, not every keystroke in the form.
     let service = Memo::new(move |_| draft.with(|d| d.service.clone()));
+    let pick_service = Callback::new(move |value: String| {
+        draft.update(|d| {
+            d.service = value;
+            d.operation.clear();
+        })
+    });
     let operation = Memo::new(move |_| draft.with(|d| d.operation.clone()));
     let operations = RwSignal::new(Vec::<Operation>::new());
     Effect::new(move |_| {
@@ -273,43 +280,7 @@ fn SearchForm(
         <form class="card search-form" on:submit=submit aria-label="Trace search">
             <label class="field">
                 <span>"Service"</span>
-                <select
-                    name="service"
-                    on:change=move |ev| {
-                        let value = event_target_value(&ev);
-                        draft.update(|d| {
-                            d.service = value;
-                            d.operation.clear();
-                        });
-                    }
-                >
-                    <option value="" prop:selected=move || service.with(String::is_empty)>
-                        "All services"
-                    </option>
-                    {move || {
-                        let mut names = services.get();
-                        let chosen = service.get();
-                        // A service from the URL that sent nothing yet still shows as chosen.
-                        if !chosen.is_empty() && !names.contains(&chosen) {
-                            names.insert(0, chosen);
-                        }
-                        names
-                            .into_iter()
-                            .map(|name| {
-                                let selected = name.clone();
-                                let value = name.clone();
-                                view! {
-                                    <option
-                                        value=value
-                                        prop:selected=move || service.with(|s| *s == selected)
-                                    >
-                                        {name}
-                                    </option>
-                                }
-                            })
-                            .collect_view()
-                    }}
-                </select>
+                <ServiceSelect services chosen=service pick=pick_service/>
             </label>
             {move || {
                 services_error
