@@ -918,7 +918,7 @@ test("logs: 100,000 records scroll with a bounded number of rows, paged as they 
   assertNoProblems();
 });
 
-test("logs: the live tail shows new records on top within seconds", async () => {
+test("logs: the live tail shows new records on top within seconds, and counts them", async () => {
   await page.goto(`${uiUrl}/logs?service=tail-test`);
   await page.getByTestId("no-logs").waitFor({ timeout: 15_000 });
   await page.getByRole("checkbox", { name: "Live tail" }).check();
@@ -929,6 +929,8 @@ test("logs: the live tail shows new records on top within seconds", async () => 
   }
   const order = await page.locator(".log-row .log-message").evaluateAll((els) => els.map((e) => e.textContent.trim()));
   assert.deepEqual(order, ["tail second", "tail first"]);
+  // The facets count them too.
+  await page.locator('[data-testid="service-facets"] [data-service="tail-test"] .facet-count').getByText("2", { exact: true }).waitFor();
   await page.getByRole("checkbox", { name: "Live tail" }).uncheck();
   assertNoProblems();
 });

@@ -111,6 +111,23 @@ pub fn LogsPage() -> impl IntoView {
         });
     };
 
+    // The volume of the current search over `window`, for the facets and the histogram.
+    let load_volume = move |api_filters: String, (start_ns, end_ns): (u64, u64)| {
+        let this = generation.get_value();
+        let path = volume_path(&api_filters);
+        spawn_local(async move {
+            let answer = fetch_log_volume(&path).await;
+            if generation.try_get_value() != Some(this) {
+                return;
+            }
+            counted.set(answer.ok().map(|volume| Counted {
+                volume,
+                start_ns,
+                end_ns,
+            }));
+        });
+    };
+
     // Each new search: the first page and the volume, both for one window resolved now.
     Effect::new(move |_| {
         let search = search.get();
@@ -136,18 +153,7 @@ pub fn LogsPage() -> impl IntoView {
         filters.set_value(api_filters.clone());
         status.set(Status::Loading);
         load_page(None);
-        let volume = volume_path(&api_filters);
-        spawn_local(async move {
-            let answer = fetch_log_volume(&volume).await;
-            if generation.try_get_value() != Some(this) {
-                return;
-            }
-            counted.set(answer.ok().map(|volume| Counted {
-                volume,
-                start_ns,
-                end_ns,
-            }));
-        });
+        load_volume(api_filters, (start_ns, end_ns));
     });
 
     // The next page, when the list scrolls near the end of what is loaded.
@@ -185,10 +191,21 @@ pub fn LogsPage() -> impl IntoView {
                     && generation.try_get_value() == Some(this)
                 {
                     let newer = rows_of(response);
-                    if !newer.is_empty() {
-                        rows.update(|r| {
-                            prepend_newer(r, newer);
-                        });
+                    let added = if newer.is_empty() {
+                        0
+                    } else {
+                        rows.try_update(|r| prepend_newer(r, newer)).unwrap_or(0)
+                    };
+                    // The facets and the histogram count the new records too: the window
+                    // (a relative range, as the tail needs) now ends now.
+                    let now = now_ns();
+                    if added > 0
+                        && let Some(Ok(api_filters)) =
+                            search.try_with_untracked(|s| s.api_filters(now))
+                    {
+                        let moved = search.with_untracked(|s| s.range.window(now));
+                        window.set(moved);
+                        load_volume(api_filters, moved);
                     }
                 }
                 in_flight.set(false);
