@@ -870,6 +870,10 @@ test("logs: dragging across the histogram zooms into that time range", async () 
     const count = Number((text.match(/^([\d,]+)/) ?? ["", ""])[1].replace(/,/g, ""));
     return count > 0 && count < n;
   }, before);
+  // The query bar shows the zoomed range as a custom one.
+  assert.equal(await page.locator('select[name="lookback"]').inputValue(), "custom");
+  await page.locator('input[name="start"]').waitFor();
+  await page.screenshot({ path: shot("logs-zoomed") });
   // The back button returns to the whole hour.
   await page.goBack();
   await page.waitForURL(`${uiUrl}/logs`);

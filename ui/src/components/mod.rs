@@ -10,6 +10,7 @@ pub mod scatter_plot;
 pub mod service_chip;
 pub mod service_select;
 pub mod span_detail;
+pub mod time_range_field;
 pub mod trace_logs;
 pub mod viewport;
 pub mod volume_chart;

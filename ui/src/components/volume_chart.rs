@@ -74,8 +74,20 @@ pub fn VolumeChart(
             } else {
                 format_clock(t, offset)
             };
+            // Labels at the edges stay inside the chart.
+            let at = fraction(t, start_ns, end_ns);
+            let shift = if at > 0.95 {
+                100.0
+            } else if at < 0.05 {
+                0.0
+            } else {
+                50.0
+            };
             view! {
-                <span class="volume-tick" style=format!("left: {:.3}%", fraction(t, start_ns, end_ns) * 100.0)>
+                <span
+                    class="volume-tick"
+                    style=format!("left: {:.3}%; transform: translateX(-{shift}%)", at * 100.0)
+                >
                     {text}
                 </span>
             }

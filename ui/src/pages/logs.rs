@@ -20,10 +20,11 @@ use otelite_api::logs::{LogVolume, SEVERITY_CLASSES};
 
 use crate::api::{fetch_log_services, fetch_log_volume, search_logs};
 use crate::app::Location;
-use crate::clock::{now_ns, utc_offset_minutes};
+use crate::clock::now_ns;
 use crate::components::log_detail::LogDetail;
 use crate::components::log_list::{LogList, LogListState};
 use crate::components::service_select::ServiceSelect;
+use crate::components::time_range_field::TimeRangeField;
 use crate::components::volume_chart::VolumeChart;
 use crate::logic::log_search::{
     LogRow, LogSearch, PAGE_SIZE, opened_cursor, page_path, prepend_newer, rows_of, tail_path,
@@ -31,10 +32,8 @@ use crate::logic::log_search::{
 };
 use crate::logic::query_string;
 use crate::logic::service_color::service_color;
-use crate::logic::trace_search::{Lookback, SearchRange};
-use crate::logic::{
-    Route, Signal, TimeWindow, export_url, format_count, format_timestamp, short_id,
-};
+use crate::logic::trace_search::SearchRange;
+use crate::logic::{Route, Signal, TimeWindow, export_url, format_count, short_id};
 
 const TAIL_EVERY: Duration = Duration::from_secs(1);
 
@@ -376,18 +375,8 @@ fn QueryBar(
     });
     let service = Memo::new(move |_| draft.with(|d| d.service.clone()));
     let pick_service = Callback::new(move |value: String| draft.update(|d| d.service = value));
-    let range_name = move || match draft.with(|d| d.range) {
-        SearchRange::Last(lookback) => lookback.name(),
-        SearchRange::Custom { .. } => "custom",
-    };
-    let custom_label = move || match draft.with(|d| d.range) {
-        SearchRange::Custom { start_ns, end_ns } => format!(
-            "{} – {}",
-            format_timestamp(start_ns, utc_offset_minutes(start_ns)),
-            format_timestamp(end_ns, utc_offset_minutes(end_ns))
-        ),
-        SearchRange::Last(_) => "Custom (drag across the histogram)".to_owned(),
-    };
+    let range = leptos::prelude::Signal::derive(move || draft.with(|d| d.range));
+    let set_range = Callback::new(move |range: SearchRange| draft.update(|d| d.range = range));
     let tail_possible = move || matches!(search.with(|s| s.range), SearchRange::Last(_));
     view! {
         <form class="card query-bar" on:submit=submit aria-label="Log search">
@@ -456,30 +445,9 @@ fn QueryBar(
                         on:input=move |ev| draft.update(|d| d.tags = event_target_value(&ev))
                     />
                 </label>
-                <label class="field">
-                    <span>"Time range"</span>
-                    <select
-                        name="lookback"
-                        on:change=move |ev| {
-                            if let Some(lookback) = Lookback::from_name(&event_target_value(&ev)) {
-                                draft.update(|d| d.range = SearchRange::Last(lookback));
-                            }
-                        }
-                    >
-                        {Lookback::ALL
-                            .map(|lookback| {
-                                view! {
-                                    <option value=lookback.name() prop:selected=move || range_name() == lookback.name()>
-                                        {lookback.label()}
-                                    </option>
-                                }
-                            })
-                            .collect_view()}
-                        <option value="custom" disabled=true prop:selected=move || range_name() == "custom">
-                            {custom_label}
-                        </option>
-                    </select>
-                </label>
+                <div class="time-range">
+                    <TimeRangeField range set=set_range/>
+                </div>
             </div>
         </form>
     }
