@@ -9,6 +9,13 @@
 // the exception's message and stack trace. A 10,000-span trace must open and scroll with only a
 // viewport's worth of rows in the DOM. Screenshots of each land beside the overview's.
 //
+// The log pages get the same story from the other side: the checkout's log records are found by
+// word, severity and service, one opens (attributes, resource, scope), its trace opens on its
+// span, the trace view lists that span's logs, and one of them leads back to its place in the
+// log explorer. Dragging across the volume histogram zooms the URL's time range; 100,000
+// records page in from the server as they scroll with a bounded number of rows in the DOM; the
+// live tail puts new records on top.
+//
 // Needs a running server: OTELITE_UI_URL (e.g. http://127.0.0.1:16686) and OTELITE_OTLP_HTTP_URL
 // (e.g. http://127.0.0.1:4318). run.sh starts one and sets both.
 
@@ -237,6 +244,99 @@ function logPayload() {
   };
 }
 
+// Log records of the failing checkout, from three services, on their spans: the payment
+// span's error is what the log story finds.
+const declined = "card declined: insufficient funds (order 4711)";
+
+function logsOf(service, records) {
+  const str = (key, value) => ({ key, value: { stringValue: value } });
+  return {
+    resource: { attributes: [str("service.name", service), str("deployment.environment", "dev")] },
+    scopeLogs: [{ scope: { name: "otelite-browser-test", version: "1.0.0" }, logRecords: records }],
+  };
+}
+
+function logRecord(timeNs, severityNumber, severityText, body, extra = {}) {
+  return {
+    timeUnixNano: timeNs.toString(),
+    observedTimeUnixNano: timeNs.toString(),
+    severityNumber,
+    severityText,
+    body: typeof body === "string" ? { stringValue: body } : body,
+    ...extra,
+  };
+}
+
+function checkoutLogsPayload() {
+  const t0 = BigInt(Date.now() - 5_000) * 1_000_000n;
+  const ms = (n) => t0 + BigInt(Math.round(n * 1e6));
+  const { traceId, ids } = checkout;
+  const str = (key, value) => ({ key, value: { stringValue: value } });
+  return {
+    resourceLogs: [
+      logsOf("frontend", [
+        logRecord(ms(1), 9, "INFO", "POST /checkout received", { traceId, spanId: ids.root }),
+        logRecord(ms(179), 17, "ERROR", "POST /checkout answered 500: upstream failed", { traceId, spanId: ids.root }),
+      ]),
+      logsOf("checkout", [
+        logRecord(ms(13), 9, "INFO", "placing order 4711 for user alice", {
+          traceId, spanId: ids.checkout, attributes: [str("order.id", "4711")],
+        }),
+        logRecord(ms(21), 5, "DEBUG", {
+          kvlistValue: { values: [str("query", "SELECT * FROM orders WHERE id = $1"), { key: "rows", value: { intValue: "1" } }] },
+        }, { traceId, spanId: ids.db }),
+      ]),
+      logsOf("payment", [
+        logRecord(ms(70), 13, "WARN", "charge attempt 1 of 2 failed, retrying", { traceId, spanId: ids.payment }),
+        logRecord(ms(150), 17, "ERROR", declined, {
+          traceId, spanId: ids.payment,
+          attributes: [str("payment.method", "card"), { key: "amount.cents", value: { intValue: "4999" } }],
+        }),
+      ]),
+    ],
+  };
+}
+
+// Background logs of the last half hour, so the histogram and the facets have something to
+// show: five services, every severity.
+function backgroundLogsPayload() {
+  const now = Date.now();
+  const services = ["frontend", "checkout", "inventory", "payment", "shipping"];
+  const levels = [[5, "DEBUG"], [9, "INFO"], [9, "INFO"], [9, "INFO"], [13, "WARN"], [17, "ERROR"]];
+  const messages = [
+    "GET /products answered 200 in 12ms",
+    "cache miss for product catalog page 3",
+    "reserved 2 items of sku-1842",
+    "shipment label created for order 4693",
+    "connection pool at 80% capacity",
+    "timeout calling shipping-quote after 2s",
+  ];
+  const byService = new Map(services.map((s) => [s, []]));
+  for (let i = 0; i < 600; i++) {
+    // More recent minutes are busier, like a rising load.
+    const ago = Math.floor(Math.pow(i / 600, 1.6) * 30 * 60_000) + 10_000;
+    const t = BigInt(now - ago) * 1_000_000n + BigInt(i);
+    const [n, text] = levels[i % levels.length];
+    byService.get(services[i % services.length]).push(logRecord(t, n, text, `${messages[(i * 7) % messages.length]} (#${i})`));
+  }
+  return { resourceLogs: [...byService].map(([service, records]) => logsOf(service, records)) };
+}
+
+// 100,000 records of one service three to five hours ago, outside the default hour.
+const BULK_LOGS = 100_000;
+function bulkLogBatches(batchSize) {
+  const t0 = BigInt(Date.now() - 5 * 3_600_000) * 1_000_000n;
+  const batches = [];
+  for (let from = 0; from < BULK_LOGS; from += batchSize) {
+    const records = [];
+    for (let i = from; i < Math.min(from + batchSize, BULK_LOGS); i++) {
+      records.push(logRecord(t0 + BigInt(i) * 72_000_000n, 9, "INFO", `bulk record ${i}`));
+    }
+    batches.push({ resourceLogs: [logsOf("bulk-logs", records)] });
+  }
+  return batches;
+}
+
 async function sendOtlp(signal, payload) {
   const response = await fetch(`${otlpUrl}/v1/${signal}`, {
     method: "POST",
@@ -261,6 +361,9 @@ before(async () => {
   for (const batch of bigTraceBatches(2_500)) await sendOtlp("traces", batch);
   await sendOtlp("metrics", metricPayload());
   await sendOtlp("logs", logPayload());
+  await sendOtlp("logs", checkoutLogsPayload());
+  await sendOtlp("logs", backgroundLogsPayload());
+  for (const batch of bulkLogBatches(10_000)) await sendOtlp("logs", batch);
 
   profileDir = mkdtempSync(join(tmpdir(), "otelite-chromium-"));
   // A persistent context on a fresh directory: nothing from an earlier run can leak in.
@@ -301,6 +404,23 @@ after(async () => {
 
 function assertNoProblems() {
   assert.deepEqual(problems, [], "the page reported problems");
+}
+
+// Scrolls `scroller` from top to bottom in 40 steps, a frame each; the median frame time in ms.
+async function medianScrollFrame(scroller) {
+  const frames = await scroller.evaluate(async (el) => {
+    const times = [];
+    let last = performance.now();
+    for (let i = 1; i <= 40; i++) {
+      el.scrollTop = (el.scrollHeight - el.clientHeight) * (i / 40);
+      await new Promise((r) => requestAnimationFrame(r));
+      const now = performance.now();
+      times.push(now - last);
+      last = now;
+    }
+    return times.sort((a, b) => a - b);
+  });
+  return frames[Math.floor(frames.length / 2)];
 }
 
 async function heading() {
@@ -346,19 +466,24 @@ test("navigation shows each signal page with a working export command", async ()
     assert.equal(await heading(), title);
     assert.equal(await page.title(), `${title} · otelite`);
 
-    const curl = (await page.getByTestId("curl").textContent()).trim();
-    const prefix = `curl -sS -o ${signal}.json '${uiUrl}/api/v1/export/${signal}?start=`;
-    assert.ok(curl.startsWith(prefix), `curl line: ${curl}`);
-
+    let url;
     if (signal === "metrics") {
+      const curl = (await page.getByTestId("curl").textContent()).trim();
+      const prefix = `curl -sS -o ${signal}.json '${uiUrl}/api/v1/export/${signal}?start=`;
+      assert.ok(curl.startsWith(prefix), `curl line: ${curl}`);
       await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: uiUrl });
       await page.getByRole("button", { name: "Copy" }).click();
       await page.getByRole("button", { name: "Copied" }).waitFor();
       assert.equal(await page.evaluate(() => navigator.clipboard.readText()), curl);
+      url = curl.slice(curl.indexOf("'") + 1, -1);
+    } else {
+      // The log explorer keeps an export link of the searched time range.
+      await page.getByTestId("log-list").locator(".log-row").first().waitFor();
+      url = await page.getByTestId("export-link").getAttribute("href");
+      assert.ok(url.startsWith(`${uiUrl}/api/v1/export/logs?start=`), `export link: ${url}`);
     }
 
-    // The command's URL must really export what was sent.
-    const url = curl.slice(curl.indexOf("'") + 1, -1);
+    // The export URL must really export what was sent.
     const response = await page.request.get(url);
     assert.equal(response.status(), 200, `${url} answered ${response.status()}`);
     const body = await response.json();
@@ -587,19 +712,7 @@ test("a 10,000-span trace opens and scrolls with a bounded number of rows", asyn
   assert.ok(firstRows > 10 && firstRows < 150, `${firstRows} rows rendered at the top`);
 
   // Scroll through in steps, timing the frames, then to the very end.
-  const frames = await body.evaluate(async (el) => {
-    const times = [];
-    let last = performance.now();
-    for (let i = 1; i <= 40; i++) {
-      el.scrollTop = (el.scrollHeight - el.clientHeight) * (i / 40);
-      await new Promise((r) => requestAnimationFrame(r));
-      const now = performance.now();
-      times.push(now - last);
-      last = now;
-    }
-    return times.sort((a, b) => a - b);
-  });
-  const median = frames[Math.floor(frames.length / 2)];
+  const median = await medianScrollFrame(body);
   // Depth-first, the last row is the rightmost leaf: the last child of the last child...
   let last = 0;
   while (4 * last + 4 < BIG_SPANS) last = 4 * last + 4;
@@ -626,5 +739,202 @@ test("a 10,000-span trace opens and scrolls with a bounded number of rows", asyn
   await page.locator(`.wf-row.selected[data-span-id="${bigSpanId(7777)}"]`).waitFor();
   assert.ok((await rendered()) < 150);
   await page.screenshot({ path: shot("trace-10k") });
+  assertNoProblems();
+});
+
+// --- Logs ---------------------------------------------------------------------------------------
+
+test("logs: search, open a record, go to its trace, and back to its logs from the trace view", async () => {
+  await page.goto(`${uiUrl}/logs`);
+  const bar = page.getByRole("form", { name: "Log search" });
+  await page.getByTestId("log-list").locator(".log-row").first().waitFor({ timeout: 30_000 });
+  // The facets count what the volume API counted: services of the last hour, by count.
+  await page.locator('[data-testid="service-facets"] [data-service="payment"]').waitFor();
+  assert.equal(await page.locator('[data-testid="service-facets"] [data-service="bulk-logs"]').count(), 0,
+    "records older than the hour are not counted");
+
+  await bar.getByLabel("Search text").fill("declined");
+  await bar.locator('select[name="severity"]').selectOption("error");
+  await bar.locator('select[name="service"] option[value="payment"]').waitFor({ state: "attached" });
+  await bar.locator('select[name="service"]').selectOption("payment");
+  await bar.getByRole("button", { name: "Search" }).click();
+  await page.waitForURL(/\/logs\?/);
+  const url = new URL(page.url());
+  assert.equal(url.searchParams.get("q"), "declined");
+  assert.equal(url.searchParams.get("severity"), "error");
+  assert.equal(url.searchParams.get("service"), "payment");
+
+  await page.getByTestId("log-count").getByText("1 record", { exact: false }).waitFor({ timeout: 15_000 });
+  const rows = page.locator(".log-row");
+  await page.waitForFunction(() => document.querySelectorAll(".log-row").length === 1);
+  const row = rows.first();
+  assert.equal(await row.getAttribute("data-trace-id"), checkout.traceId);
+  assert.equal((await row.locator(".log-message").textContent()).trim(), declined);
+  assert.equal(await row.locator(".log-message mark").textContent(), "declined", "the searched word is marked");
+  assert.equal((await row.locator(".log-level").textContent()).trim(), "ERROR");
+  assert.equal(
+    await page.locator('[data-testid="severity-facets"] [data-severity="error"] .facet-count').textContent(),
+    "1",
+  );
+
+  // A reload keeps the search.
+  await page.reload();
+  await rows.first().waitFor();
+  assert.equal(await bar.getByLabel("Search text").inputValue(), "declined");
+
+  // The record opens: its attributes, resource and scope, and the URL names it.
+  await rows.first().click();
+  const detail = page.getByTestId("log-detail");
+  await detail.waitFor();
+  assert.equal((await detail.getByTestId("log-body").textContent()).trim(), declined);
+  assert.equal(await detail.getByTestId("log-trace-id").textContent(), checkout.traceId);
+  assert.equal(await detail.locator('tr[data-key="payment.method"] .value').textContent(), "card");
+  assert.equal(await detail.locator('tr[data-key="amount.cents"] .value-type').textContent(), "int");
+  assert.equal(await detail.locator('tr[data-key="deployment.environment"] .value').textContent(), "dev");
+  assert.match(await detail.locator(".scope-name").textContent(), /otelite-browser-test 1\.0\.0/);
+  const cursor = await rows.first().getAttribute("data-cursor");
+  assert.equal(new URL(page.url()).searchParams.get("open"), cursor);
+  await page.screenshot({ path: shot("logs-search"), fullPage: true });
+
+  // Its trace opens on its span.
+  await detail.getByRole("link", { name: "Open trace" }).click();
+  await page.waitForURL(`${uiUrl}/traces/${checkout.traceId}?span=${checkout.ids.payment}`);
+  await page.getByTestId("span-detail").locator(".detail-title").getByText("Charge").waitFor();
+
+  // The trace view lists that span's logs (2 of the trace's 6), and all of them without a span.
+  const panel = page.getByTestId("trace-logs");
+  await panel.locator(".trace-log").first().waitFor();
+  assert.equal(await panel.getByTestId("trace-log-count").textContent(), "2 of 6");
+  const spanLogs = await panel.locator(".trace-log").evaluateAll((els) => els.map((e) => e.dataset.spanId));
+  assert.deepEqual(spanLogs, [checkout.ids.payment, checkout.ids.payment]);
+  await page.screenshot({ path: shot("trace-logs"), fullPage: true });
+  await page.getByTestId("span-detail").getByRole("button", { name: "Close span detail" }).click();
+  await panel.getByTestId("trace-log-count").getByText("6", { exact: true }).waitFor();
+  // The structured body reads as its value text in the panel.
+  assert.match(await panel.locator(`.trace-log[data-span-id="${checkout.ids.db}"]`).textContent(), /query: "SELECT/);
+  // A span badge chooses that span in the waterfall.
+  await panel.locator(`.trace-log[data-span-id="${checkout.ids.checkout}"] .trace-log-span`).click();
+  await page.locator(`.wf-row.selected[data-span-id="${checkout.ids.checkout}"]`).waitFor();
+  await page.getByTestId("span-detail").getByRole("button", { name: "Close span detail" }).click();
+
+  // Back to the error record's place in the log explorer: the trace's logs, that one opened.
+  await panel.locator(".trace-log-body", { hasText: declined }).click();
+  await page.waitForURL(/\/logs\?traceId=/);
+  const back = new URL(page.url());
+  assert.equal(back.searchParams.get("traceId"), checkout.traceId);
+  assert.equal(back.searchParams.get("open"), cursor);
+  await page.getByTestId("trace-filter").waitFor();
+  await page.getByTestId("log-detail").getByTestId("log-body").getByText(declined).waitFor();
+  assert.equal(await page.locator(".log-row").count(), 6, "every log of the trace");
+  assert.equal(await page.locator(".log-row.selected").getAttribute("data-cursor"), cursor);
+  // The structured body opens as a tree.
+  await page.locator(".log-row", { hasText: "SELECT" }).click();
+  const tree = page.getByTestId("log-detail").locator(".body-tree li");
+  assert.deepEqual(
+    await tree.evaluateAll((els) => els.map((e) => e.textContent.trim())),
+    ["bodymap", "query: SELECT * FROM orders WHERE id = $1", "rows: 1"],
+  );
+  await page.goBack();
+  await page.waitForURL(new RegExp(`/traces/${checkout.traceId}`));
+  await page.getByTestId("trace-logs").locator(".trace-log").first().waitFor();
+  assertNoProblems();
+});
+
+test("logs: dragging across the histogram zooms into that time range", async () => {
+  await page.goto(`${uiUrl}/logs`);
+  const plot = page.getByTestId("volume-plot");
+  await plot.locator(".volume-bar").first().waitFor({ timeout: 15_000 });
+  await page.locator(".log-row").first().waitFor();
+  const before = Number((await page.getByTestId("log-count").textContent()).match(/^([\d,]+)/)[1].replace(/,/g, ""));
+  await page.screenshot({ path: shot("logs"), fullPage: false });
+  const opened = BigInt(Date.now()) * 1_000_000n;
+  const box = await plot.boundingBox();
+  const y = box.y + box.height / 2;
+  await page.mouse.move(box.x + box.width * 0.5, y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.7, y, { steps: 5 });
+  await page.locator(".volume-selection").waitFor();
+  await page.mouse.move(box.x + box.width * 0.9, y, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForURL(/start=\d+&end=\d+/);
+  const url = new URL(page.url());
+  const start = BigInt(url.searchParams.get("start"));
+  const end = BigInt(url.searchParams.get("end"));
+  const hour = 3_600_000_000_000n;
+  // 50% to 90% of the last hour: 24 minutes, ending 6 minutes before the drag.
+  const minutes = Number(end - start) / 60e9;
+  assert.ok(minutes > 23 && minutes < 25, `zoomed to ${minutes} minutes`);
+  assert.ok(start > opened - hour && end < opened, "inside the range shown before");
+  await page.waitForFunction((n) => {
+    const text = document.querySelector('[data-testid="log-count"]')?.textContent ?? "";
+    const count = Number((text.match(/^([\d,]+)/) ?? ["", ""])[1].replace(/,/g, ""));
+    return count > 0 && count < n;
+  }, before);
+  // The query bar shows the zoomed range as a custom one.
+  assert.equal(await page.locator('select[name="lookback"]').inputValue(), "custom");
+  await page.locator('input[name="start"]').waitFor();
+  await page.screenshot({ path: shot("logs-zoomed") });
+  // The back button returns to the whole hour.
+  await page.goBack();
+  await page.waitForURL(`${uiUrl}/logs`);
+  assertNoProblems();
+});
+
+test("logs: 100,000 records scroll with a bounded number of rows, paged as they scroll", async () => {
+  await page.goto(`${uiUrl}/logs?service=bulk-logs&lookback=6h`);
+  await page.locator(".log-row").first().waitFor({ timeout: 30_000 });
+  await page.getByTestId("log-count").getByText("100,000 records", { exact: false }).waitFor({ timeout: 30_000 });
+  assert.equal((await page.locator(".log-row .log-message").first().textContent()).trim(), `bulk record ${BULK_LOGS - 1}`);
+  const body = page.locator(".log-body");
+  const rendered = () => page.locator(".log-row").count();
+  const started = Date.now();
+  let most = 0;
+  // Scroll to the end of what is loaded until every record has come (two minutes at most).
+  const loadedCount = async () =>
+    Number((await page.getByTestId("log-count").locator(".results-more").textContent()).match(/([\d,]+) loaded/)[1].replace(/,/g, ""));
+  let loadedNow = 0;
+  while (Date.now() - started < 120_000) {
+    await body.evaluate(async (el) => {
+      el.scrollTop = el.scrollHeight;
+      await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    });
+    most = Math.max(most, await rendered());
+    loadedNow = await loadedCount();
+    if (loadedNow === BULK_LOGS) break;
+    assert.equal(await page.getByTestId("search-error").count(), 0, "a page failed to load");
+  }
+  assert.equal(loadedNow, BULK_LOGS, "every record paged in");
+  await body.evaluate(async (el) => {
+    el.scrollTop = el.scrollHeight;
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  });
+  const lastRow = page.locator(".log-row .log-message", { hasText: /^bulk record 0$/ });
+  await lastRow.waitFor({ timeout: 30_000 });
+  assert.ok(most < 120, `${most} rows in the DOM at most`);
+  const height = await body.evaluate((el) => el.scrollHeight);
+  assert.ok(height >= 26 * BULK_LOGS, `the scroll height (${height}px) covers every row`);
+  // Scrolling through the whole list: the median frame time goes into the log line below.
+  const median = await medianScrollFrame(body);
+  assert.ok((await rendered()) < 120);
+  console.log(`100,000 log records: all paged in ${Date.now() - started} ms, at most ${most} rows in the DOM, ` +
+    `median frame while scrolling ${median.toFixed(1)} ms`);
+  await page.screenshot({ path: shot("logs-100k") });
+  assertNoProblems();
+});
+
+test("logs: the live tail shows new records on top within seconds, and counts them", async () => {
+  await page.goto(`${uiUrl}/logs?service=tail-test`);
+  await page.getByTestId("no-logs").waitFor({ timeout: 15_000 });
+  await page.getByRole("checkbox", { name: "Live tail" }).check();
+  for (const text of ["tail first", "tail second"]) {
+    const t = BigInt(Date.now()) * 1_000_000n;
+    await sendOtlp("logs", { resourceLogs: [logsOf("tail-test", [logRecord(t, 9, "INFO", text)])] });
+    await page.locator(".log-row").first().locator(".log-message").getByText(text).waitFor({ timeout: 10_000 });
+  }
+  const order = await page.locator(".log-row .log-message").evaluateAll((els) => els.map((e) => e.textContent.trim()));
+  assert.deepEqual(order, ["tail second", "tail first"]);
+  // The facets count them too.
+  await page.locator('[data-testid="service-facets"] [data-service="tail-test"] .facet-count').getByText("2", { exact: true }).waitFor();
+  await page.getByRole("checkbox", { name: "Live tail" }).uncheck();
   assertNoProblems();
 });

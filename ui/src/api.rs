@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use otelite_api::logs::{LogSearchResponse, LogVolume};
 use otelite_api::traces::{Operations, Services, Trace, TraceSearchResponse};
 use otelite_api::{ErrorBody, Status};
 use serde::de::DeserializeOwned;
@@ -13,6 +14,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{RequestCache, RequestInit, Response};
 
+use crate::logic::log_search::LOG_SERVICES_PATH;
 use crate::logic::query_string::encode;
 use crate::logic::{STATUS_PATH, TRACE_OPERATIONS_PATH, TRACE_SERVICES_PATH, trace_path};
 
@@ -81,6 +83,22 @@ pub async fn search_traces(path: &str) -> Result<TraceSearchResponse, ApiError> 
 /// `GET /api/v1/traces/{trace_id}`.
 pub async fn fetch_trace(trace_id: &str) -> Result<Trace, ApiError> {
     get_json(&trace_path(trace_id)).await
+}
+
+/// `GET /api/v1/logs?...`, with the path built by [`crate::logic::log_search::page_path`] or
+/// [`crate::logic::log_search::tail_path`].
+pub async fn search_logs(path: &str) -> Result<LogSearchResponse, ApiError> {
+    get_json(path).await
+}
+
+/// `GET /api/v1/logs/volume?...` ([`crate::logic::log_search::volume_path`]).
+pub async fn fetch_log_volume(path: &str) -> Result<LogVolume, ApiError> {
+    get_json(path).await
+}
+
+/// `GET /api/v1/log-services`.
+pub async fn fetch_log_services() -> Result<Services, ApiError> {
+    get_json(LOG_SERVICES_PATH).await
 }
 
 async fn get_json<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {

@@ -12,6 +12,7 @@ use wasm_bindgen::JsValue;
 use web_sys::MouseEvent;
 
 use crate::logic::{Route, Signal, SignalWords};
+use crate::pages::logs::LogsPage;
 use crate::pages::not_found::NotFound;
 use crate::pages::overview::Overview;
 use crate::pages::signal::SignalPage;
@@ -115,6 +116,7 @@ pub fn App() -> impl IntoView {
                 Route::Overview => view! { <Overview/> }.into_any(),
                 Route::TraceSearch => view! { <TraceSearchPage/> }.into_any(),
                 Route::Trace(trace_id) => view! { <TraceViewPage trace_id/> }.into_any(),
+                Route::Logs => view! { <LogsPage/> }.into_any(),
                 Route::Signal(signal) => view! { <SignalPage signal/> }.into_any(),
                 Route::NotFound(path) => view! { <NotFound path/> }.into_any(),
             }}

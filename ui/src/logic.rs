@@ -6,6 +6,7 @@
 //! these functions and only render the result.
 
 pub mod chart;
+pub mod log_search;
 pub mod query_string;
 pub mod service_color;
 pub mod span_tree;
@@ -66,7 +67,9 @@ pub enum Route {
     TraceSearch,
     /// `/traces/{trace_id}`: one trace. The id is kept as written; the page checks it.
     Trace(String),
-    /// `/metrics`, `/logs`: the signal's export page, until it has a browsing view.
+    /// `/logs`: the log explorer.
+    Logs,
+    /// `/metrics`: the signal's export page, until it has a browsing view.
     Signal(Signal),
     /// A path the UI has no page for; kept so the page can say which one.
     NotFound(String),
@@ -77,6 +80,7 @@ impl Route {
     pub fn for_signal(signal: Signal) -> Route {
         match signal {
             Signal::Traces => Route::TraceSearch,
+            Signal::Logs => Route::Logs,
             other => Route::Signal(other),
         }
     }
@@ -87,6 +91,7 @@ impl Route {
         match trimmed {
             "" | "/index.html" | "/overview" => return Route::Overview,
             "/traces" => return Route::TraceSearch,
+            "/logs" => return Route::Logs,
             _ => {}
         }
         if let Some(id) = trimmed.strip_prefix("/traces/")
@@ -109,6 +114,7 @@ impl Route {
             Route::Overview => "/".to_owned(),
             Route::TraceSearch => "/traces".to_owned(),
             Route::Trace(id) => format!("/traces/{}", query_string::encode(id)),
+            Route::Logs => "/logs".to_owned(),
             Route::Signal(signal) => format!("/{}", signal.name()),
             Route::NotFound(path) => path.clone(),
         }
@@ -118,6 +124,7 @@ impl Route {
     pub fn section(&self) -> Option<Signal> {
         match self {
             Route::TraceSearch | Route::Trace(_) => Some(Signal::Traces),
+            Route::Logs => Some(Signal::Logs),
             Route::Signal(signal) => Some(*signal),
             Route::Overview | Route::NotFound(_) => None,
         }
@@ -129,6 +136,7 @@ impl Route {
             Route::Overview => "otelite".to_owned(),
             Route::TraceSearch => "Traces · otelite".to_owned(),
             Route::Trace(id) => format!("Trace {} · otelite", short_id(id)),
+            Route::Logs => "Logs · otelite".to_owned(),
             Route::Signal(signal) => format!("{} · otelite", signal.title()),
             Route::NotFound(_) => "Not found · otelite".to_owned(),
         }
@@ -352,6 +360,23 @@ pub fn wrap_points(name: &str) -> Vec<&str> {
     pieces
 }
 
+/// The first and one-past-last rows to render for a list scrolled to `scroll_top` in a viewport
+/// `viewport` pixels tall, of `count` rows `row_height` tall, with `overscan` rows either side.
+pub fn visible_rows(
+    scroll_top: f64,
+    viewport: f64,
+    row_height: f64,
+    count: usize,
+    overscan: usize,
+) -> (usize, usize) {
+    let top = scroll_top.max(0.0);
+    let first = ((top / row_height) as usize)
+        .saturating_sub(overscan)
+        .min(count);
+    let last = (((top + viewport.max(0.0)) / row_height).ceil() as usize + overscan).min(count);
+    (first, last.max(first))
+}
+
 /// A time window in unix nanoseconds, `start` inclusive, `end` exclusive, as the export API
 /// takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -413,7 +438,9 @@ mod tests {
             Route::from_path("/metrics/"),
             Route::Signal(Signal::Metrics)
         );
-        assert_eq!(Route::from_path("/logs"), Route::Signal(Signal::Logs));
+        assert_eq!(Route::from_path("/logs"), Route::Logs);
+        assert_eq!(Route::for_signal(Signal::Logs), Route::Logs);
+        assert_eq!(Route::Logs.path(), "/logs");
         assert_eq!(
             Route::from_path("/nope"),
             Route::NotFound("/nope".to_owned())
@@ -440,10 +467,18 @@ mod tests {
             Route::Trace("0af7651916cd43dd8448eb211c80319c".into()).document_title(),
             "Trace 0af76519 · otelite"
         );
+        assert_eq!(Route::Logs.document_title(), "Logs · otelite");
+    }
+
+    #[test]
+    fn only_the_rows_in_view_are_rendered() {
+        assert_eq!(visible_rows(0.0, 520.0, 26.0, 100_000, 10), (0, 30));
         assert_eq!(
-            Route::Signal(Signal::Logs).document_title(),
-            "Logs · otelite"
+            visible_rows(26.0 * 50_000.0, 520.0, 26.0, 100_000, 10),
+            (49_990, 50_030)
         );
+        assert_eq!(visible_rows(1e9, 520.0, 26.0, 100, 10), (100, 100));
+        assert_eq!(visible_rows(-5.0, -1.0, 28.0, 3, 15), (0, 3));
     }
 
     #[test]

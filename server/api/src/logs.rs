@@ -2,13 +2,17 @@
 //!
 //! - `GET /api/v1/logs?q=&service=&severity=&traceId=&spanId=&tags=&start=&end=&limit=&cursor=&direction=`
 //!   → [`LogSearchResponse`]. `q` is free text: each of its words must be a whole word of the
-//!   body, ignoring case. `service` may repeat (any of them). `severity` is the least severity
+//!   body, ignoring case; a `"quoted phrase"` must appear in the body as written. `service` may repeat (any of them). `severity` is the least severity
 //!   name (`trace`, `debug`, `info`, `warn`, `error`, `fatal`) or number (1–24). `tags` are
 //!   `key=value` pairs as the trace API reads them, matched against the record's attributes,
 //!   then its resource's. `direction` is `backward` (newest first, the default) or `forward`.
-//!   `cursor` is a previous response's `next_cursor`: the page after it.
+//!   `cursor` is a previous response's `next_cursor`: the page after it. Without `start` and
+//!   `end` the last hour is searched; `limit` is 1–1000 (100 by default). The range is not
+//!   capped: a page costs what it takes to find its records.
 //! - `GET /api/v1/logs/volume?<the same filters>&step=` → [`LogVolume`]: how many records match,
-//!   per time bucket and severity, and per service (the facets' counts).
+//!   per time bucket and severity, and per service (the facets' counts). `step` is a duration
+//!   (`30s`, `5m`); by default about 100 buckets of a round width span the range; at most
+//!   10,000 buckets.
 //! - `GET /api/v1/log-services?start=&end=` → [`crate::traces::Services`]: services with logs.
 //!
 //! Times are unix nanoseconds as decimal strings, ids lower-case hex, as in the trace API.

@@ -1,6 +1,6 @@
 //! The HTTP query side, served on the UI port: otelite's own API under `/api/v1/...` (status,
-//! export, traces), Jaeger's trace query APIs v1 and v3 (`jaeger/`), and the health probes.
-//! Loki's log query API (`loki/`, `/loki/api/v1/...`). Later: Prometheus-compatible routes.
+//! export, traces, logs), Jaeger's trace query APIs v1 and v3 (`jaeger/`), Loki's log query
+//! API (`loki/`, `/loki/api/v1/...`), and the health probes. Later: Prometheus-compatible routes.
 //!
 //! Every handler returns `Result<_, ApiError>`, so every failure a user can cause becomes a 4xx
 //! with a JSON body that says what was wrong; nothing here panics on input.
@@ -8,6 +8,7 @@
 mod export;
 mod health;
 mod jaeger;
+mod logs;
 mod loki;
 mod status;
 mod traces;
@@ -34,6 +35,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/traces/{trace_id}/otlp", get(traces::trace_otlp))
         .route("/api/v1/trace-services", get(traces::services))
         .route("/api/v1/trace-operations", get(traces::operations))
+        .route("/api/v1/logs", get(logs::search))
+        .route("/api/v1/logs/volume", get(logs::volume))
+        .route("/api/v1/log-services", get(logs::services))
         .merge(jaeger::routes())
         .merge(loki::routes())
         .with_state(state)

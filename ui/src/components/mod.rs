@@ -1,8 +1,17 @@
-//! Pieces of the trace pages too large to sit inside one page module: the search results'
-//! scatter plot, the waterfall and the span detail panel, and the service chip all of them use.
+//! Pieces of the pages too large to sit inside one page module: the trace search's scatter plot,
+//! the waterfall and the span detail panel, the service chip; the log explorer's list, record
+//! detail and volume histogram, the trace view's logs panel; and the viewport tracking both
+//! virtualised lists share.
 //! Each takes its data as props; the pages own fetching and the URL.
 
+pub mod log_detail;
+pub mod log_list;
 pub mod scatter_plot;
 pub mod service_chip;
+pub mod service_select;
 pub mod span_detail;
+pub mod time_range_field;
+pub mod trace_logs;
+pub mod viewport;
+pub mod volume_chart;
 pub mod waterfall;

@@ -191,7 +191,7 @@ pub fn SpanDetail(
 }
 
 #[component]
-fn DetailSection(
+pub fn DetailSection(
     title: &'static str,
     /// How many items the section lists, shown beside the title.
     #[prop(optional)]
@@ -215,7 +215,7 @@ fn DetailSection(
 
 /// `text` with a line-break opportunity after each separator (see [`wrap_points`]), so long
 /// dotted keys and span names wrap between their parts rather than inside a word.
-fn breakable(text: &str) -> impl IntoView + use<> {
+pub fn breakable(text: &str) -> impl IntoView + use<> {
     wrap_points(text)
         .into_iter()
         .map(|piece| view! { {piece.to_owned()} <wbr/> })
@@ -224,7 +224,7 @@ fn breakable(text: &str) -> impl IntoView + use<> {
 
 /// Key, value and type of each attribute.
 #[component]
-fn Attributes(attributes: Vec<KeyValue>) -> impl IntoView {
+pub fn Attributes(attributes: Vec<KeyValue>) -> impl IntoView {
     if attributes.is_empty() {
         return view! { <p class="muted">"None"</p> }.into_any();
     }

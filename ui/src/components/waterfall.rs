@@ -9,10 +9,10 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use leptos::html::Div;
 use leptos::prelude::*;
 use web_sys::KeyboardEvent;
 
+use crate::components::viewport::Viewport;
 use crate::logic::chart::{LabelPlace, label_place};
 use crate::logic::service_color::service_color;
 use crate::logic::span_tree::{TraceLayout, duration_ns, is_error, span_service};
@@ -49,46 +49,18 @@ pub fn Waterfall(layout: Arc<TraceLayout>, state: WaterfallState) -> impl IntoVi
         collapsed,
         ..
     } = state;
-    let body = NodeRef::<Div>::new();
-    let scroll_top = RwSignal::new(0.0f64);
-    // Until measured, assume a tall viewport: too many rows is harmless, too few leaves a gap.
-    let viewport = RwSignal::new(1200.0f64);
-    let measure = move || {
-        if let Some(el) = body.get_untracked() {
-            viewport.set(f64::from(el.client_height()));
-            scroll_top.set(f64::from(el.scroll_top()));
-        }
-    };
-    Effect::new(move |_| {
-        if body.get().is_some() {
-            measure();
-        }
-    });
-    let _resize = window_event_listener(leptos::ev::resize, move |_| measure());
-
-    let window = Memo::new(move |_| {
-        let count = rows.with(Vec::len);
-        let top = scroll_top.get().max(0.0);
-        let first = ((top / ROW_HEIGHT) as usize)
-            .saturating_sub(OVERSCAN)
-            .min(count);
-        let last = (((top + viewport.get()) / ROW_HEIGHT).ceil() as usize + OVERSCAN).min(count);
-        (first, last.max(first))
-    });
+    let viewport = Viewport::track();
+    let window = Memo::new(move |_| viewport.rows(rows.with(Vec::len), ROW_HEIGHT, OVERSCAN));
 
     // Bring a row into view when asked (a find match, a span from the URL, the keyboard).
     Effect::new(move |_| {
         let Some(span) = scroll_to.get() else { return };
-        let Some(el) = body.get() else { return };
-        scroll_to.set(None);
-        let Some(position) = rows.with_untracked(|r| r.iter().position(|s| *s == span)) else {
+        if viewport.body.get().is_none() {
             return;
-        };
-        let row_top = position as f64 * ROW_HEIGHT;
-        let (top, height) = (f64::from(el.scroll_top()), f64::from(el.client_height()));
-        if row_top < top || row_top + ROW_HEIGHT > top + height {
-            el.set_scroll_top((row_top - height / 2.0 + ROW_HEIGHT / 2.0).max(0.0) as i32);
-            scroll_top.set(f64::from(el.scroll_top()));
+        }
+        scroll_to.set(None);
+        if let Some(position) = rows.with_untracked(|r| r.iter().position(|s| *s == span)) {
+            viewport.reveal(position, ROW_HEIGHT);
         }
     });
 
@@ -162,11 +134,11 @@ pub fn Waterfall(layout: Arc<TraceLayout>, state: WaterfallState) -> impl IntoVi
             </div>
             <div
                 class="wf-body"
-                node_ref=body
+                node_ref=viewport.body
                 tabindex="0"
                 role="tree"
                 aria-label="Spans"
-                on:scroll=move |_| measure()
+                on:scroll=move |_| viewport.measure()
                 on:keydown=on_key
             >
                 <div style=move || {

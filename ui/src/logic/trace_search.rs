@@ -82,6 +82,44 @@ pub enum SearchRange {
 }
 
 impl SearchRange {
+    /// The range a search page's query string keeps: `lookback=1h`, or `start` and `end` (unix
+    /// ns, start before end, which win over a lookback); the last hour when neither reads.
+    pub fn from_query(pairs: &[(String, String)]) -> SearchRange {
+        let mut range = SearchRange::Last(Lookback::Hour1);
+        let (mut start, mut end) = (None, None);
+        for (key, value) in pairs {
+            match key.as_str() {
+                "lookback" => {
+                    if let Some(lookback) = Lookback::from_name(value) {
+                        range = SearchRange::Last(lookback);
+                    }
+                }
+                "start" => start = value.parse::<u64>().ok(),
+                "end" => end = value.parse::<u64>().ok(),
+                _ => {}
+            }
+        }
+        match (start, end) {
+            (Some(start_ns), Some(end_ns)) if start_ns < end_ns => {
+                SearchRange::Custom { start_ns, end_ns }
+            }
+            _ => range,
+        }
+    }
+
+    /// The query pairs [`SearchRange::from_query`] reads back as `self`, the last hour (the
+    /// default) as none.
+    pub fn query_pairs(self) -> [(&'static str, String); 3] {
+        let (lookback, start, end) = match self {
+            SearchRange::Last(Lookback::Hour1) => (String::new(), String::new(), String::new()),
+            SearchRange::Last(l) => (l.name().to_owned(), String::new(), String::new()),
+            SearchRange::Custom { start_ns, end_ns } => {
+                (String::new(), start_ns.to_string(), end_ns.to_string())
+            }
+        };
+        [("lookback", lookback), ("start", start), ("end", end)]
+    }
+
     /// The window this range means at `now_ns`.
     pub fn window(self, now_ns: u64) -> (u64, u64) {
         match self {
@@ -184,9 +222,12 @@ impl Default for TraceSearch {
 impl TraceSearch {
     /// The search a page's query string (`location.search`) describes.
     pub fn from_query(query: &str) -> TraceSearch {
-        let mut search = TraceSearch::default();
-        let (mut start, mut end) = (None, None);
-        for (key, value) in query_string::parse(query) {
+        let pairs = query_string::parse(query);
+        let mut search = TraceSearch {
+            range: SearchRange::from_query(&pairs),
+            ..TraceSearch::default()
+        };
+        for (key, value) in pairs {
             match key.as_str() {
                 "service" => search.service = value,
                 "operation" => search.operation = value,
@@ -194,13 +235,6 @@ impl TraceSearch {
                 "tags" => search.tags = value,
                 "minDuration" => search.min_duration = value,
                 "maxDuration" => search.max_duration = value,
-                "lookback" => {
-                    if let Some(lookback) = Lookback::from_name(&value) {
-                        search.range = SearchRange::Last(lookback);
-                    }
-                }
-                "start" => start = value.parse::<u64>().ok(),
-                "end" => end = value.parse::<u64>().ok(),
                 "limit" => {
                     if let Ok(limit) = value.parse::<usize>() {
                         search.limit = limit.clamp(1, MAX_LIMIT);
@@ -213,11 +247,6 @@ impl TraceSearch {
                 }
                 _ => {}
             }
-        }
-        if let (Some(start_ns), Some(end_ns)) = (start, end)
-            && start_ns < end_ns
-        {
-            search.range = SearchRange::Custom { start_ns, end_ns };
         }
         search
     }
@@ -233,16 +262,7 @@ impl TraceSearch {
                 value
             }
         };
-        let (lookback, start, end) = match self.range {
-            SearchRange::Last(l) => (
-                unless_default(l.name().to_owned(), Lookback::Hour1.name().to_owned()),
-                String::new(),
-                String::new(),
-            ),
-            SearchRange::Custom { start_ns, end_ns } => {
-                (String::new(), start_ns.to_string(), end_ns.to_string())
-            }
-        };
+        let [lookback, start, end] = self.range.query_pairs();
         query_string::build([
             ("service", self.service.clone()),
             ("operation", self.operation.clone()),
@@ -253,9 +273,9 @@ impl TraceSearch {
             ("tags", self.tags.trim().to_owned()),
             ("minDuration", self.min_duration.trim().to_owned()),
             ("maxDuration", self.max_duration.trim().to_owned()),
-            ("lookback", lookback),
-            ("start", start),
-            ("end", end),
+            lookback,
+            start,
+            end,
             (
                 "limit",
                 unless_default(self.limit.to_string(), default.limit.to_string()),

@@ -1,6 +1,7 @@
 //! One module per route of the UI. Pages own their data fetching; [`crate::app`] picks which one
 //! is shown.
 
+pub mod logs;
 pub mod not_found;
 pub mod overview;
 pub mod signal;

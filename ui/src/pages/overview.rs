@@ -109,7 +109,7 @@ fn SignalCard(signal: Signal, status: RwSignal<Option<Status>>) -> impl IntoView
             <header class="card-head">
                 <h2>{signal.title()}</h2>
                 <RouteLink to=Route::for_signal(signal) class="card-link">
-                    {if signal == Signal::Traces { "Search →" } else { "Export →" }}
+                    {if signal == Signal::Metrics { "Export →" } else { "Search →" }}
                 </RouteLink>
             </header>
             <p class="stat">

@@ -16,10 +16,9 @@ use crate::app::{Location, RouteLink};
 use crate::clock::{now_ns, utc_offset_minutes};
 use crate::components::scatter_plot::ScatterPlot;
 use crate::components::service_chip::ServiceChip;
-use crate::logic::trace_search::{
-    Lookback, MAX_LIMIT, ResultOrder, SearchRange, TraceSearch, datetime_local_value,
-    parse_datetime_local,
-};
+use crate::components::service_select::ServiceSelect;
+use crate::components::time_range_field::TimeRangeField;
+use crate::logic::trace_search::{MAX_LIMIT, ResultOrder, SearchRange, TraceSearch};
 use crate::logic::{
     Route, Signal, TimeWindow, export_url, format_count, format_nanos, format_relative,
     format_timestamp, short_id,
@@ -197,6 +196,12 @@ fn SearchForm(
 
     // The selects follow just their own field, not every keystroke in the form.
     let service = Memo::new(move |_| draft.with(|d| d.service.clone()));
+    let pick_service = Callback::new(move |value: String| {
+        draft.update(|d| {
+            d.service = value;
+            d.operation.clear();
+        })
+    });
     let operation = Memo::new(move |_| draft.with(|d| d.operation.clone()));
     let operations = RwSignal::new(Vec::<Operation>::new());
     Effect::new(move |_| {
@@ -225,91 +230,14 @@ fn SearchForm(
     let (min, set_min) = text_field(|d| &d.min_duration, |d, v| d.min_duration = v);
     let (max, set_max) = text_field(|d| &d.max_duration, |d, v| d.max_duration = v);
 
-    let range_name = move || match draft.with(|d| d.range) {
-        SearchRange::Last(lookback) => lookback.name(),
-        SearchRange::Custom { .. } => "custom",
-    };
-    let set_range = move |ev| {
-        let value = event_target_value(&ev);
-        draft.update(|d| {
-            d.range = match Lookback::from_name(&value) {
-                Some(lookback) => SearchRange::Last(lookback),
-                // Custom starts as the window the preset meant, ready to adjust.
-                None => {
-                    let (start_ns, end_ns) = d.range.window(now_ns());
-                    SearchRange::Custom { start_ns, end_ns }
-                }
-            }
-        });
-    };
-    let custom_bound = move |end: bool| {
-        let value = move || match draft.with(|d| d.range) {
-            SearchRange::Custom { start_ns, end_ns } => {
-                let ns = if end { end_ns } else { start_ns };
-                datetime_local_value(ns, utc_offset_minutes(ns))
-            }
-            SearchRange::Last(_) => String::new(),
-        };
-        let set = move |ev| {
-            let text = event_target_value(&ev);
-            let Some(ns) = parse_datetime_local(&text, utc_offset_minutes(now_ns())) else {
-                return;
-            };
-            // The zone's offset at that time, not now's, in case daylight saving differs.
-            let ns = parse_datetime_local(&text, utc_offset_minutes(ns)).unwrap_or(ns);
-            draft.update(|d| {
-                if let SearchRange::Custom { start_ns, end_ns } = &mut d.range {
-                    *(if end { end_ns } else { start_ns }) = ns;
-                }
-            });
-        };
-        (value, set)
-    };
-    let (start_value, set_start) = custom_bound(false);
-    let (end_value, set_end) = custom_bound(true);
-    let custom = move || matches!(draft.with(|d| d.range), SearchRange::Custom { .. });
+    let range = leptos::prelude::Signal::derive(move || draft.with(|d| d.range));
+    let set_range = Callback::new(move |range: SearchRange| draft.update(|d| d.range = range));
 
     view! {
         <form class="card search-form" on:submit=submit aria-label="Trace search">
             <label class="field">
                 <span>"Service"</span>
-                <select
-                    name="service"
-                    on:change=move |ev| {
-                        let value = event_target_value(&ev);
-                        draft.update(|d| {
-                            d.service = value;
-                            d.operation.clear();
-                        });
-                    }
-                >
-                    <option value="" prop:selected=move || service.with(String::is_empty)>
-                        "All services"
-                    </option>
-                    {move || {
-                        let mut names = services.get();
-                        let chosen = service.get();
-                        // A service from the URL that sent nothing yet still shows as chosen.
-                        if !chosen.is_empty() && !names.contains(&chosen) {
-                            names.insert(0, chosen);
-                        }
-                        names
-                            .into_iter()
-                            .map(|name| {
-                                let selected = name.clone();
-                                let value = name.clone();
-                                view! {
-                                    <option
-                                        value=value
-                                        prop:selected=move || service.with(|s| *s == selected)
-                                    >
-                                        {name}
-                                    </option>
-                                }
-                            })
-                            .collect_view()
-                    }}
-                </select>
+                <ServiceSelect services chosen=service pick=pick_service/>
             </label>
             {move || {
                 services_error
@@ -409,38 +337,7 @@ fn SearchForm(
                     />
                 </label>
             </div>
-            <label class="field">
-                <span>"Time range"</span>
-                <select name="lookback" on:change=set_range>
-                    {Lookback::ALL
-                        .map(|lookback| {
-                            view! {
-                                <option
-                                    value=lookback.name()
-                                    prop:selected=move || range_name() == lookback.name()
-                                >
-                                    {lookback.label()}
-                                </option>
-                            }
-                        })
-                        .collect_view()}
-                    <option value="custom" prop:selected=move || range_name() == "custom">
-                        "Custom…"
-                    </option>
-                </select>
-            </label>
-            <Show when=custom>
-                <div class="field-row">
-                    <label class="field">
-                        <span>"From"</span>
-                        <input type="datetime-local" name="start" prop:value=start_value on:change=set_start/>
-                    </label>
-                    <label class="field">
-                        <span>"To"</span>
-                        <input type="datetime-local" name="end" prop:value=end_value on:change=set_end/>
-                    </label>
-                </div>
-            </Show>
+            <TimeRangeField range set=set_range/>
             <label class="field">
                 <span>"Limit"</span>
                 <input

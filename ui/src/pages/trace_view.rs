@@ -2,6 +2,9 @@
 //! tree, and the chosen span's detail opens beside it. Find-in-trace highlights (or, on request,
 //! filters to) the spans that mention some text.
 //!
+//! Below, the logs panel lists the trace's log records (the chosen span's while one is chosen),
+//! each linking to its place in the log explorer.
+//!
 //! The trace is fetched once and laid out once (`logic::span_tree::TraceLayout`); everything
 //! after that (folding, finding, choosing) is local. The chosen span is kept in the URL
 //! (`?span=`) without a history entry, so a reload or a shared link opens on it.
@@ -18,6 +21,7 @@ use crate::app::{Location, RouteLink};
 use crate::clock::{now_ns, utc_offset_minutes};
 use crate::components::service_chip::ServiceChip;
 use crate::components::span_detail::SpanDetail;
+use crate::components::trace_logs::TraceLogs;
 use crate::components::waterfall::{Waterfall, WaterfallState};
 use crate::logic::span_tree::TraceLayout;
 use crate::logic::{
@@ -192,6 +196,20 @@ fn TraceDetail(layout: Arc<TraceLayout>) -> impl IntoView {
         scroll_to.set(Some(span));
     });
     let close = Callback::new(move |()| selected.set(None));
+    let span_layout = Arc::clone(&layout);
+    let selected_span_id = Memo::new(move |_| {
+        selected
+            .get()
+            .map(|s| span_layout.trace.spans[s].span_id.clone())
+    });
+    let by_id_layout = Arc::clone(&layout);
+    let select_span = Callback::new(move |id: String| {
+        if let Some(span) = by_id_layout.span_index(&id) {
+            select.run(span);
+        }
+    });
+    let trace_start = layout.overview.start_ns;
+    let trace_end = trace_start.saturating_add(layout.overview.duration_ns());
     let state = WaterfallState {
         rows,
         selected,
@@ -280,6 +298,13 @@ fn TraceDetail(layout: Arc<TraceLayout>) -> impl IntoView {
                         })
                 }}
             </div>
+            <TraceLogs
+                trace_id=layout.trace.trace_id.clone()
+                start_ns=trace_start
+                end_ns=trace_end
+                span=selected_span_id
+                select_span
+            />
         </section>
     }
 }

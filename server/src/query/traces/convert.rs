@@ -1,5 +1,6 @@
 //! OTLP → otelite's trace DTOs (`otelite_api::traces`), in one place: the flat [`Trace`] with
-//! resources and scopes deduplicated by index, summaries, operations and attribute values.
+//! resources and scopes deduplicated by index ([`SharedParts`], which the log API's pages use
+//! too), summaries, operations and attribute values.
 
 use std::collections::HashMap;
 
@@ -15,41 +16,13 @@ use super::params::hex;
 /// The flat DTO of one trace's stored spans: identical resources (and scopes) appear once and
 /// spans point at them by index; spans are sorted by start time (then span id).
 pub(crate) fn trace(trace_id: &[u8; 16], groups: &[ResourceSpans]) -> api::Trace {
-    let mut out = api::Trace {
-        trace_id: hex(trace_id),
-        resources: Vec::new(),
-        scopes: Vec::new(),
-        spans: Vec::new(),
-    };
-    let mut resource_index: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut scope_index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut shared = SharedParts::default();
+    let mut spans = Vec::new();
     for group in groups {
-        let key = identity(
-            group.resource.clone().map(|mut r| {
-                r.attributes.sort_by(|a, b| a.key.cmp(&b.key));
-                r
-            }),
-            &group.schema_url,
-        );
-        let resource = *resource_index.entry(key).or_insert_with(|| {
-            out.resources
-                .push(resource(group.resource.as_ref(), &group.schema_url));
-            out.resources.len() - 1
-        });
+        let resource = shared.resource(group.resource.as_ref(), &group.schema_url);
         for scope_spans in &group.scope_spans {
-            let key = identity(
-                scope_spans.scope.clone().map(|mut s| {
-                    s.attributes.sort_by(|a, b| a.key.cmp(&b.key));
-                    s
-                }),
-                &scope_spans.schema_url,
-            );
-            let scope = *scope_index.entry(key).or_insert_with(|| {
-                out.scopes
-                    .push(scope(scope_spans.scope.as_ref(), &scope_spans.schema_url));
-                out.scopes.len() - 1
-            });
-            out.spans.extend(
+            let scope = shared.scope(scope_spans.scope.as_ref(), &scope_spans.schema_url);
+            spans.extend(
                 scope_spans
                     .spans
                     .iter()
@@ -57,9 +30,59 @@ pub(crate) fn trace(trace_id: &[u8; 16], groups: &[ResourceSpans]) -> api::Trace
             );
         }
     }
-    out.spans
-        .sort_by(|a, b| (a.start_unix_nano, &a.span_id).cmp(&(b.start_unix_nano, &b.span_id)));
-    out
+    spans.sort_by(|a, b| (a.start_unix_nano, &a.span_id).cmp(&(b.start_unix_nano, &b.span_id)));
+    api::Trace {
+        trace_id: hex(trace_id),
+        resources: shared.resources,
+        scopes: shared.scopes,
+        spans,
+    }
+}
+
+/// The resources and scopes of a flat DTO (a trace, a page of log records), each identical one
+/// listed once, for items to name by index.
+#[derive(Default)]
+pub(crate) struct SharedParts {
+    pub resources: Vec<api::Resource>,
+    pub scopes: Vec<api::Scope>,
+    resource_index: HashMap<Vec<u8>, usize>,
+    scope_index: HashMap<Vec<u8>, usize>,
+}
+
+impl SharedParts {
+    /// The index of `resource` in [`SharedParts::resources`], adding it if it is new.
+    pub(crate) fn resource(&mut self, resource: Option<&Resource>, schema_url: &str) -> usize {
+        let key = identity(
+            resource.cloned().map(|mut r| {
+                r.attributes.sort_by(|a, b| a.key.cmp(&b.key));
+                r
+            }),
+            schema_url,
+        );
+        *self.resource_index.entry(key).or_insert_with(|| {
+            self.resources.push(self::resource(resource, schema_url));
+            self.resources.len() - 1
+        })
+    }
+
+    /// The index of `scope` in [`SharedParts::scopes`], adding it if it is new.
+    pub(crate) fn scope(
+        &mut self,
+        scope: Option<&InstrumentationScope>,
+        schema_url: &str,
+    ) -> usize {
+        let key = identity(
+            scope.cloned().map(|mut s| {
+                s.attributes.sort_by(|a, b| a.key.cmp(&b.key));
+                s
+            }),
+            schema_url,
+        );
+        *self.scope_index.entry(key).or_insert_with(|| {
+            self.scopes.push(self::scope(scope, schema_url));
+            self.scopes.len() - 1
+        })
+    }
 }
 
 /// What makes two resources (or scopes) the same: their protobuf bytes, attributes sorted by key
@@ -153,7 +176,7 @@ pub(crate) fn key_values(kvs: &[KeyValue]) -> Vec<api::KeyValue> {
         .collect()
 }
 
-fn any_value_dto(value: Option<&AnyValue>) -> api::AnyValue {
+pub(crate) fn any_value_dto(value: Option<&AnyValue>) -> api::AnyValue {
     use any_value::Value;
     match value.and_then(|v| v.value.as_ref()) {
         // An index into a profiles dictionary, which traces have none of.

@@ -132,7 +132,7 @@ pub(super) async fn trace_otlp(
 
 /// The optional `start`/`end` (unix ns) of the services and operations lists; all time when
 /// absent.
-fn list_range(params: &Params) -> Result<TimeRange, ApiError> {
+pub(crate) fn list_range(params: &Params) -> Result<TimeRange, ApiError> {
     let start = params
         .get("start")
         .map(|t| params::parse_unix_time("start", t, 1))

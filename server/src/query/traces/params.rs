@@ -7,7 +7,7 @@
 //! the store.
 
 use otelite_api::traces::SpanKind;
-use otelite_storage::{TimeRange, TraceId, TraceQuery};
+use otelite_storage::{SpanId, TimeRange, TraceId, TraceQuery};
 
 use crate::query::ApiError;
 
@@ -304,10 +304,10 @@ fn non_zero(name: &str, id: TraceId) -> Result<TraceId, ApiError> {
     Ok(id)
 }
 
-fn decode_hex_id(text: &str) -> Option<TraceId> {
-    let mut id = [0u8; 16];
+fn decode_hex_id<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let mut id = [0u8; N];
     let bytes = text.as_bytes();
-    if bytes.len() != 32 {
+    if bytes.len() != 2 * N {
         return None;
     }
     for (i, pair) in bytes.chunks(2).enumerate() {
@@ -315,6 +315,16 @@ fn decode_hex_id(text: &str) -> Option<TraceId> {
         id[i] = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
     }
     Some(id)
+}
+
+/// A span id as otelite writes it: exactly 16 hex digits, not all zero.
+pub(crate) fn parse_span_id(name: &str, text: &str) -> Result<SpanId, ApiError> {
+    match decode_hex_id::<8>(text) {
+        Some(id) if id != [0; 8] => Ok(id),
+        _ => Err(bad(format!(
+            "{name}={text:?} is not a span id: give 16 hex digits, not all zero, e.g. 00f067aa0ba902b7"
+        ))),
+    }
 }
 
 /// Lower-case hex of any id.
