@@ -122,7 +122,8 @@ fn candidates(
                 };
                 // Row blocks have no filter and are soon replaced: not worth remembering.
                 if let Some(filter) = &filter {
-                    cache.put(cache_key, Arc::clone(filter), filter.bloom.encoded_len());
+                    let bytes = filter.bloom.encoded_len() + filter.traces.encoded_len();
+                    cache.put(cache_key, Arc::clone(filter), bytes);
                 }
                 filter
             }
@@ -543,8 +544,14 @@ pub(crate) struct LogFilter {
     severities: u32,
     /// Record attribute keys whose values the bloom does not hold.
     unindexed: Vec<String>,
+    /// The trace ids alone, at more bits each: a trace's logs are the lookup users wait on,
+    /// and every false positive costs a block read.
+    traces: Bloom,
     bloom: Bloom,
 }
+
+/// Bloom bits per distinct trace id (about 0.3 % false positives).
+const BITS_PER_TRACE: usize = 12;
 
 fn severity_bit(number: i32) -> u32 {
     1 << number.clamp(0, 31)
@@ -569,12 +576,13 @@ impl LogFilter {
         }
         let mut values: rustc_hash::FxHashMap<&str, rustc_hash::FxHashSet<u64>> =
             Default::default();
+        let mut traces: rustc_hash::FxHashSet<u64> = Default::default();
         for row in rows {
             let record = &row.record;
             severities |= severity_bit(record.severity_number);
             tokens.insert(token(b"v", b"", record.severity_text.as_bytes()));
             if !record.trace_id.is_empty() {
-                tokens.insert(token(b"t", b"", &record.trace_id));
+                traces.insert(token(b"t", b"", &record.trace_id));
             }
             if !record.span_id.is_empty() {
                 tokens.insert(token(b"p", b"", &record.span_id));
@@ -601,9 +609,11 @@ impl LogFilter {
         }
         unindexed.sort_unstable();
         let tokens: Vec<u64> = tokens.into_iter().collect();
+        let traces: Vec<u64> = traces.into_iter().collect();
         LogFilter {
             severities,
             unindexed,
+            traces: Bloom::from_hashes(&traces, traces.len(), BITS_PER_TRACE),
             bloom: Bloom::from_hashes(&tokens, tokens.len(), BITS_PER_TOKEN),
         }
     }
@@ -625,7 +635,9 @@ impl LogFilter {
                     .severity_texts
                     .iter()
                     .any(|t| has(b"v", b"", t.as_bytes())))
-            && query.trace_id.is_none_or(|id| has(b"t", b"", &id))
+            && query
+                .trace_id
+                .is_none_or(|id| self.traces.may_contain_hash(token(b"t", b"", &id)))
             && query.span_id.is_none_or(|id| has(b"p", b"", &id))
             && query
                 .resource
@@ -640,7 +652,8 @@ impl LogFilter {
     }
 
     /// Bytes: version 1, the severity mask (u32 LE), the unindexed keys (varint count, then
-    /// each varint length + UTF-8), the bloom filter.
+    /// each varint length + UTF-8), the trace-id filter (varint length + filter), the bloom
+    /// filter.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![1];
         out.extend_from_slice(&self.severities.to_le_bytes());
@@ -649,6 +662,9 @@ impl LogFilter {
             put_varint(&mut out, key.len() as u64);
             out.extend_from_slice(key.as_bytes());
         }
+        let traces = self.traces.encode();
+        put_varint(&mut out, traces.len() as u64);
+        out.extend_from_slice(&traces);
         out.extend_from_slice(&self.bloom.encode());
         out
     }
@@ -671,10 +687,12 @@ impl LogFilter {
                     .to_string(),
             );
         }
+        let traces = Bloom::decode(cursor.prefixed().ok()?)?;
         let bloom = Bloom::decode(&rest[cursor.position()..])?;
         Some(LogFilter {
             severities,
             unindexed,
+            traces,
             bloom,
         })
     }
