@@ -33,6 +33,7 @@ use crate::log_block::{self, MAX_RECORDS_PER_BLOCK};
 use crate::log_index::{LogCollector, LogFilter, resource_texts};
 use crate::logs::record_time;
 use crate::reader::{self, read_block};
+use crate::retention::{self, Floors, Retention};
 use crate::schema::{self, BlockKey};
 use crate::segment::{self, SegmentReader};
 use crate::span_block::{self, MAX_SPANS_PER_BLOCK, Row, RowCollector, trace_key};
@@ -150,10 +151,13 @@ impl Pending {
 }
 
 /// How the compactor behaves (from [`crate::StoreOptions`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Settings {
-    pub idle: Duration,
+    /// `None`: never compact (the thread then only enforces retention).
+    pub idle: Option<Duration>,
     pub run_bytes: u64,
+    pub retention: Retention,
+    pub retention_interval: Duration,
 }
 
 pub(crate) struct Compactor {
@@ -161,6 +165,7 @@ pub(crate) struct Compactor {
     data_dir: PathBuf,
     files: Arc<Files>,
     pending: Arc<Pending>,
+    floors: Arc<Floors>,
     settings: Settings,
     zstd: zstd::bulk::Compressor<'static>,
 }
@@ -171,9 +176,12 @@ pub(crate) fn spawn(
     data_dir: PathBuf,
     files: Arc<Files>,
     pending: Arc<Pending>,
+    floors: Arc<Floors>,
     settings: Settings,
 ) -> std::io::Result<JoinHandle<()>> {
-    if let Some(db) = index.get() {
+    if let Some(db) = index.get()
+        && let Some(idle) = settings.idle
+    {
         let ctx_db = || Ok(Arc::clone(&db));
         let ctx = reader::ReadContext {
             db: &ctx_db,
@@ -187,7 +195,7 @@ pub(crate) fn spawn(
                         pending.found(
                             (signal, key.partition_start),
                             u64::from(entry.header.uncompressed_len),
-                            settings.idle,
+                            idle,
                         );
                     }
                 }
@@ -203,6 +211,7 @@ pub(crate) fn spawn(
         data_dir,
         files,
         pending,
+        floors,
         settings,
         zstd: zstd::bulk::Compressor::new(
             std::env::var("OTELITE_COMPACT_LEVEL")
@@ -231,12 +240,20 @@ enum RunError {
 impl Compactor {
     fn run(mut self) {
         let mut backoff = Duration::ZERO;
+        let mut retained: Option<Instant> = None;
         while !self.pending.stopped() {
             self.files.sweep();
-            for partition in self
-                .pending
-                .due(self.settings.idle, self.settings.run_bytes)
+            if self.settings.retention.is_set()
+                && retained.is_none_or(|at| at.elapsed() >= self.settings.retention_interval)
             {
+                retained = Some(Instant::now());
+                self.enforce_retention();
+            }
+            let due = match self.settings.idle {
+                Some(idle) => self.pending.due(idle, self.settings.run_bytes),
+                None => Vec::new(),
+            };
+            for partition in due {
                 if self.pending.stopped() {
                     break;
                 }
@@ -261,6 +278,24 @@ impl Compactor {
             }
         }
         self.files.sweep();
+    }
+
+    /// One retention pass (`retention.rs`); a failure is logged and retried next time.
+    fn enforce_retention(&self) {
+        let Some(db) = self.index.get() else { return };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        if let Err(error) = retention::enforce(
+            &db,
+            &self.data_dir,
+            &self.files,
+            &self.floors,
+            &self.settings.retention,
+            now,
+        ) {
+            tracing::warn!(%error, "retention could not drop what it should; retrying later");
+        }
     }
 
     /// One run over `partition`: returns the row bytes compacted and whether row blocks are

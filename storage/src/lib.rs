@@ -29,6 +29,7 @@ mod log_query;
 mod logs;
 mod metrics;
 mod reader;
+mod retention;
 mod schema;
 mod segment;
 mod signal;
@@ -66,6 +67,7 @@ pub use log_query::{
 pub use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 pub use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 pub use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+pub use retention::Retention;
 pub use trace_query::{Operation, TraceId, TraceQuery, TraceSummary, service_name};
 
 use crate::faults::Faults;
@@ -180,6 +182,10 @@ pub struct StoreOptions {
     /// Uncompressed row-block bytes one compaction run takes at most (bounding its memory at
     /// a few times this).
     pub compaction_run_bytes: u64,
+    /// How long data is kept and how much disk it may take (by default: everything, forever).
+    pub retention: Retention,
+    /// How often retention looks at what to drop.
+    pub retention_interval: std::time::Duration,
 }
 
 impl StoreOptions {
@@ -199,6 +205,17 @@ impl StoreOptions {
         self
     }
 
+    /// Keeps data as `retention` says, looking every `interval`.
+    pub fn with_retention(
+        mut self,
+        retention: Retention,
+        interval: std::time::Duration,
+    ) -> StoreOptions {
+        self.retention = retention;
+        self.retention_interval = interval;
+        self
+    }
+
     pub fn with_max_pending_bytes(mut self, bytes: usize) -> StoreOptions {
         self.max_pending_bytes = bytes;
         self
@@ -211,8 +228,19 @@ impl Default for StoreOptions {
             max_pending_bytes: Self::DEFAULT_MAX_PENDING_BYTES,
             compaction_idle: Some(Self::DEFAULT_COMPACTION_IDLE),
             compaction_run_bytes: Self::DEFAULT_COMPACTION_RUN_BYTES,
+            retention: Retention::default(),
+            retention_interval: std::time::Duration::from_secs(10),
         }
     }
+}
+
+/// Bytes on disk, from [`Store::disk_usage`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// The index database file.
+    pub index: u64,
+    /// Each signal's segment files, in [`Signal::ALL`] order.
+    pub signals: [u64; 3],
 }
 
 /// What the store holds, cheap to compute (no data is scanned).
@@ -248,6 +276,7 @@ struct StoreInner {
     trace_filters: trace_index::FilterCache,
     log_filters: log_index::LogFilterCache,
     compaction: Arc<compactor::Pending>,
+    floors: Arc<retention::Floors>,
     compactor: Mutex<Option<JoinHandle<()>>>,
     queue: Arc<CommitQueue>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -298,21 +327,32 @@ impl Store {
             Arc::clone(&compaction),
         )
         .map_err(|source| OpenError::WriterThread { source })?;
-        let compactor = match options.compaction_idle {
-            Some(idle) => Some(
+        let floors = Arc::new(retention::Floors::default());
+        if let Some(db) = index.get() {
+            floors.load(&db).map_err(|e| OpenError::Database {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        let compactor = if options.compaction_idle.is_some() || options.retention.is_set() {
+            Some(
                 compactor::spawn(
                     Arc::clone(&index),
                     dir.clone(),
                     Arc::clone(&files),
                     Arc::clone(&compaction),
+                    Arc::clone(&floors),
                     compactor::Settings {
-                        idle,
+                        idle: options.compaction_idle,
                         run_bytes: options.compaction_run_bytes,
+                        retention: options.retention.clone(),
+                        retention_interval: options.retention_interval,
                     },
                 )
                 .map_err(|source| OpenError::WriterThread { source })?,
-            ),
-            None => None,
+            )
+        } else {
+            None
         };
         tracing::debug!(path = %path.display(), "store opened");
         Ok(Store {
@@ -323,6 +363,7 @@ impl Store {
                 trace_filters: trace_index::filter_cache(),
                 log_filters: log_index::filter_cache(),
                 compaction,
+                floors,
                 compactor: Mutex::new(compactor),
                 queue,
                 writer: Mutex::new(Some(writer)),
@@ -538,6 +579,31 @@ impl Store {
     /// up. With compaction off nothing is compacted and this only grows.
     pub fn compaction_backlog(&self) -> u64 {
         self.inner.compaction.backlog()
+    }
+
+    /// Items of `signal` timed before this (unix ns) are refused: retention dropped their hour
+    /// partition, and storing them would bring back what it deleted. 0 until a drop.
+    pub fn retention_floor(&self, signal: Signal) -> u64 {
+        self.inner.floors.floor(signal)
+    }
+
+    /// Partitions of `signal` retention has dropped since the store opened.
+    pub fn retention_drops(&self, signal: Signal) -> u64 {
+        self.inner.floors.dropped(signal)
+    }
+
+    /// Bytes on disk: the index file, and each signal's segment files (in [`Signal::ALL`]
+    /// order), measured on the files.
+    pub fn disk_usage(&self) -> Result<DiskUsage, ReadError> {
+        let storage = |e: &dyn fmt::Display| ReadError::Storage(e.to_string());
+        let index = std::fs::metadata(self.inner.dir.join(schema::DATABASE_FILE))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let mut signals = [0; 3];
+        for (i, signal) in Signal::ALL.into_iter().enumerate() {
+            signals[i] = segment::signal_bytes(&self.inner.dir, signal).map_err(|e| storage(&e))?;
+        }
+        Ok(DiskUsage { index, signals })
     }
 
     /// Whether the store can write. While it cannot, batches fail with the error this reports,

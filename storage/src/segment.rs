@@ -515,17 +515,24 @@ pub(crate) fn remove_files(paths: &[PathBuf]) {
 pub(crate) fn disk_bytes(data_dir: &Path) -> std::io::Result<u64> {
     let mut total = 0;
     for signal in Signal::ALL {
-        let dir = schema::segment_dir(data_dir, signal);
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let metadata = entry?.metadata()?;
-            if metadata.is_file() {
-                total += metadata.len();
-            }
+        total += signal_bytes(data_dir, signal)?;
+    }
+    Ok(total)
+}
+
+/// Size of `signal`'s segment files.
+pub(crate) fn signal_bytes(data_dir: &Path, signal: Signal) -> std::io::Result<u64> {
+    let dir = schema::segment_dir(data_dir, signal);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut total = 0;
+    for entry in entries {
+        let metadata = entry?.metadata()?;
+        if metadata.is_file() {
+            total += metadata.len();
         }
     }
     Ok(total)
