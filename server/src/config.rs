@@ -36,6 +36,12 @@ pub struct Config {
     /// How long a partition's trace row blocks stay untouched before the compactor rewrites
     /// them into columnar blocks grouped by trace.
     pub compaction_delay: Duration,
+    /// Per signal (traces, metrics, logs), how long data is kept; `None` keeps it forever.
+    pub retention: [Option<Duration>; 3],
+    /// Bytes the data directory may take in all; `None`: no budget.
+    pub max_disk: Option<u64>,
+    /// Per signal (traces, metrics, logs), bytes its data may take; `None`: no budget.
+    pub max_disk_per_signal: [Option<u64>; 3],
     /// Not a setting (the defaults suit every deployment); tests shorten them.
     pub timeouts: ConnectionTimeouts,
 }
@@ -84,9 +90,16 @@ impl Default for Config {
             max_item_age: Some(TimeWindow::DEFAULT_MAX_AGE),
             max_item_future: Some(TimeWindow::DEFAULT_MAX_FUTURE),
             compaction_delay: otelite_storage::StoreOptions::DEFAULT_COMPACTION_IDLE,
+            retention: [Some(DEFAULT_RETENTION); 3],
+            max_disk: None,
+            max_disk_per_signal: [None; 3],
         }
     }
 }
+
+/// A week, as long as items may be late (`--max-item-age`): what a laptop or an edge box can
+/// hold of a busy service, and what a developer looks back on.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Config {
     /// A configuration for tests and embedding: every port 0 (the OS picks), data in `data_dir`.
@@ -174,6 +187,30 @@ pub struct Settings {
     /// How long an hour's newly stored spans stay as received before they are rewritten into compact columnar blocks grouped by trace (sooner once they add up to 32 MiB), e.g. 30s; 0 compacts at once [default: 30s].
     #[arg(long, env = "OTELITE_COMPACTION_DELAY", global = true)]
     pub compaction_delay: Option<String>,
+    /// Keep data this long, e.g. 7d or 12h; older hours are deleted, and items older than this are refused. 0 or unlimited keeps everything [default: 7d].
+    #[arg(long, env = "OTELITE_RETENTION", global = true)]
+    pub retention: Option<String>,
+    /// Keep traces this long, instead of --retention.
+    #[arg(long, env = "OTELITE_RETENTION_TRACES", global = true)]
+    pub retention_traces: Option<String>,
+    /// Keep metrics this long, instead of --retention.
+    #[arg(long, env = "OTELITE_RETENTION_METRICS", global = true)]
+    pub retention_metrics: Option<String>,
+    /// Keep logs this long, instead of --retention.
+    #[arg(long, env = "OTELITE_RETENTION_LOGS", global = true)]
+    pub retention_logs: Option<String>,
+    /// Disk the data directory may use, e.g. 10GiB; past it the oldest hours are deleted (within one hour's worth). unlimited for no budget [default: unlimited].
+    #[arg(long, env = "OTELITE_MAX_DISK", global = true)]
+    pub max_disk: Option<String>,
+    /// Disk traces may use, e.g. 4GiB; past it their oldest hours are deleted [default: unlimited].
+    #[arg(long, env = "OTELITE_MAX_DISK_TRACES", global = true)]
+    pub max_disk_traces: Option<String>,
+    /// Disk metrics may use [default: unlimited].
+    #[arg(long, env = "OTELITE_MAX_DISK_METRICS", global = true)]
+    pub max_disk_metrics: Option<String>,
+    /// Disk logs may use [default: unlimited].
+    #[arg(long, env = "OTELITE_MAX_DISK_LOGS", global = true)]
+    pub max_disk_logs: Option<String>,
 }
 
 /// A setting that cannot be used, said so that the user knows what to change.
@@ -287,7 +324,54 @@ impl Settings {
                 Some(defaults.compaction_delay),
             )?
             .unwrap_or(Duration::ZERO),
+            retention: [None; 3],
+            max_disk: disk_setting("max-disk", self.max_disk.or(file.max_disk))?,
+            max_disk_per_signal: [None; 3],
         };
+        let retention = duration_setting(
+            "retention",
+            self.retention.or(file.retention),
+            defaults.retention[0],
+        )?;
+        let mut config = config;
+        for (i, (setting, value)) in [
+            (
+                "retention-traces",
+                self.retention_traces.or(file.retention_traces),
+            ),
+            (
+                "retention-metrics",
+                self.retention_metrics.or(file.retention_metrics),
+            ),
+            (
+                "retention-logs",
+                self.retention_logs.or(file.retention_logs),
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            config.retention[i] = match value {
+                Some(_) => duration_setting(setting, value, None)?,
+                None => retention,
+            };
+        }
+        for (i, (setting, value)) in [
+            (
+                "max-disk-traces",
+                self.max_disk_traces.or(file.max_disk_traces),
+            ),
+            (
+                "max-disk-metrics",
+                self.max_disk_metrics.or(file.max_disk_metrics),
+            ),
+            ("max-disk-logs", self.max_disk_logs.or(file.max_disk_logs)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            config.max_disk_per_signal[i] = disk_setting(setting, value)?;
+        }
         check_ports(&config)?;
         if config.max_memory_bytes / 2 < config.max_request_bytes {
             return Err(ConfigError::MemoryBelowRequests {
@@ -319,6 +403,31 @@ fn validate_log_level(value: &str) -> Result<(), ConfigError> {
             message: e.to_string(),
         })
 }
+
+/// A disk budget: a size, or `unlimited` (also `0`) for none.
+fn disk_setting(setting: &'static str, value: Option<String>) -> Result<Option<u64>, ConfigError> {
+    let Some(text) = value else {
+        return Ok(None);
+    };
+    if text.trim() == "unlimited" || text.trim() == "0" {
+        return Ok(None);
+    }
+    let bytes = parse_size(&text).ok_or(ConfigError::Size {
+        setting,
+        value: text,
+    })?;
+    if bytes < MIN_DISK_BUDGET {
+        return Err(ConfigError::SizeTooSmall {
+            setting,
+            value: bytes,
+            min: MIN_DISK_BUDGET,
+        });
+    }
+    Ok(Some(bytes as u64))
+}
+
+/// A disk budget below this would be spent by the index and one hour of data.
+const MIN_DISK_BUDGET: usize = 16 << 20;
 
 fn size_setting(
     setting: &'static str,
@@ -426,6 +535,42 @@ mod tests {
         let mut argv = vec!["otelite"];
         argv.extend_from_slice(args);
         Cli::try_parse_from(argv).unwrap().settings.resolve()
+    }
+
+    #[test]
+    fn retention_and_disk_budgets_read_per_signal_overrides() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.retention, [Some(DEFAULT_RETENTION); 3]);
+        assert_eq!(
+            (config.max_disk, config.max_disk_per_signal),
+            (None, [None; 3])
+        );
+        let config = parse(&[
+            "--retention",
+            "2d",
+            "--retention-logs",
+            "12h",
+            "--retention-metrics",
+            "unlimited",
+            "--max-disk",
+            "10GiB",
+            "--max-disk-traces",
+            "4GiB",
+        ])
+        .unwrap();
+        let hours = |h: u64| Some(Duration::from_secs(h * 3600));
+        assert_eq!(config.retention, [hours(48), None, hours(12)]);
+        assert_eq!(config.max_disk, Some(10 << 30));
+        assert_eq!(config.max_disk_per_signal, [Some(4 << 30), None, None]);
+        let error = parse(&["--max-disk", "1MiB"]).unwrap_err().to_string();
+        assert!(
+            error.contains("max-disk") && error.contains("at least"),
+            "{error}"
+        );
+        let error = parse(&["--retention-traces", "soon"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("retention-traces"), "{error}");
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub struct RunningServer {
     tasks: JoinSet<std::io::Result<()>>,
 }
 
+/// How often retention looks for hours to drop: often enough that a disk budget holds under
+/// ingest, rarely enough to cost nothing.
+const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Opens the store and binds all listeners; serving starts before this returns.
 pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     // Bind first: a port in use is the most common startup failure and must not leave a store
@@ -73,7 +77,15 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
 
     let store_options = StoreOptions::default()
         .with_max_pending_bytes(config.max_ingest_queue_bytes)
-        .with_compaction_idle(Some(config.compaction_delay));
+        .with_compaction_idle(Some(config.compaction_delay))
+        .with_retention(
+            otelite_storage::Retention {
+                max_age: config.retention,
+                max_disk: config.max_disk,
+                max_disk_per_signal: config.max_disk_per_signal,
+            },
+            RETENTION_INTERVAL,
+        );
     let store = tokio::task::block_in_place(|| Store::open(&config.data_dir, store_options))?;
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
@@ -85,6 +97,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
                 max_age: config.max_item_age,
                 max_future: config.max_item_future,
             },
+            retention: config.retention,
         },
         budget: ingest::MemoryBudget::new(config.max_memory_bytes),
         decode_slots: state::decode_slots(),

@@ -34,6 +34,9 @@ pub struct Limits {
     pub max_client_stall: Duration,
     /// The item times accepted, relative to the server clock.
     pub item_times: TimeWindow,
+    /// Per signal (in `Signal::ALL` order), how long retention keeps data: older items are
+    /// refused rather than stored and deleted.
+    pub retention: [Option<Duration>; 3],
 }
 
 /// One decode slot per core the process may use.
@@ -48,6 +51,7 @@ impl Default for Limits {
             max_request_bytes: 16 * 1024 * 1024,
             max_client_stall: crate::config::ConnectionTimeouts::default().stalled_client,
             item_times: TimeWindow::default(),
+            retention: [None; 3],
         }
     }
 }

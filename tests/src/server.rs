@@ -161,6 +161,12 @@ impl TestServer {
         self.server = Some(server);
     }
 
+    /// Like [`TestServer::restart`], with the configuration changed by `configure` first.
+    pub async fn restart_with(&mut self, configure: impl FnOnce(&mut Config)) {
+        configure(&mut self.config);
+        self.restart().await;
+    }
+
     /// Shuts down cleanly.
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {

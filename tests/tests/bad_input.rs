@@ -241,7 +241,7 @@ async fn a_request_spread_over_300_hours_fails_no_one_even_with_few_open_files()
     let server = ServerProcess::spawn_limited(
         BINARY,
         &dir.path().join("data"),
-        &["--max-item-age", "unlimited"],
+        &["--max-item-age", "unlimited", "--retention", "unlimited"],
         128,
     );
     let spans = (0..HOURS)

@@ -67,7 +67,11 @@ async fn post_json(server: &TestServer, signal: Signal, body: Vec<u8>) -> Value 
 #[tokio::test(flavor = "multi_thread")]
 async fn official_examples_round_trip_through_restart() {
     // The examples are dated 2018: accept items of any age, as for a replay of old files.
-    let mut server = TestServer::start_with(|config| config.max_item_age = None).await;
+    let mut server = TestServer::start_with(|config| {
+        config.max_item_age = None;
+        config.retention = [None; 3];
+    })
+    .await;
 
     let trace_bytes = example("trace.json");
     let logs_bytes = example("logs.json");
@@ -328,5 +332,9 @@ async fn chunked_protobuf_request_without_content_length_is_accepted() {
 
 /// A server that takes the official examples, which are dated 2018.
 async fn replay_server() -> TestServer {
-    TestServer::start_with(|config| config.max_item_age = None).await
+    TestServer::start_with(|config| {
+        config.max_item_age = None;
+        config.retention = [None; 3];
+    })
+    .await
 }

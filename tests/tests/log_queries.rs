@@ -176,7 +176,11 @@ fn cases() -> Vec<(&'static str, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn loki_answers_match_the_golden_files() {
-    let server = TestServer::start_with(|config| config.max_item_age = None).await;
+    let server = TestServer::start_with(|config| {
+        config.max_item_age = None;
+        config.retention = [None; 3];
+    })
+    .await;
     let input = std::fs::read(testdata().join("logs-in.json")).expect("logs-in.json");
     let request: ExportLogsServiceRequest = otelite_tests::otlp::decode_json(&input);
     server.send_protobuf(&request).await;

@@ -412,7 +412,11 @@ fn string(value: &str) -> PbValue {
 #[tokio::test(flavor = "multi_thread")]
 async fn sdk_data_round_trips_over_every_protocol() {
     // The spans are dated at a fixed time (see `at`), which falls out of the default window.
-    let mut server = TestServer::start_with(|config| config.max_item_age = None).await;
+    let mut server = TestServer::start_with(|config| {
+        config.max_item_age = None;
+        config.retention = [None; 3];
+    })
+    .await;
     let endpoints = Endpoints {
         grpc: server.grpc_endpoint(),
         traces: server.otlp_http_url(Signal::Traces),

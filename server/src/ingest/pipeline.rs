@@ -27,7 +27,11 @@ pub(crate) async fn accept<R: ExportRequest>(
     let (durable_tx, durable) = oneshot::channel();
     let store = state.store.clone();
     let counters = state.counters.clone();
-    let accepted_times = state.limits.item_times.now();
+    let accepted_times = state
+        .limits
+        .item_times
+        .now()
+        .kept_from(kept_from(state, R::SIGNAL));
     // As many requests are decoded at once as there are cores: more would only take turns on
     // them, each on a thread (and an allocator heap) of its own.
     let slot = state
@@ -80,4 +84,20 @@ pub(crate) async fn accept<R: ExportRequest>(
             "the store dropped a batch without reporting whether it was written".to_string(),
         )),
     }
+}
+
+/// The oldest item time of `signal` that retention still keeps: what its age limit allows, and
+/// after the hours it has already dropped.
+fn kept_from(state: &AppState, signal: otelite_storage::Signal) -> u64 {
+    let index = otelite_storage::Signal::ALL
+        .iter()
+        .position(|s| *s == signal)
+        .expect("every signal is in ALL");
+    let by_age = state.limits.retention[index].map_or(0, |age| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        now.saturating_sub(u64::try_from(age.as_nanos()).unwrap_or(u64::MAX))
+    });
+    by_age.max(state.store.retention_floor(signal))
 }

@@ -60,6 +60,7 @@ impl TimeWindow {
         let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         AcceptedTimes {
             window: self,
+            kept_from: 0,
             oldest: self
                 .max_age
                 .map_or(0, |age| now_unix_nano.saturating_sub(nanos(age))),
@@ -94,6 +95,8 @@ pub struct AcceptedTimes {
     window: TimeWindow,
     oldest: u64,
     newest: u64,
+    /// Items before this are refused because retention no longer keeps their time.
+    kept_from: u64,
 }
 
 impl AcceptedTimes {
@@ -102,11 +105,26 @@ impl AcceptedTimes {
         window: TimeWindow::UNBOUNDED,
         oldest: 0,
         newest: u64::MAX,
+        kept_from: 0,
     };
+
+    /// These times, minus those before `kept_from`: what retention no longer keeps (older than
+    /// the signal's `--retention`, or in an hour a disk budget has dropped). Storing such items
+    /// would bring back what retention deleted.
+    pub fn kept_from(mut self, kept_from: u64) -> AcceptedTimes {
+        self.kept_from = self.kept_from.max(kept_from);
+        self
+    }
 
     /// `Err` says why `time` (the item's `what`, e.g. "start time") is refused and which setting
     /// would accept it.
     fn check(&self, what: &str, time: u64) -> Result<(), String> {
+        if time < self.kept_from && time >= self.oldest {
+            return Err(format!(
+                "{what} {} is older than what this server keeps (--retention, or a --max-disk budget that has deleted that hour)",
+                rfc3339(time)
+            ));
+        }
         if time < self.oldest {
             let max_age = self
                 .window
