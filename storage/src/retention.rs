@@ -510,6 +510,12 @@ mod tests {
         assert!(reader.join().expect("the reader saw no damage") > 0);
         let usage = store.disk_usage().unwrap();
         let total = usage.index + usage.signals.iter().sum::<u64>();
+        eprintln!(
+            "retention: {ingested_bytes} bytes ingested over 40 hours, {total} on disk at the end \
+             (budget {budget}, largest partition {largest_partition}, index {}), {} partitions dropped",
+            usage.index,
+            store.retention_drops(Signal::Logs)
+        );
         assert!(
             total <= budget + largest_partition,
             "{total} bytes on disk, budget {budget} + one partition {largest_partition}"
