@@ -172,6 +172,20 @@ async fn counters_follow_what_clients_sent_and_limits_cut() {
         "build info"
     );
 
+    // A browser reloading the UI's Metrics page (also /metrics) still gets the UI.
+    let page = server
+        .client()
+        .get(server.ui_url("/metrics"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text().await.unwrap().contains("<html"),
+        "the UI's index"
+    );
+
     // What the limits cut is in the stored span's own counts.
     let stored = server
         .export::<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest>()

@@ -1,13 +1,15 @@
-//! `GET /metrics`: otelite's own telemetry in the Prometheus text format, and the middleware
+//! `GET /metrics`: otelite's own telemetry in the Prometheus text format (the UI's Metrics page
+//! to a browser, which shares the path), and the middleware
 //! that times every query API request by family and holds it to `--query-timeout`.
 
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use otelite_storage::Health;
+use tower::ServiceExt;
 
 use super::{ApiError, blocking};
 use crate::state::AppState;
@@ -16,7 +18,22 @@ use crate::telemetry::{QueryFamily, StoreGauges};
 /// The content type of the text exposition format.
 const EXPOSITION: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// The metrics, or, for a browser navigating to `/metrics` (it asks for HTML), the UI: its
+/// Metrics page has that path too, and a reload there must keep showing it. Scrapers ask for
+/// text or OpenMetrics, never HTML.
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let wants_html = request
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        let ui = crate::assets::router().oneshot(request).await;
+        return Ok(ui.unwrap_or_else(|never| match never {}));
+    }
     let store = state.store.clone();
     let stats = blocking(move || Ok(store.stats()?)).await?;
     let slots = state.limits.decode_slots as u64;
