@@ -368,6 +368,12 @@ impl Telemetry {
         }
     }
 
+    /// Export requests of `signal` over `transport` refused for `reason` since start.
+    pub fn requests_refused(&self, signal: Signal, transport: Transport, reason: Refusal) -> u64 {
+        self.refused_requests[signal_index(signal)][transport as usize][reason as usize]
+            .load(Ordering::Relaxed)
+    }
+
     /// The export latency histogram of `signal` over both transports' buckets, for the status
     /// page: the quantile `q` in seconds.
     pub fn export_latency_quantile(&self, signal: Signal, q: f64) -> Option<f64> {

@@ -149,6 +149,10 @@ async fn export<R: ExportRequest>(State(state): State<AppState>, request: Reques
                 limit,
                 decompressed: false,
             }),
+            // Only the budget refuses while tonic decompresses a message.
+            Code::Unavailable => Some(IngestError::MemoryBusy {
+                limit: state.budget.limit(),
+            }),
             _ => Some(IngestError::BadBody(format!("gRPC status {code:?}"))),
         };
         if let Some(error) = error {
@@ -319,7 +323,7 @@ mod tests {
     #[tokio::test]
     async fn messages_over_the_limit_are_refused() {
         let (state, _dir) = state(1024);
-        let mut client = client(state).await;
+        let mut client = client(state.clone()).await;
         let mut request = traces(&[TRACE_ID]);
         request.resource_spans[0].scope_spans[0].spans[0].name = "x".repeat(4096);
         let status = client.export(request).await.unwrap_err();
@@ -327,6 +331,13 @@ mod tests {
             matches!(status.code(), Code::ResourceExhausted | Code::OutOfRange),
             "{status:?}"
         );
+        // tonic refused it before the pipeline saw it; it is counted all the same.
+        let refused = state.telemetry.requests_refused(
+            Signal::Traces,
+            Transport::Grpc,
+            crate::telemetry::Refusal::TooLarge,
+        );
+        assert_eq!(refused, 1);
         // The connection survives for the next, smaller export.
         assert!(client.export(traces(&[TRACE_ID])).await.is_ok());
     }
@@ -339,6 +350,15 @@ mod tests {
         held.grow(2 << 20).unwrap();
         let status = client.export(traces(&[TRACE_ID])).await.unwrap_err();
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        let refused = state.telemetry.requests_refused(
+            Signal::Traces,
+            Transport::Grpc,
+            crate::telemetry::Refusal::Overloaded,
+        );
+        assert_eq!(
+            refused, 1,
+            "refused by the admission middleware, and counted"
+        );
         assert!(status.message().contains("--max-memory"), "{status:?}");
         let details = crate::otlp::RpcStatus::decode(status.details()).unwrap();
         assert_eq!(details.details.len(), 1, "a RetryInfo travels with it");
