@@ -119,14 +119,9 @@ pub(crate) async fn accept<R: ExportRequest>(
             state.telemetry.accepted(R::SIGNAL, items);
             return Ok(rejections);
         }
-        Ok(Err(e)) => {
-            tracing::warn!(
-                signal = R::SIGNAL.name(),
-                items,
-                "storing an export failed: {e}"
-            );
-            IngestError::Storage(e)
-        }
+        // Logged by `answered`, at most once a second per reason: a failing disk fails every
+        // request, and one line per request would bury everything else in the log.
+        Ok(Err(e)) => IngestError::Storage(e),
         Err(_) => IngestError::Internal(
             "the store dropped a batch without reporting whether it was written".to_string(),
         ),
