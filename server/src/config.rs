@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
-use crate::otlp::TimeWindow;
+use crate::otlp::{ItemLimits, TimeWindow};
 
 /// The validated settings the server runs with.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +44,14 @@ pub struct Config {
     pub max_disk_per_signal: [Option<u64>; 3],
     /// Not a setting (the defaults suit every deployment); tests shorten them.
     pub timeouts: ConnectionTimeouts,
+    /// What one span or log record may carry (attributes, value length, events, links).
+    pub item_limits: ItemLimits,
+    /// How long a query API request may run; `None` waits for any.
+    pub query_timeout: Option<Duration>,
 }
+
+/// The default of `--query-timeout`: as long as Loki and Grafana wait for a query by default.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long otelite waits on a client before it gives up on the connection, so that no client,
 /// slow, stalled or hostile, can hold a connection (and what it pins) forever.
@@ -93,6 +100,8 @@ impl Default for Config {
             retention: [Some(DEFAULT_RETENTION); 3],
             max_disk: None,
             max_disk_per_signal: [None; 3],
+            item_limits: ItemLimits::default(),
+            query_timeout: Some(DEFAULT_QUERY_TIMEOUT),
         }
     }
 }
@@ -211,6 +220,23 @@ pub struct Settings {
     /// Disk logs may use [default: unlimited].
     #[arg(long, env = "OTELITE_MAX_DISK_LOGS", global = true)]
     pub max_disk_logs: Option<String>,
+
+    // What one item and one query may cost (README, "Limits").
+    /// Attributes kept per resource, scope, span, span event, span link and log record; the rest are dropped and counted in OTLP's dropped_attributes_count [default: 1024].
+    #[arg(long, env = "OTELITE_MAX_ATTRIBUTES", global = true)]
+    pub max_attributes: Option<usize>,
+    /// Longest string or bytes attribute value kept, e.g. 4KiB; longer ones are cut (strings at a UTF-8 character boundary), as the OpenTelemetry SDKs' attribute length limit does [default: 64KiB].
+    #[arg(long, env = "OTELITE_MAX_ATTRIBUTE_VALUE_SIZE", global = true)]
+    pub max_attribute_value_size: Option<String>,
+    /// Events kept per span; the rest are dropped and counted in dropped_events_count [default: 1024].
+    #[arg(long, env = "OTELITE_MAX_SPAN_EVENTS", global = true)]
+    pub max_span_events: Option<usize>,
+    /// Links kept per span; the rest are dropped and counted in dropped_links_count [default: 1024].
+    #[arg(long, env = "OTELITE_MAX_SPAN_LINKS", global = true)]
+    pub max_span_links: Option<usize>,
+    /// How long a query API request may run before it is answered 503, e.g. 30s or 2m; 0 or unlimited waits for any [default: 1m].
+    #[arg(long, env = "OTELITE_QUERY_TIMEOUT", global = true)]
+    pub query_timeout: Option<String>,
 }
 
 /// A setting that cannot be used, said so that the user knows what to change.
@@ -327,6 +353,32 @@ impl Settings {
             retention: [None; 3],
             max_disk: disk_setting("max-disk", self.max_disk.or(file.max_disk))?,
             max_disk_per_signal: [None; 3],
+            item_limits: ItemLimits {
+                max_attributes: self
+                    .max_attributes
+                    .or(file.max_attributes)
+                    .unwrap_or(defaults.item_limits.max_attributes),
+                max_attribute_value_bytes: size_setting(
+                    "max-attribute-value-size",
+                    self.max_attribute_value_size
+                        .or(file.max_attribute_value_size),
+                    defaults.item_limits.max_attribute_value_bytes,
+                    1,
+                )?,
+                max_span_events: self
+                    .max_span_events
+                    .or(file.max_span_events)
+                    .unwrap_or(defaults.item_limits.max_span_events),
+                max_span_links: self
+                    .max_span_links
+                    .or(file.max_span_links)
+                    .unwrap_or(defaults.item_limits.max_span_links),
+            },
+            query_timeout: duration_setting(
+                "query-timeout",
+                self.query_timeout.or(file.query_timeout),
+                defaults.query_timeout,
+            )?,
         };
         let retention = duration_setting(
             "retention",
@@ -664,6 +716,57 @@ mod tests {
         let err = parse(&["--max-item-age", "a week"]).unwrap_err();
         assert!(err.to_string().contains("max-item-age"), "{err}");
         assert!(err.to_string().contains("e.g. 7d"), "{err}");
+    }
+
+    #[test]
+    fn item_and_query_limits_are_set_by_flag_env_and_file() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.item_limits, ItemLimits::default());
+        assert_eq!(config.query_timeout, Some(DEFAULT_QUERY_TIMEOUT));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otelite.toml");
+        std::fs::write(
+            &path,
+            "max-attributes = 64\nmax-attribute-value-size = \"4KiB\"\nmax-span-events = 8\n\
+             max-span-links = 2\nquery-timeout = \"30s\"\n",
+        )
+        .unwrap();
+        let file = path.to_str().unwrap();
+        let config = parse(&["--config", file, "--max-span-links", "3"]).unwrap();
+        assert_eq!(
+            config.item_limits,
+            ItemLimits {
+                max_attributes: 64,
+                max_attribute_value_bytes: 4096,
+                max_span_events: 8,
+                max_span_links: 3,
+            }
+        );
+        assert_eq!(config.query_timeout, Some(Duration::from_secs(30)));
+        let config = parse(&["--query-timeout", "unlimited"]).unwrap();
+        assert_eq!(config.query_timeout, None);
+
+        let cli = Cli::command();
+        for flag in [
+            "max-attributes",
+            "max-attribute-value-size",
+            "max-span-events",
+            "max-span-links",
+            "query-timeout",
+        ] {
+            let arg = cli
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(flag))
+                .unwrap_or_else(|| panic!("--{flag}"));
+            let env = format!("OTELITE_{}", flag.to_uppercase().replace('-', "_"));
+            assert_eq!(arg.get_env(), Some(std::ffi::OsStr::new(&env)));
+        }
+        let err = parse(&["--max-attribute-value-size", "0"]).unwrap_err();
+        assert!(
+            err.to_string().contains("max-attribute-value-size"),
+            "{err}"
+        );
     }
 
     #[test]

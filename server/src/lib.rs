@@ -15,6 +15,7 @@ pub mod loadgen;
 pub mod otlp;
 pub mod query;
 pub mod state;
+pub mod telemetry;
 pub mod workload;
 
 use std::future::Future;
@@ -29,7 +30,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use config::Config;
-use state::{AppState, IngestCounters, Limits};
+use state::{AppState, Limits};
+use telemetry::Telemetry;
 
 /// otelite's version as shown by `--version` and the status API.
 pub const VERSION: &str = env!("OTELITE_VERSION");
@@ -88,20 +90,24 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         );
     let store = tokio::task::block_in_place(|| Store::open(&config.data_dir, store_options))?;
     let ready = Arc::new(AtomicBool::new(false));
+    let limits = Limits {
+        max_request_bytes: config.max_request_bytes,
+        max_client_stall: config.timeouts.stalled_client,
+        item_times: otlp::TimeWindow {
+            max_age: config.max_item_age,
+            max_future: config.max_item_future,
+        },
+        items: config.item_limits,
+        query_timeout: config.query_timeout,
+        decode_slots: state::decode_slot_count(),
+        retention: config.retention,
+    };
     let state = AppState {
         store: store.clone(),
-        limits: Limits {
-            max_request_bytes: config.max_request_bytes,
-            max_client_stall: config.timeouts.stalled_client,
-            item_times: otlp::TimeWindow {
-                max_age: config.max_item_age,
-                max_future: config.max_item_future,
-            },
-            retention: config.retention,
-        },
+        decode_slots: state::decode_slots(&limits),
+        limits,
         budget: ingest::MemoryBudget::new(config.max_memory_bytes),
-        decode_slots: state::decode_slots(),
-        counters: Arc::new(IngestCounters::default()),
+        telemetry: Arc::new(Telemetry::default()),
         started: Instant::now(),
     };
 

@@ -1,14 +1,14 @@
-//! What every request handler shares: the store, the limits it must enforce and the counters
-//! the status page shows.
+//! What every request handler shares: the store, the limits it must enforce and the telemetry
+//! `/metrics` and the status page show.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use otelite_storage::{Signal, Store};
+use otelite_storage::Store;
 
 use crate::ingest::MemoryBudget;
-use crate::otlp::TimeWindow;
+use crate::otlp::{ItemLimits, TimeWindow};
+use crate::telemetry::Telemetry;
 
 /// Shared by all listeners; cheap to clone.
 #[derive(Clone)]
@@ -20,7 +20,8 @@ pub struct AppState {
     /// Requests decoded at the same time (one per core); the others wait their turn, charged
     /// to the budget but not yet decoded.
     pub decode_slots: Arc<tokio::sync::Semaphore>,
-    pub counters: Arc<IngestCounters>,
+    /// What otelite counts about itself: `/metrics` and the status page.
+    pub telemetry: Arc<Telemetry>,
     pub started: Instant,
 }
 
@@ -37,12 +38,22 @@ pub struct Limits {
     /// Per signal (in `Signal::ALL` order), how long retention keeps data: older items are
     /// refused rather than stored and deleted.
     pub retention: [Option<Duration>; 3],
+    /// What one span or log record may carry; the excess is dropped and counted.
+    pub items: ItemLimits,
+    /// How long a query API request may take; `None` waits for any.
+    pub query_timeout: Option<Duration>,
+    /// Requests decoded at the same time (the size of [`AppState::decode_slots`]).
+    pub decode_slots: usize,
 }
 
 /// One decode slot per core the process may use.
-pub fn decode_slots() -> Arc<tokio::sync::Semaphore> {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    Arc::new(tokio::sync::Semaphore::new(cores))
+pub fn decode_slot_count() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// The decode slots of `limits`.
+pub fn decode_slots(limits: &Limits) -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(limits.decode_slots))
 }
 
 impl Default for Limits {
@@ -52,30 +63,9 @@ impl Default for Limits {
             max_client_stall: crate::config::ConnectionTimeouts::default().stalled_client,
             item_times: TimeWindow::default(),
             retention: [None; 3],
+            items: ItemLimits::default(),
+            query_timeout: Some(crate::config::DEFAULT_QUERY_TIMEOUT),
+            decode_slots: decode_slot_count(),
         }
-    }
-}
-
-/// Items refused at ingest since start, per signal (what clients were told in partial_success).
-#[derive(Debug, Default)]
-pub struct IngestCounters {
-    rejected: [AtomicU64; 3],
-}
-
-impl IngestCounters {
-    pub fn add_rejected(&self, signal: Signal, n: u64) {
-        self.rejected[index(signal)].fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn rejected(&self, signal: Signal) -> u64 {
-        self.rejected[index(signal)].load(Ordering::Relaxed)
-    }
-}
-
-fn index(signal: Signal) -> usize {
-    match signal {
-        Signal::Traces => 0,
-        Signal::Metrics => 1,
-        Signal::Logs => 2,
     }
 }

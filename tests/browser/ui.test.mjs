@@ -444,7 +444,14 @@ test("overview counts what was sent over OTLP", async () => {
     const card = page.locator(`[data-signal="${signal}"]`);
     assert.match(await card.getByTestId("stored").textContent(), /^[1-9][\d,]*$/);
     assert.equal(await card.getAttribute("data-rejected"), "0", `${signal} rejected items`);
+    assert.equal(await card.getByTestId("reasons").textContent(), "", `${signal} has no reasons`);
+    // What arrived since start, and how long exports took (bucket bounds: "≤ 5.00ms").
+    assert.match(await card.getByTestId("accepted").textContent(), /^[1-9][\d,]*$/);
+    assert.match(await card.getByTestId("p50").textContent(), /^≤ [\d.]+(ns|µs|ms|s)$/);
+    assert.match(await card.getByTestId("p99").textContent(), /^≤ [\d.]+(ns|µs|ms|s)$/);
   }
+  assert.equal((await page.getByTestId("writes").textContent()).trim(), "OK");
+  assert.match(await page.getByTestId("backlog").textContent(), /^\d[\d.]* (B|KiB|MiB|GiB)$/);
   assert.notEqual((await page.getByTestId("version").textContent()).trim(), "–");
   assert.equal(await page.getByTestId("api-error").count(), 0, "no error banner");
   assert.equal(await page.title(), "otelite");

@@ -205,6 +205,29 @@ pub fn format_duration(seconds: u64) -> String {
     }
 }
 
+/// An export latency quantile from the status API: `≤ 5ms`, `≤ 1.5s` (it is a histogram
+/// bucket's upper bound, so "at most"), `–` before any export or past the largest bucket.
+pub fn format_latency(seconds: Option<f64>) -> String {
+    match seconds {
+        Some(s) if s.is_finite() && s >= 0.0 => {
+            format!("≤ {}", format_nanos((s * 1e9).round() as u64))
+        }
+        _ => "–".to_owned(),
+    }
+}
+
+/// Refusals by reason as the overview lists them: `too_old 3 · invalid 1`, most first; empty
+/// when nothing was refused.
+pub fn format_reasons(reasons: &[otelite_api::ReasonCount]) -> String {
+    let mut sorted: Vec<_> = reasons.iter().filter(|r| r.count > 0).collect();
+    sorted.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+    sorted
+        .iter()
+        .map(|r| format!("{} {}", r.reason.replace('_', " "), format_count(r.count)))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
 /// A span or trace duration in nanoseconds, with three significant digits: `830ns`, `4.25µs`,
 /// `12.3ms`, `1.50s`; from a minute on as [`format_duration`] does (`2m 5s`).
 pub fn format_nanos(ns: u64) -> String {
@@ -418,6 +441,31 @@ pub fn export_curl(origin: &str, signal: Signal, window: TimeWindow) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latencies_read_as_at_most_a_bucket_bound() {
+        assert_eq!(format_latency(Some(0.005)), "≤ 5.00ms");
+        assert_eq!(format_latency(Some(2.5)), "≤ 2.50s");
+        assert_eq!(format_latency(None), "–");
+        assert_eq!(format_latency(Some(f64::INFINITY)), "–");
+    }
+
+    #[test]
+    fn reasons_list_the_largest_first() {
+        let reason = |reason: &str, count| otelite_api::ReasonCount {
+            reason: reason.to_owned(),
+            count,
+        };
+        assert_eq!(
+            format_reasons(&[
+                reason("invalid", 1),
+                reason("too_old", 1_200),
+                reason("disk_full", 0)
+            ]),
+            "too old 1,200 · invalid 1"
+        );
+        assert_eq!(format_reasons(&[]), "");
+    }
 
     #[test]
     fn routes_follow_the_path() {

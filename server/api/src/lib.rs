@@ -60,6 +60,9 @@ pub struct Status {
     pub logs: SignalStatus,
     /// Whether the store can write; `/readyz` answers 503 while it cannot.
     pub writes: WriteHealth,
+    /// Uncompressed bytes of trace row blocks waiting for the compactor; 0 once it caught up.
+    #[serde(default)]
+    pub compaction_backlog_bytes: u64,
 }
 
 impl Status {
@@ -79,8 +82,29 @@ pub struct SignalStatus {
     /// Items stored: spans, metric data points or log records.
     pub stored: u64,
     /// Items refused since start (invalid ids and other rejected input), as told to clients in
-    /// OTLP `partial_success`.
+    /// OTLP `partial_success`, and items of requests that failed as a whole after decoding.
     pub rejected: u64,
+    /// Items stored and acknowledged since start.
+    #[serde(default)]
+    pub accepted: u64,
+    /// `rejected` by reason (`invalid`, `too_old`, `too_new`, `overloaded`, `disk_full`, ...),
+    /// only the reasons that refused any.
+    #[serde(default)]
+    pub rejected_by_reason: Vec<ReasonCount>,
+    /// Export latency since start (arrival to durable answer), as the upper bounds of the
+    /// histogram buckets holding the median and the 99th percentile, in seconds; `None`
+    /// before the first export or past the largest bucket.
+    #[serde(default)]
+    pub ingest_p50_seconds: Option<f64>,
+    #[serde(default)]
+    pub ingest_p99_seconds: Option<f64>,
+}
+
+/// How many items one reason refused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReasonCount {
+    pub reason: String,
+    pub count: u64,
 }
 
 /// Whether the store can write.

@@ -9,6 +9,9 @@
 //! its bytes are read.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -19,20 +22,22 @@ use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use otelite_storage::Signal;
 use prost::Message;
-use tonic::Status;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::UnaryService;
+use tonic::{Code, Status};
 
-use super::budget::{Charge, DECODED_PER_PROTOBUF_BYTE, MemoryBudget};
+use super::budget::{Charge, DECODED_PER_PROTOBUF_BYTE};
 use super::{IngestError, pipeline};
 use crate::otlp::{ExportRequest, decode_protobuf};
 use crate::state::AppState;
+use crate::telemetry::Transport;
 
 /// The OTLP/gRPC services (port 4317 by convention). Accepts and sends gzip; refuses messages
 /// larger than `max_request_bytes`, before or after decompression.
 pub fn grpc_router(state: AppState) -> Router {
-    let budget = state.budget.clone();
+    let admission = state.clone();
     Router::new()
         .route(
             "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
@@ -48,18 +53,44 @@ pub fn grpc_router(state: AppState) -> Router {
         )
         .fallback(unimplemented)
         .with_state(state)
-        .layer(middleware::from_fn_with_state(budget, admit))
+        .layer(middleware::from_fn_with_state(admission, admit))
 }
 
 /// Charges the request to the memory budget (see [`super::budget`]), or refuses it with
 /// `UNAVAILABLE` and a retry delay when the budget is spent.
-async fn admit(State(budget): State<MemoryBudget>, request: Request, next: Next) -> Response {
-    match super::budget::admit(&budget, request, 0) {
+async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let arrived = Instant::now();
+    let signal = signal_of(request.uri().path());
+    match super::budget::admit(&state.budget, request, 0) {
         Ok((request, _charge)) => next.run(request).await,
         Err(error) => {
-            tracing::debug!("gRPC export refused: {error}");
+            if let Some(signal) = signal {
+                let elapsed = arrived.elapsed();
+                pipeline::answered(&state, signal, Transport::Grpc, elapsed, Err(&error));
+            }
             error.rpc_status().to_tonic().into_http()
         }
+    }
+}
+
+/// The signal an export method's path is for.
+fn signal_of(path: &str) -> Option<Signal> {
+    [Signal::Traces, Signal::Metrics, Signal::Logs]
+        .into_iter()
+        .find(|signal| {
+            path.starts_with(&format!(
+                "/opentelemetry.proto.collector.{}.",
+                grpc_package(*signal)
+            ))
+        })
+}
+
+/// The OTLP protobuf package of `signal`'s collector service.
+fn grpc_package(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "trace",
+        Signal::Metrics => "metrics",
+        Signal::Logs => "logs",
     }
 }
 
@@ -93,17 +124,56 @@ async fn export<R: ExportRequest>(State(state): State<AppState>, request: Reques
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(limit);
+    let arrived = Instant::now();
+    let reached_pipeline = Arc::new(AtomicBool::new(false));
     let method = ExportMethod::<R> {
-        state,
+        state: state.clone(),
         charge,
+        arrived,
+        reached_pipeline: reached_pipeline.clone(),
         request: PhantomData,
     };
-    grpc.unary(method, request).await.into_response()
+    let response = grpc.unary(method, request).await.into_response();
+    if !reached_pipeline.load(Ordering::Relaxed) {
+        // tonic refused the message itself (too large, bad framing or compression): counted
+        // here, since the pipeline never saw it.
+        let code = response
+            .headers()
+            .get("grpc-status")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i32>().ok())
+            .map_or(Code::Unknown, Code::from_i32);
+        let error = match code {
+            Code::Ok => None,
+            Code::ResourceExhausted => Some(IngestError::TooLarge {
+                limit,
+                decompressed: false,
+            }),
+            // Only the budget refuses while tonic decompresses a message.
+            Code::Unavailable => Some(IngestError::MemoryBusy {
+                limit: state.budget.limit(),
+            }),
+            _ => Some(IngestError::BadBody(format!("gRPC status {code:?}"))),
+        };
+        if let Some(error) = error {
+            pipeline::answered(
+                &state,
+                R::SIGNAL,
+                Transport::Grpc,
+                arrived.elapsed(),
+                Err(&error),
+            );
+        }
+    }
+    response
 }
 
 struct ExportMethod<R> {
     state: AppState,
     charge: Charge,
+    arrived: Instant,
+    /// Set once the message reaches the pipeline, which counts its outcome.
+    reached_pipeline: Arc<AtomicBool>,
     request: PhantomData<fn() -> R>,
 }
 
@@ -115,6 +185,8 @@ impl<R: ExportRequest> UnaryService<Bytes> for ExportMethod<R> {
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let state = self.state.clone();
         let charge = self.charge.clone();
+        let arrived = self.arrived;
+        self.reached_pipeline.store(true, Ordering::Relaxed);
         Box::pin(async move {
             let body = request.into_inner();
             let accepted = pipeline::accept::<R>(
@@ -125,14 +197,17 @@ impl<R: ExportRequest> UnaryService<Bytes> for ExportMethod<R> {
                 DECODED_PER_PROTOBUF_BYTE,
             )
             .await;
+            let elapsed = arrived.elapsed();
+            pipeline::answered(
+                &state,
+                R::SIGNAL,
+                Transport::Grpc,
+                elapsed,
+                accepted.as_ref(),
+            );
             match accepted {
                 Ok(rejections) => Ok(tonic::Response::new(R::response(&rejections))),
-                Err(error) => {
-                    if !error.is_client_error() {
-                        tracing::debug!("gRPC export refused: {error}");
-                    }
-                    Err(error.rpc_status().to_tonic())
-                }
+                Err(error) => Err(error.rpc_status().to_tonic()),
             }
         })
     }
@@ -242,13 +317,13 @@ mod tests {
             "{}",
             partial.error_message
         );
-        assert_eq!(state.counters.rejected(Signal::Traces), 1);
+        assert_eq!(state.telemetry.refused_total(Signal::Traces), 1);
     }
 
     #[tokio::test]
     async fn messages_over_the_limit_are_refused() {
         let (state, _dir) = state(1024);
-        let mut client = client(state).await;
+        let mut client = client(state.clone()).await;
         let mut request = traces(&[TRACE_ID]);
         request.resource_spans[0].scope_spans[0].spans[0].name = "x".repeat(4096);
         let status = client.export(request).await.unwrap_err();
@@ -256,6 +331,13 @@ mod tests {
             matches!(status.code(), Code::ResourceExhausted | Code::OutOfRange),
             "{status:?}"
         );
+        // tonic refused it before the pipeline saw it; it is counted all the same.
+        let refused = state.telemetry.requests_refused(
+            Signal::Traces,
+            Transport::Grpc,
+            crate::telemetry::Refusal::TooLarge,
+        );
+        assert_eq!(refused, 1);
         // The connection survives for the next, smaller export.
         assert!(client.export(traces(&[TRACE_ID])).await.is_ok());
     }
@@ -268,6 +350,15 @@ mod tests {
         held.grow(2 << 20).unwrap();
         let status = client.export(traces(&[TRACE_ID])).await.unwrap_err();
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        let refused = state.telemetry.requests_refused(
+            Signal::Traces,
+            Transport::Grpc,
+            crate::telemetry::Refusal::Overloaded,
+        );
+        assert_eq!(
+            refused, 1,
+            "refused by the admission middleware, and counted"
+        );
         assert!(status.message().contains("--max-memory"), "{status:?}");
         let details = crate::otlp::RpcStatus::decode(status.details()).unwrap();
         assert_eq!(details.details.len(), 1, "a RetryInfo travels with it");

@@ -6,7 +6,7 @@
 //! gzip bomb stops at the limit, never allocating more).
 
 use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -32,6 +32,7 @@ use crate::otlp::{
     DecodeError, ExportRequest, Rejections, decode_json, decode_protobuf, response_json,
 };
 use crate::state::AppState;
+use crate::telemetry::Transport;
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -70,11 +71,26 @@ async fn method_not_allowed(method: Method) -> Response {
 }
 
 async fn receive<R: ExportRequest>(State(state): State<AppState>, request: Request) -> Response {
+    let arrived = Instant::now();
+    let answered = |outcome| {
+        pipeline::answered(
+            &state,
+            R::SIGNAL,
+            Transport::Http,
+            arrived.elapsed(),
+            outcome,
+        )
+    };
     let format = match Format::of(request.headers()) {
         Ok(format) => format,
-        Err(error) => return error_response(None, &error),
+        Err(error) => {
+            answered(Err(&error));
+            return error_response(None, &error);
+        }
     };
-    match receive_as::<R>(&state, format, request).await {
+    let outcome = receive_as::<R>(&state, format, request).await;
+    answered(outcome.as_ref());
+    match outcome {
         Ok(rejections) => {
             let body = match format {
                 Format::Protobuf => R::response(&rejections).encode_to_vec(),
@@ -253,9 +269,6 @@ fn gunzip(compressed: &[u8], limit: usize, charge: &Charge) -> Result<Vec<u8>, I
 /// An error as OTLP/HTTP wants it: a `google.rpc.Status` in the request's encoding (plain text
 /// when the encoding itself was the problem), plus `Retry-After` when we know a delay.
 fn error_response(format: Option<Format>, error: &IngestError) -> Response {
-    if error.is_client_error() {
-        tracing::debug!("OTLP/HTTP export refused: {error}");
-    }
     let status = error.rpc_status();
     let (content_type, body) = match format {
         Some(Format::Protobuf) => (Format::Protobuf.content_type(), status.encode_to_vec()),

@@ -9,7 +9,8 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use otelite_storage::{Store, StoreOptions};
 
 use crate::otlp::TimeWindow;
-use crate::state::{AppState, IngestCounters, Limits};
+use crate::state::{AppState, Limits};
+use crate::telemetry::Telemetry;
 
 /// A state whose store lives in the returned directory (keep it alive for the test). It accepts
 /// items of any time, as the fixtures and the official examples are dated in the past.
@@ -45,8 +46,8 @@ fn build(limits: Limits, max_memory: usize) -> (AppState, tempfile::TempDir) {
         store,
         limits,
         budget: crate::ingest::MemoryBudget::new(max_memory),
-        decode_slots: crate::state::decode_slots(),
-        counters: Arc::new(IngestCounters::default()),
+        decode_slots: crate::state::decode_slots(&limits),
+        telemetry: Arc::new(Telemetry::default()),
         started: Instant::now(),
     };
     (state, dir)

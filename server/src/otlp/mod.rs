@@ -7,6 +7,7 @@
 //! dialect of OTLP/JSON in both directions.
 
 mod json;
+mod limits;
 #[cfg(test)]
 mod properties;
 mod signal;
@@ -14,6 +15,9 @@ mod status;
 mod validate;
 
 pub use json::{DecodeError, decode_json, decode_protobuf, encode_json};
+pub use limits::{ItemLimits, Truncations};
 pub use signal::{ExportRequest, response_json};
 pub use status::{RetryInfo, RpcStatus};
-pub use validate::{AcceptedTimes, MAX_ANY_VALUE_DEPTH, Rejections, TimeWindow, human_duration};
+pub use validate::{
+    AcceptedTimes, MAX_ANY_VALUE_DEPTH, RejectReason, Rejections, TimeWindow, human_duration,
+};

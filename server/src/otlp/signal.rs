@@ -15,7 +15,8 @@ use prost::Message;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::validate::{AcceptedTimes, Rejections, validate};
+use super::limits::{ItemLimits, Truncations, apply_limits};
+use super::validate::{AcceptedTimes, Rejections, count_items, validate};
 
 /// An OTLP `Export*ServiceRequest`.
 pub trait ExportRequest:
@@ -32,8 +33,13 @@ pub trait ExportRequest:
     /// Removes invalid items and items timed outside `times` (see [`super::validate`]) and
     /// reports them.
     fn validate(&mut self, times: &AcceptedTimes) -> Rejections;
+    /// Drops and cuts what exceeds `limits` (see [`super::limits`]), counting it in the
+    /// items' `dropped_*_count` fields, and reports what it did.
+    fn apply_limits(&mut self, limits: &ItemLimits) -> Truncations;
     /// True if there is nothing to store.
     fn is_empty(&self) -> bool;
+    /// Items as partial success counts them (spans, data points, log records).
+    fn item_count(&mut self) -> u64;
     fn into_batch(self) -> Batch;
     /// The response: `partial_success` is set only when something was rejected.
     fn response(rejections: &Rejections) -> Self::Response;
@@ -75,8 +81,16 @@ macro_rules! export_request {
                 validate(&mut self.$field, times)
             }
 
+            fn apply_limits(&mut self, limits: &ItemLimits) -> Truncations {
+                apply_limits(&mut self.$field, limits)
+            }
+
             fn is_empty(&self) -> bool {
                 self.$field.is_empty()
+            }
+
+            fn item_count(&mut self) -> u64 {
+                count_items(&mut self.$field)
             }
 
             fn into_batch(self) -> Batch {

@@ -118,12 +118,15 @@ impl AcceptedTimes {
 
     /// `Err` says why `time` (the item's `what`, e.g. "start time") is refused and which setting
     /// would accept it.
-    fn check(&self, what: &str, time: u64) -> Result<(), String> {
+    fn check(&self, what: &str, time: u64) -> Result<(), Problem> {
         if time < self.kept_from && time >= self.oldest {
-            return Err(format!(
-                "{what} {} is older than what this server keeps (--retention, or a --max-disk budget that has deleted that hour)",
-                rfc3339(time)
-            ));
+            return Err(Problem {
+                reason: RejectReason::TooOld,
+                message: format!(
+                    "{what} {} is older than what this server keeps (--retention, or a --max-disk budget that has deleted that hour)",
+                    rfc3339(time)
+                ),
+            });
         }
         if time < self.oldest {
             let max_age = self
@@ -135,21 +138,27 @@ impl AcceptedTimes {
             } else {
                 format!("{} is", rfc3339(time))
             };
-            return Err(format!(
-                "{what} {when} older than {} (--max-item-age)",
-                human_duration(max_age)
-            ));
+            return Err(Problem {
+                reason: RejectReason::TooOld,
+                message: format!(
+                    "{what} {when} older than {} (--max-item-age)",
+                    human_duration(max_age)
+                ),
+            });
         }
         if time > self.newest {
             let max_future = self
                 .window
                 .max_future
                 .expect("only a maximum future sets `newest`");
-            return Err(format!(
-                "{what} {} is more than {} in the future (--max-item-future)",
-                rfc3339(time),
-                human_duration(max_future)
-            ));
+            return Err(Problem {
+                reason: RejectReason::TooNew,
+                message: format!(
+                    "{what} {} is more than {} in the future (--max-item-future)",
+                    rfc3339(time),
+                    human_duration(max_future)
+                ),
+            });
         }
         Ok(())
     }
@@ -196,11 +205,68 @@ fn rfc3339(time_unix_nano: u64) -> String {
 const TRACE_ID_LEN: usize = 16;
 const SPAN_ID_LEN: usize = 8;
 
+/// Why validation removed an item, as otelite's own metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// Malformed: a bad id, a metric without data, values nested too deeply.
+    Invalid,
+    /// Timed before `--max-item-age`.
+    TooOld,
+    /// Timed after `--max-item-future`.
+    TooNew,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 3] = [
+        RejectReason::Invalid,
+        RejectReason::TooOld,
+        RejectReason::TooNew,
+    ];
+
+    /// The label value in `otelite_items_refused_total{reason}`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectReason::Invalid => "invalid",
+            RejectReason::TooOld => "too_old",
+            RejectReason::TooNew => "too_new",
+        }
+    }
+}
+
+/// Why one item is refused: the kind, for counting, and the sentence for the client.
+#[derive(Debug)]
+pub(crate) struct Problem {
+    reason: RejectReason,
+    message: String,
+}
+
+impl Problem {
+    /// The same problem, its message placed in the item it was found in.
+    fn within(self, place: impl FnOnce(&str) -> String) -> Problem {
+        Problem {
+            reason: self.reason,
+            message: place(&self.message),
+        }
+    }
+}
+
+/// Every check but the time window's finds malformed items.
+impl From<String> for Problem {
+    fn from(message: String) -> Problem {
+        Problem {
+            reason: RejectReason::Invalid,
+            message,
+        }
+    }
+}
+
 /// What validation removed from one export request: how many items (spans, log records or data
-/// points, as OTLP's partial success counts them) and the first reason.
+/// points, as OTLP's partial success counts them), how many for each reason, and the first
+/// reason's sentence.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Rejections {
     count: u64,
+    by_reason: [u64; 3],
     first_reason: Option<String>,
 }
 
@@ -213,6 +279,11 @@ impl Rejections {
     /// True when the whole request was accepted.
     pub fn is_empty(&self) -> bool {
         self.count == 0 && self.first_reason.is_none()
+    }
+
+    /// How many of the items removed were removed for `reason`.
+    pub fn count_for(&self, reason: RejectReason) -> u64 {
+        self.by_reason[reason as usize]
     }
 
     /// The first problem found, naming the item it was found in.
@@ -230,10 +301,15 @@ impl Rejections {
         }
     }
 
-    fn reject(&mut self, count: u64, reason: impl FnOnce() -> String) {
+    fn reject(&mut self, count: u64, problem: impl FnOnce() -> Problem) {
         self.count += count;
         if self.first_reason.is_none() {
-            self.first_reason = Some(reason());
+            let problem = problem();
+            self.by_reason[problem.reason as usize] += count;
+            self.first_reason = Some(problem.message);
+        } else {
+            // Only the first problem's sentence is kept, but every one is counted by kind.
+            self.by_reason[problem().reason as usize] += count;
         }
     }
 }
@@ -244,20 +320,22 @@ pub(crate) fn validate<G: ResourceGroup>(groups: &mut Vec<G>, times: &AcceptedTi
     let mut rejections = Rejections::default();
     groups.retain_mut(|group| {
         if let Err(reason) = check_resource(group.resource()) {
-            rejections.reject(units_in(group.scopes()), || reason);
+            rejections.reject(units_in(group.scopes()), || reason.into());
             return false;
         }
         group.scopes().retain_mut(|scope| {
             if let Err(reason) = check_scope(scope.scope()) {
-                rejections.reject(scope.items().iter().map(Item::units).sum(), || reason);
+                rejections.reject(scope.items().iter().map(Item::units).sum(), || {
+                    reason.into()
+                });
                 return false;
             }
             scope
                 .items()
                 .retain_mut(|item| match item.check(times, &mut rejections) {
                     Ok(()) => item.units() > 0,
-                    Err(reason) => {
-                        rejections.reject(item.units(), || reason);
+                    Err(problem) => {
+                        rejections.reject(item.units(), || problem);
                         false
                     }
                 });
@@ -272,6 +350,7 @@ pub(crate) fn validate<G: ResourceGroup>(groups: &mut Vec<G>, times: &AcceptedTi
 pub(crate) trait ResourceGroup {
     type Scope: ScopeGroup;
     fn resource(&self) -> Option<&Resource>;
+    fn resource_mut(&mut self) -> Option<&mut Resource>;
     fn scopes(&mut self) -> &mut Vec<Self::Scope>;
 }
 
@@ -279,6 +358,7 @@ pub(crate) trait ResourceGroup {
 pub(crate) trait ScopeGroup {
     type Item: Item;
     fn scope(&self) -> Option<&InstrumentationScope>;
+    fn scope_mut(&mut self) -> Option<&mut InstrumentationScope>;
     fn items(&mut self) -> &mut Vec<Self::Item>;
 }
 
@@ -290,7 +370,7 @@ pub(crate) trait Item {
 
     /// `Err` removes the whole item. A metric may also drop some of its data points, which it
     /// records in `rejections` itself.
-    fn check(&mut self, times: &AcceptedTimes, rejections: &mut Rejections) -> Result<(), String>;
+    fn check(&mut self, times: &AcceptedTimes, rejections: &mut Rejections) -> Result<(), Problem>;
 }
 
 macro_rules! nesting {
@@ -300,6 +380,9 @@ macro_rules! nesting {
             fn resource(&self) -> Option<&Resource> {
                 self.resource.as_ref()
             }
+            fn resource_mut(&mut self) -> Option<&mut Resource> {
+                self.resource.as_mut()
+            }
             fn scopes(&mut self) -> &mut Vec<$scope> {
                 &mut self.$scopes
             }
@@ -308,6 +391,9 @@ macro_rules! nesting {
             type Item = $item;
             fn scope(&self) -> Option<&InstrumentationScope> {
                 self.scope.as_ref()
+            }
+            fn scope_mut(&mut self) -> Option<&mut InstrumentationScope> {
+                self.scope.as_mut()
             }
             fn items(&mut self) -> &mut Vec<$item> {
                 &mut self.$items
@@ -325,6 +411,14 @@ nesting!(
     metrics,
     Metric
 );
+
+/// The items in `groups`, as partial success counts them.
+pub(crate) fn count_items<G: ResourceGroup>(groups: &mut [G]) -> u64 {
+    groups
+        .iter_mut()
+        .map(|group| units_in(group.scopes()))
+        .sum()
+}
 
 fn units_in<S: ScopeGroup>(scopes: &mut [S]) -> u64 {
     scopes
@@ -352,10 +446,11 @@ impl Item for Span {
         1
     }
 
-    fn check(&mut self, times: &AcceptedTimes, _: &mut Rejections) -> Result<(), String> {
+    fn check(&mut self, times: &AcceptedTimes, _: &mut Rejections) -> Result<(), Problem> {
         check_span(self)
+            .map_err(Problem::from)
             .and_then(|()| times.check("start time", self.start_time_unix_nano))
-            .map_err(|problem| format!("span {:?}: {problem}", self.name))
+            .map_err(|problem| problem.within(|m| format!("span {:?}: {m}", self.name)))
     }
 }
 
@@ -395,15 +490,18 @@ impl Item for LogRecord {
         1
     }
 
-    fn check(&mut self, times: &AcceptedTimes, _: &mut Rejections) -> Result<(), String> {
+    fn check(&mut self, times: &AcceptedTimes, _: &mut Rejections) -> Result<(), Problem> {
         // The store files a record under its time, or its observed time when the time is unset.
         let timed = match self.time_unix_nano {
             0 => times.check("observed time", self.observed_time_unix_nano),
             time => times.check("time", time),
         };
         check_log_record(self)
+            .map_err(Problem::from)
             .and(timed)
-            .map_err(|problem| format!("log record at {} ns: {problem}", self.time_unix_nano))
+            .map_err(|problem| {
+                problem.within(|m| format!("log record at {} ns: {m}", self.time_unix_nano))
+            })
     }
 }
 
@@ -438,7 +536,7 @@ impl Item for Metric {
         points as u64
     }
 
-    fn check(&mut self, times: &AcceptedTimes, rejections: &mut Rejections) -> Result<(), String> {
+    fn check(&mut self, times: &AcceptedTimes, rejections: &mut Rejections) -> Result<(), Problem> {
         let metric = format!("metric {:?}", self.name);
         check_attributes(&self.metadata).map_err(|e| format!("{metric}: metadata {e}"))?;
         match &mut self.data {
@@ -446,7 +544,8 @@ impl Item for Metric {
                 return Err(format!(
                     "{metric} has no data: set one of gauge, sum, histogram, \
                      exponentialHistogram or summary"
-                ));
+                )
+                .into());
             }
             Some(metric::Data::Gauge(gauge)) => {
                 retain_points(&mut gauge.data_points, &metric, times, rejections)
@@ -519,17 +618,16 @@ fn retain_points<P: DataPoint>(
         Ok(()) => true,
         Err(problem) => {
             rejections.reject(1, || {
-                format!(
-                    "{metric}, data point at {} ns: {problem}",
-                    point.time_unix_nano()
-                )
+                problem.within(|m| {
+                    format!("{metric}, data point at {} ns: {m}", point.time_unix_nano())
+                })
             });
             false
         }
     });
 }
 
-fn check_point(point: &impl DataPoint, times: &AcceptedTimes) -> Result<(), String> {
+fn check_point(point: &impl DataPoint, times: &AcceptedTimes) -> Result<(), Problem> {
     times.check("time", point.time_unix_nano())?;
     check_attributes(point.attributes())?;
     for exemplar in point.exemplars() {
@@ -691,6 +789,7 @@ mod tests {
         ]);
         let rejections = validate(&mut data, &AcceptedTimes::ANY);
         assert_eq!(rejections.count(), 5);
+        assert_eq!(rejections.count_for(RejectReason::Invalid), 5);
         let kept: Vec<_> = data[0].scope_spans[0]
             .spans
             .iter()
@@ -883,6 +982,10 @@ mod tests {
             "4 spans rejected; the first because span \"far future\": start time \
              2255-03-14T16:00:00Z is more than 1h in the future (--max-item-future)"
         );
+        // Every refusal is counted under its own kind, not only the first one's.
+        assert_eq!(rejections.count_for(RejectReason::TooNew), 2);
+        assert_eq!(rejections.count_for(RejectReason::TooOld), 2);
+        assert_eq!(rejections.count_for(RejectReason::Invalid), 0);
 
         let mut old = traces(vec![at("old", NOW - 30 * 24 * HOUR)]);
         let reason = validate(&mut old, &times)

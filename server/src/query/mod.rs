@@ -1,6 +1,7 @@
 //! The HTTP query side, served on the UI port: otelite's own API under `/api/v1/...` (status,
 //! export, traces, logs), Jaeger's trace query APIs v1 and v3 (`jaeger/`), Loki's log query
-//! API (`loki/`, `/loki/api/v1/...`), and the health probes. Later: Prometheus-compatible routes.
+//! API (`loki/`, `/loki/api/v1/...`), otelite's own metrics (`/metrics`, `metrics.rs`), and the
+//! health probes. Later: Prometheus-compatible routes.
 //!
 //! Every handler returns `Result<_, ApiError>`, so every failure a user can cause becomes a 4xx
 //! with a JSON body that says what was wrong; nothing here panics on input.
@@ -10,6 +11,7 @@ mod health;
 mod jaeger;
 mod logs;
 mod loki;
+mod metrics;
 mod status;
 mod traces;
 
@@ -25,7 +27,7 @@ use crate::state::AppState;
 pub use health::{health_router, probe_ready};
 
 /// The query routes: `/api/v1/...`, Jaeger's `/api/...` and `/api/v3/...`, Loki's
-/// `/loki/api/v1/...`.
+/// `/loki/api/v1/...`, and otelite's own metrics at `/metrics`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/status", get(status::status))
@@ -40,6 +42,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/log-services", get(logs::services))
         .merge(jaeger::routes())
         .merge(loki::routes())
+        .route("/metrics", get(metrics::metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::observe,
+        ))
         .with_state(state)
 }
 
@@ -55,6 +62,12 @@ pub enum ApiError {
     /// The store cannot answer right now (it is recovering from a failed write); retry.
     #[error("{0}")]
     Unavailable(String),
+    /// The query ran past `--query-timeout`.
+    #[error(
+        "the query took longer than the limit of {} (--query-timeout): narrow its time range or filters, or raise the limit",
+        crate::otlp::human_duration(*.0)
+    )]
+    Timeout(std::time::Duration),
 }
 
 impl ApiError {
@@ -64,7 +77,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use otelite_api::Status;
+use otelite_api::{SignalStatus, Status};
 
 use crate::api::{ApiError, fetch_status};
 use crate::app::RouteLink;
-use crate::logic::{Route, Signal, SignalWords, format_bytes, format_count, format_duration};
+use crate::logic::{
+    Route, Signal, SignalWords, format_bytes, format_count, format_duration, format_latency,
+    format_reasons,
+};
 
 const REFRESH: Duration = Duration::from_secs(2);
 
@@ -90,13 +93,24 @@ fn set_if_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, val
     }
 }
 
-/// Stored and rejected counts of one signal. `data-stored`/`data-rejected` carry the raw numbers
-/// for tests and scripts.
+/// Stored, accepted and rejected counts of one signal, rejections by reason and the export
+/// latency. `data-stored`/`data-rejected` carry the raw numbers for tests and scripts.
 #[component]
 fn SignalCard(signal: Signal, status: RwSignal<Option<Status>>) -> impl IntoView {
     let counts = Memo::new(move |_| status.with(|s| s.as_ref().map(|s| s.signal(signal).clone())));
     let stored = move || counts.with(|c| c.as_ref().map(|c| c.stored));
     let rejected = move || counts.with(|c| c.as_ref().map(|c| c.rejected));
+    let accepted = move || counts.with(|c| c.as_ref().map(|c| c.accepted));
+    let reasons = move || {
+        counts.with(|c| {
+            c.as_ref()
+                .map(|c| format_reasons(&c.rejected_by_reason))
+                .unwrap_or_default()
+        })
+    };
+    let latency = move |pick: fn(&SignalStatus) -> Option<f64>| {
+        move || counts.with(|c| format_latency(c.as_ref().and_then(pick)))
+    };
     let shown = |n: Option<u64>| n.map(format_count).unwrap_or_else(|| "–".to_owned());
 
     view! {
@@ -119,12 +133,27 @@ fn SignalCard(signal: Signal, status: RwSignal<Option<Status>>) -> impl IntoView
             <p class="rejected" class:has-rejected=move || rejected().is_some_and(|n| n > 0)>
                 <span data-testid="rejected">{move || shown(rejected())}</span>
                 " rejected"
+                <span class="reasons" data-testid="reasons">{reasons}</span>
             </p>
+            <dl class="ingest-facts">
+                <div>
+                    <dt>"Accepted since start"</dt>
+                    <dd data-testid="accepted">{move || shown(accepted())}</dd>
+                </div>
+                <div>
+                    <dt>"Export p50"</dt>
+                    <dd data-testid="p50">{latency(|c| c.ingest_p50_seconds)}</dd>
+                </div>
+                <div>
+                    <dt>"p99"</dt>
+                    <dd data-testid="p99">{latency(|c| c.ingest_p99_seconds)}</dd>
+                </div>
+            </dl>
         </article>
     }
 }
 
-/// Version, uptime and disk use of the server.
+/// Version, uptime, disk use, compaction backlog and write health of the server.
 #[component]
 fn ServerCard(status: RwSignal<Option<Status>>) -> impl IntoView {
     let field = move |f: fn(&Status) -> String| {
@@ -145,6 +174,20 @@ fn ServerCard(status: RwSignal<Option<Status>>) -> impl IntoView {
                 <div>
                     <dt>"Disk used"</dt>
                     <dd>{field(|s| format_bytes(s.disk_bytes))}</dd>
+                </div>
+                <div>
+                    <dt>"Compaction backlog"</dt>
+                    <dd data-testid="backlog">{field(|s| format_bytes(s.compaction_backlog_bytes))}</dd>
+                </div>
+                <div>
+                    <dt>"Writes"</dt>
+                    <dd
+                        data-testid="writes"
+                        class:writes-failing=move || status.with(|s| s.as_ref().is_some_and(|s| !s.writes.ok))
+                        title=move || status.with(|s| s.as_ref().and_then(|s| s.writes.error.clone()))
+                    >
+                        {field(|s| if s.writes.ok { "OK".to_owned() } else { "Failing".to_owned() })}
+                    </dd>
                 </div>
                 <div>
                     <dt>"Storage format"</dt>

@@ -130,14 +130,14 @@ async fn invalid_items_are_rejected_counted_and_reported_the_rest_kept() {
         message.contains("span \"short\": trace_id must be 16 bytes, got 3"),
         "{message}"
     );
-    assert_eq!(state.counters.rejected(Signal::Traces), 1);
+    assert_eq!(state.telemetry.refused_total(Signal::Traces), 1);
 
     let body = traces(&[&[1, 2, 3], &[0; 16]]).encode_to_vec();
     let (response, bytes) = send_to(&state, post("/v1/traces", PROTOBUF, body)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let partial = partial_success(&bytes);
     assert_eq!(partial.rejected_spans, 2);
-    assert_eq!(state.counters.rejected(Signal::Traces), 3);
+    assert_eq!(state.telemetry.refused_total(Signal::Traces), 3);
 }
 
 #[tokio::test]
