@@ -272,7 +272,7 @@ pub(crate) fn strip_ansi(text: &str) -> String {
     out
 }
 
-/// Reads `OTLP gRPC A, OTLP HTTP B, UI http://C` out of the ready line.
+/// Reads `OTLP gRPC A, OTLP HTTP B, UI http://C` (or `https://C`) out of the ready line.
 fn parse_ready_line(line: &str) -> Option<(SocketAddr, SocketAddr, SocketAddr)> {
     let after = |marker: &str, ends: &[char]| -> Option<SocketAddr> {
         let rest = &line[line.find(marker)? + marker.len()..];
@@ -282,7 +282,7 @@ fn parse_ready_line(line: &str) -> Option<(SocketAddr, SocketAddr, SocketAddr)> 
     Some((
         after("OTLP gRPC ", &[',', ' '])?,
         after("OTLP HTTP ", &[',', ' '])?,
-        after("UI http://", &[',', ' ', '/'])?,
+        after("UI http://", &[',', ' ', '/']).or_else(|| after("UI https://", &[',', ' ', '/']))?,
     ))
 }
 
