@@ -118,12 +118,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     ));
     tasks.spawn(serve(
         http,
-        auth::require(
-            ingest::http_router(state.clone()),
-            ingest_token,
-            auth::Guarded::OtlpHttp,
-        )
-        .merge(health.clone()),
+        ingest::http_router(state.clone(), ingest_token).merge(health.clone()),
     ));
     tasks.spawn(serve(
         ui,

@@ -73,6 +73,44 @@ async fn otlp_http_needs_the_ingest_token() {
     let (status, _, body) = post_traces(&server, Some(&format!("Bearer {INGEST_TOKEN}"))).await;
     assert_eq!(status, 200, "{body}");
 
+    // A browser SDK's preflight needs no token, and a refusal carries the CORS headers so the
+    // SDK sees the 401.
+    let url = server.otlp_http_url(Signal::Traces);
+    let preflight = server
+        .client()
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        preflight.status().is_success(),
+        "preflight: {}",
+        preflight.status()
+    );
+    let refused = server
+        .client()
+        .post(&url)
+        .header("origin", "https://app.example")
+        .header("content-type", "application/x-protobuf")
+        .body(traces_request("auth", 1).encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(
+        refused
+            .headers()
+            .contains_key("access-control-allow-origin"),
+        "{:?}",
+        refused.headers()
+    );
+
     // The probes on the OTLP/HTTP port stay open.
     let health = server
         .client()
