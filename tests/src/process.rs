@@ -297,5 +297,8 @@ mod tests {
         assert_eq!(grpc.port(), 4317);
         assert_eq!(http.port(), 4318);
         assert_eq!(ui.port(), 16686);
+        let tls = line.replace("UI http://", "UI https://");
+        let (_, _, ui) = parse_ready_line(&strip_ansi(&tls)).unwrap();
+        assert_eq!(ui.port(), 16686);
     }
 }

@@ -555,7 +555,9 @@ fn otelite_health_works_with_tls_and_tokens() {
             "--tls-key",
             key,
             "--auth-token",
-            "s3cret",
+            "s3cret-in-no-log",
+            "--log-level",
+            "trace",
         ],
     );
     let port = server.ui_addr.port().to_string();
@@ -580,5 +582,34 @@ fn otelite_health_works_with_tls_and_tokens() {
         !plain.status.success(),
         "plain HTTP to a TLS port is not healthy: {plain:?}"
     );
-    server.terminate(Duration::from_secs(10));
+
+    // Requests with the right and a wrong token; no log line may hold either.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        for token in ["s3cret-in-no-log", "wrong-s3cret-in-no-log"] {
+            let tcp = tokio::net::TcpStream::connect(server.ui_addr).await.unwrap();
+            let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+            let mut tls = tls_connector(&ca.ca).connect(name, tcp).await.unwrap();
+            let request = format!(
+                "GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            );
+            tls.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            let _ = tls.read_to_end(&mut answer).await;
+            assert!(answer.starts_with(b"HTTP/1.1 "), "{answer:?}");
+        }
+    });
+    // The output is read by another thread: give it the lines of those requests.
+    std::thread::sleep(Duration::from_millis(300));
+    let output = server.output();
+    assert!(
+        output.contains("TLS") || output.lines().count() > 3,
+        "trace logs: {output}"
+    );
+    assert!(server.terminate(Duration::from_secs(10)).success());
+    assert!(
+        !output.contains("s3cret-in-no-log"),
+        "a token was logged:\n{output}"
+    );
+    assert!(output.contains("otelite ready"), "{output}");
 }
