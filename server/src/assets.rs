@@ -8,7 +8,15 @@
 //! client asks.
 //!
 //! This router is stateless and sits behind the `/api/...` routes: a request under `/api/` that
-//! reaches it matched no API route and gets a JSON 404, never the UI.
+//! reaches it matched no API route and gets a JSON 404, never the UI. Files are looked up by
+//! name among the embedded ones only, so no path (`..`, `%2e%2e`, absolute, backslashes) can
+//! reach a file on disk.
+//!
+//! [`security_headers`] wraps the whole UI port: a Content-Security-Policy that allows exactly
+//! what the UI needs (its own scripts, the index's one inline script by hash, WebAssembly, fetches
+//! to its own origin), and refuses framing, sniffing and referrers.
+
+use std::sync::OnceLock;
 
 use axum::Router;
 use axum::body::Body;
@@ -33,6 +41,73 @@ pub fn router() -> Router {
     Router::new()
         .fallback(serve)
         .layer(CompressionLayer::new().quality(CompressionLevel::Precise(5)))
+}
+
+/// `router` with the security headers on every response.
+pub fn security_headers(router: Router) -> Router {
+    router.layer(axum::middleware::map_response(add_security_headers))
+}
+
+async fn add_security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, content_security_policy());
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+/// The policy, computed once from the embedded `index.html`. `style-src-attr 'unsafe-inline'`
+/// because leptos sets computed geometry (waterfall bars, chart columns) as `style` attributes;
+/// that permits no script and no `<style>` element.
+fn content_security_policy() -> HeaderValue {
+    static POLICY: OnceLock<HeaderValue> = OnceLock::new();
+    POLICY
+        .get_or_init(|| {
+            let inline_script = UiFiles::get(INDEX)
+                .and_then(|index| {
+                    inline_script(&String::from_utf8_lossy(&index.data)).map(script_hash)
+                })
+                .map(|hash| format!(" '{hash}'"))
+                .unwrap_or_default();
+            let policy = format!(
+                "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{inline_script}; \
+                 style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; \
+                 font-src 'self'; connect-src 'self'; manifest-src 'self'; base-uri 'none'; \
+                 form-action 'self'; frame-ancestors 'none'"
+            );
+            HeaderValue::from_str(&policy).expect("the policy is ASCII")
+        })
+        .clone()
+}
+
+/// The text of the first inline `<script>` of an HTML page, exactly as a browser hashes it.
+fn inline_script(html: &str) -> Option<&str> {
+    let open = html.find("<script")?;
+    let body = open + html[open..].find('>')? + 1;
+    let close = body + html[body..].find("</script>")?;
+    Some(&html[body..close])
+}
+
+/// A CSP source expression for an inline script: `sha256-<base64 of its SHA-256>`.
+fn script_hash(script: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(script.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
@@ -183,6 +258,51 @@ mod tests {
             .oneshot(request.body(Body::empty()).unwrap())
             .await
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_policy_allows_the_index_inline_script_by_its_hash_and_nothing_inline_else() {
+        let index = body_text(get("/", &[]).await).await;
+        let script = inline_script(&index).expect("index.html boots the wasm inline");
+        assert!(script.contains("init("), "{script}");
+        let response = security_headers(router())
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let policy = header_str(&response, header::CONTENT_SECURITY_POLICY);
+        assert!(
+            policy.contains(&format!("'{}'", script_hash(script))),
+            "{policy}"
+        );
+        assert!(
+            policy.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"),
+            "{policy}"
+        );
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        let script_src = policy
+            .split(';')
+            .find(|d| d.contains("script-src"))
+            .unwrap();
+        assert!(!script_src.contains("unsafe-inline"), "{policy}");
+        assert_eq!(header_str(&response, header::X_FRAME_OPTIONS), "DENY");
+        assert_eq!(
+            header_str(&response, header::REFERRER_POLICY),
+            "no-referrer"
+        );
+    }
+
+    #[test]
+    fn script_hashes_are_csp_sha256_sources() {
+        // echo -n 'alert(1)' | openssl dgst -sha256 -binary | base64
+        assert_eq!(
+            script_hash("alert(1)"),
+            "sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI="
+        );
+        assert_eq!(
+            inline_script("<p><script type=\"module\">x</script>"),
+            Some("x")
+        );
+        assert_eq!(inline_script("<p>none</p>"), None);
     }
 
     async fn body_text(response: Response) -> String {

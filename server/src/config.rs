@@ -48,6 +48,61 @@ pub struct Config {
     pub item_limits: ItemLimits,
     /// How long a query API request may run; `None` waits for any.
     pub query_timeout: Option<Duration>,
+    // Security: who may send and read data, and whether connections are encrypted.
+    /// The bearer token OTLP clients must send on the gRPC and HTTP ports; `None`: no check.
+    pub ingest_token: Option<Token>,
+    /// The bearer token the query APIs ask of clients (the UI's static files stay open).
+    pub query_token: Option<Token>,
+    /// The certificate and key every listener serves TLS with; `None`: plain TCP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// A bearer token. Its `Debug` never shows it, so no log line or error message can leak it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Token(String);
+
+impl Token {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Token {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Token, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("a token cannot be empty".to_string());
+        }
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("a token must be printable ASCII without spaces, as a bearer token in an Authorization header is".to_string());
+        }
+        Ok(Token(text.to_string()))
+    }
+}
+
+impl TryFrom<String> for Token {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Token, String> {
+        text.parse()
+    }
+}
+
+/// The PEM files of `--tls-cert` and `--tls-key`, loaded when the server starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The default of `--query-timeout`: as long as Loki and Grafana wait for a query by default.
@@ -102,6 +157,9 @@ impl Default for Config {
             max_disk_per_signal: [None; 3],
             item_limits: ItemLimits::default(),
             query_timeout: Some(DEFAULT_QUERY_TIMEOUT),
+            ingest_token: None,
+            query_token: None,
+            tls: None,
         }
     }
 }
@@ -237,6 +295,46 @@ pub struct Settings {
     /// How long a query API request may run before it is answered 503, e.g. 30s or 2m; 0 or unlimited waits for any [default: 1m].
     #[arg(long, env = "OTELITE_QUERY_TIMEOUT", global = true)]
     pub query_timeout: Option<String>,
+    // Security. Tokens are shown by neither `--help` defaults nor `Debug`.
+    /// Bearer token required both of OTLP clients and of the query APIs (unless --ingest-token or --query-token sets that side's own) [default: none, no check].
+    #[arg(
+        long,
+        env = "OTELITE_AUTH_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub auth_token: Option<Token>,
+    /// File holding the --auth-token (surrounding whitespace is ignored).
+    #[arg(long, env = "OTELITE_AUTH_TOKEN_FILE", global = true)]
+    pub auth_token_file: Option<PathBuf>,
+    /// Bearer token OTLP clients must send (`Authorization: Bearer <token>`, gRPC metadata `authorization` likewise) [default: --auth-token].
+    #[arg(
+        long,
+        env = "OTELITE_INGEST_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub ingest_token: Option<Token>,
+    /// File holding the --ingest-token.
+    #[arg(long, env = "OTELITE_INGEST_TOKEN_FILE", global = true)]
+    pub ingest_token_file: Option<PathBuf>,
+    /// Bearer token the query APIs and the UI's data require; the UI asks for it once per browser session [default: --auth-token].
+    #[arg(
+        long,
+        env = "OTELITE_QUERY_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub query_token: Option<Token>,
+    /// File holding the --query-token.
+    #[arg(long, env = "OTELITE_QUERY_TOKEN_FILE", global = true)]
+    pub query_token_file: Option<PathBuf>,
+    /// PEM certificate chain to serve TLS with on all three ports (with --tls-key) [default: none, plain TCP].
+    #[arg(long, env = "OTELITE_TLS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "OTELITE_TLS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A setting that cannot be used, said so that the user knows what to change.
@@ -287,15 +385,32 @@ pub enum ConfigError {
         b: &'static str,
         port: u16,
     },
+    #[error("both {setting} and {setting}-file are set: give the token one way")]
+    TokenTwice { setting: &'static str },
+    #[error("cannot read {setting}-file {path}: {source}")]
+    TokenFile {
+        setting: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{setting}-file {path} does not hold a usable token: {reason}")]
+    TokenFileContent {
+        setting: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("--tls-cert and --tls-key go together: {missing} is missing")]
+    TlsHalf { missing: &'static str },
 }
 
 impl Settings {
     /// Merges flags/env (self) over the TOML file named by `--config` over the defaults.
-    pub fn resolve(self) -> Result<Config, ConfigError> {
-        let file = match &self.config {
+    pub fn resolve(mut self) -> Result<Config, ConfigError> {
+        let mut file = match &self.config {
             Some(path) => read_file(path)?,
             None => Settings::default(),
         };
+        let security = (self.take_security(), file.take_security());
         let defaults = Config::default();
         let log_level = self
             .log_level
@@ -379,6 +494,9 @@ impl Settings {
                 self.query_timeout.or(file.query_timeout),
                 defaults.query_timeout,
             )?,
+            ingest_token: None,
+            query_token: None,
+            tls: None,
         };
         let retention = duration_setting(
             "retention",
@@ -424,6 +542,7 @@ impl Settings {
         {
             config.max_disk_per_signal[i] = disk_setting(setting, value)?;
         }
+        let config = resolve_security(config, security.0, security.1)?;
         check_ports(&config)?;
         if config.max_memory_bytes / 2 < config.max_request_bytes {
             return Err(ConfigError::MemoryBelowRequests {
@@ -432,6 +551,108 @@ impl Settings {
             });
         }
         Ok(config)
+    }
+}
+
+/// The security settings of one layer (flags/env, or the file), before they are merged.
+struct SecuritySettings {
+    auth_token: Option<Token>,
+    auth_token_file: Option<PathBuf>,
+    ingest_token: Option<Token>,
+    ingest_token_file: Option<PathBuf>,
+    query_token: Option<Token>,
+    query_token_file: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+impl Settings {
+    fn take_security(&mut self) -> SecuritySettings {
+        SecuritySettings {
+            auth_token: self.auth_token.take(),
+            auth_token_file: self.auth_token_file.take(),
+            ingest_token: self.ingest_token.take(),
+            ingest_token_file: self.ingest_token_file.take(),
+            query_token: self.query_token.take(),
+            query_token_file: self.query_token_file.take(),
+            tls_cert: self.tls_cert.take(),
+            tls_key: self.tls_key.take(),
+        }
+    }
+}
+
+/// Sets the tokens and TLS files of `config`: each setting from flags/env over the file; a
+/// side's own token over `auth-token`; a token given both inline and as a file is an error.
+fn resolve_security(
+    config: Config,
+    args: SecuritySettings,
+    file: SecuritySettings,
+) -> Result<Config, ConfigError> {
+    let token = |setting: &'static str,
+                 inline: Option<Token>,
+                 path: Option<PathBuf>|
+     -> Result<Option<Token>, ConfigError> {
+        match (inline, path) {
+            (Some(_), Some(_)) => Err(ConfigError::TokenTwice { setting }),
+            (Some(token), None) => Ok(Some(token)),
+            (None, Some(path)) => read_token_file(setting, path).map(Some),
+            (None, None) => Ok(None),
+        }
+    };
+    let auth = token(
+        "auth-token",
+        args.auth_token.or(file.auth_token),
+        args.auth_token_file.or(file.auth_token_file),
+    )?;
+    let ingest = token(
+        "ingest-token",
+        args.ingest_token.or(file.ingest_token),
+        args.ingest_token_file.or(file.ingest_token_file),
+    )?;
+    let query = token(
+        "query-token",
+        args.query_token.or(file.query_token),
+        args.query_token_file.or(file.query_token_file),
+    )?;
+    let tls = match (
+        args.tls_cert.or(file.tls_cert),
+        args.tls_key.or(file.tls_key),
+    ) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (Some(_), None) => {
+            return Err(ConfigError::TlsHalf {
+                missing: "--tls-key",
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::TlsHalf {
+                missing: "--tls-cert",
+            });
+        }
+        (None, None) => None,
+    };
+    Ok(Config {
+        ingest_token: ingest.or_else(|| auth.clone()),
+        query_token: query.or(auth),
+        tls,
+        ..config
+    })
+}
+
+fn read_token_file(setting: &'static str, path: PathBuf) -> Result<Token, ConfigError> {
+    match std::fs::read_to_string(&path) {
+        Err(source) => Err(ConfigError::TokenFile {
+            setting,
+            path,
+            source,
+        }),
+        Ok(text) => text
+            .parse()
+            .map_err(|reason| ConfigError::TokenFileContent {
+                setting,
+                path,
+                reason,
+            }),
     }
 }
 
@@ -793,5 +1014,104 @@ mod tests {
         assert_eq!(parse_size("2 GB"), Some(2_000_000_000));
         assert_eq!(parse_size("12 parsecs"), None);
         assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn auth_token_guards_both_sides_unless_a_side_has_its_own() {
+        assert_eq!(parse(&[]).unwrap().ingest_token, None);
+        let config = parse(&["--auth-token", "both"]).unwrap();
+        assert_eq!(config.ingest_token, Some("both".parse().unwrap()));
+        assert_eq!(config.query_token, Some("both".parse().unwrap()));
+        let config = parse(&["--auth-token", "both", "--query-token", "reader"]).unwrap();
+        assert_eq!(config.ingest_token, Some("both".parse().unwrap()));
+        assert_eq!(config.query_token, Some("reader".parse().unwrap()));
+        let config = parse(&["--ingest-token", "writer"]).unwrap();
+        assert_eq!(config.ingest_token, Some("writer".parse().unwrap()));
+        assert_eq!(config.query_token, None);
+    }
+
+    #[test]
+    fn token_files_are_trimmed_and_unusable_ones_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("query.token");
+        std::fs::write(&path, "  from-a-file\n").unwrap();
+        let config = parse(&["--query-token-file", path.to_str().unwrap()]).unwrap();
+        assert_eq!(config.query_token, Some("from-a-file".parse().unwrap()));
+
+        std::fs::write(&path, " \n").unwrap();
+        let err = parse(&["--query-token-file", path.to_str().unwrap()]).unwrap_err();
+        assert!(matches!(err, ConfigError::TokenFileContent { .. }), "{err}");
+        assert!(err.to_string().contains("query.token"), "{err}");
+
+        let missing = dir.path().join("missing.token");
+        let err = parse(&["--auth-token-file", missing.to_str().unwrap()]).unwrap_err();
+        assert!(matches!(err, ConfigError::TokenFile { .. }), "{err}");
+        assert!(err.to_string().contains("missing.token"), "{err}");
+
+        let err = parse(&[
+            "--ingest-token",
+            "a",
+            "--ingest-token-file",
+            path.to_str().unwrap(),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::TokenTwice { .. }), "{err}");
+    }
+
+    #[test]
+    fn security_settings_come_from_the_file_too_and_tokens_are_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("otelite.toml");
+        std::fs::write(
+            &path,
+            "ingest-token = \"file-secret\"\ntls-cert = \"/etc/otelite/cert.pem\"\ntls-key = \"/etc/otelite/key.pem\"\n",
+        )
+        .unwrap();
+        let config = parse(&["--config", path.to_str().unwrap()]).unwrap();
+        assert_eq!(config.ingest_token, Some("file-secret".parse().unwrap()));
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert: PathBuf::from("/etc/otelite/cert.pem"),
+                key: PathBuf::from("/etc/otelite/key.pem"),
+            })
+        );
+        assert!(!format!("{config:?}").contains("file-secret"));
+        let cli = Cli::try_parse_from(["otelite", "--auth-token", "flag-secret"]).unwrap();
+        assert!(!format!("{cli:?}").contains("flag-secret"));
+
+        // Each flag is also an OTELITE_* variable.
+        let command = Cli::command();
+        for flag in [
+            "auth-token",
+            "auth-token-file",
+            "ingest-token",
+            "ingest-token-file",
+            "query-token",
+            "query-token-file",
+            "tls-cert",
+            "tls-key",
+        ] {
+            let arg = command
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(flag))
+                .unwrap();
+            let env = format!("OTELITE_{}", flag.to_uppercase().replace('-', "_"));
+            assert_eq!(arg.get_env(), Some(std::ffi::OsStr::new(&env)));
+        }
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_tokens_must_be_usable() {
+        let err = parse(&["--tls-cert", "cert.pem"]).unwrap_err();
+        assert!(err.to_string().contains("--tls-key is missing"), "{err}");
+        let err = parse(&["--tls-key", "key.pem"]).unwrap_err();
+        assert!(err.to_string().contains("--tls-cert is missing"), "{err}");
+        let config = parse(&["--tls-cert", "cert.pem", "--tls-key", "key.pem"]).unwrap();
+        assert_eq!(config.tls.unwrap().key, PathBuf::from("key.pem"));
+        let mut argv = vec!["otelite", "--auth-token", "two words"];
+        assert!(Cli::try_parse_from(&argv).is_err());
+        argv[2] = "";
+        assert!(Cli::try_parse_from(&argv).is_err());
     }
 }

@@ -9,6 +9,9 @@
 //! that makes no progress for the stall timeout fails, ending the connection of a client that
 //! stopped reading. An idle HTTP/2 connection stays open: gRPC clients keep theirs between
 //! exports, and the pings tell a live one from a dead one.
+//!
+//! With TLS (`tls.rs`), the handshake happens here, on the connection's own task and within the
+//! header timeout; everything above sees the decrypted stream.
 
 use std::future::Future;
 use std::io;
@@ -27,6 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::ConnectionTimeouts;
@@ -37,6 +41,7 @@ use crate::config::ConnectionTimeouts;
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
+    tls: Option<TlsAcceptor>,
     timeouts: ConnectionTimeouts,
     stopped: watch::Receiver<bool>,
 ) -> io::Result<()> {
@@ -63,10 +68,11 @@ pub(crate) async fn serve(
                     if let Err(error) = stream.set_nodelay(true) {
                         tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
                     }
-                    connections.spawn(serve_connection(
+                    connections.spawn(accept_connection(
                         Arc::clone(&builder),
                         stream,
                         app.clone(),
+                        tls.clone(),
                         timeouts,
                         stop_signal(stopped.clone()),
                     ));
@@ -101,13 +107,39 @@ async fn pause_after_accept_error(error: io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-async fn serve_connection(
+/// Serves one accepted connection, after its TLS handshake if the listener has TLS. A client
+/// that does not finish the handshake within the header timeout (or speaks plain HTTP to a TLS
+/// port) is disconnected.
+async fn accept_connection(
     builder: Arc<auto::Builder<TokioExecutor>>,
     stream: TcpStream,
     app: Router,
+    tls: Option<TlsAcceptor>,
     timeouts: ConnectionTimeouts,
     shutdown: impl Future<Output = ()>,
 ) {
+    let Some(tls) = tls else {
+        return serve_connection(builder, stream, app, timeouts, shutdown).await;
+    };
+    match tokio::time::timeout(timeouts.header_read, tls.accept(stream)).await {
+        Ok(Ok(stream)) => serve_connection(builder, stream, app, timeouts, shutdown).await,
+        Ok(Err(error)) => tracing::debug!("TLS handshake failed: {error}"),
+        Err(_) => tracing::debug!(
+            "closing a connection that did not finish its TLS handshake within {:?}",
+            timeouts.header_read
+        ),
+    }
+}
+
+async fn serve_connection<S>(
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    stream: S,
+    app: Router,
+    timeouts: ConnectionTimeouts,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let greeted = Arc::new(AtomicBool::new(false));
     let io = TokioIo::new(StallGuard::new(
         stream,

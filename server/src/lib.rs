@@ -7,6 +7,7 @@
 //! configuration and calls [`run`].
 
 pub mod assets;
+mod auth;
 pub mod cli;
 pub mod config;
 mod connection;
@@ -16,6 +17,7 @@ pub mod otlp;
 pub mod query;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 pub mod workload;
 
 use std::future::Future;
@@ -52,6 +54,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Store(#[from] otelite_storage::OpenError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// A started server: its bound addresses and the handle to stop it.
@@ -72,7 +76,8 @@ const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1
 /// Opens the store and binds all listeners; serving starts before this returns.
 pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     // Bind first: a port in use is the most common startup failure and must not leave a store
-    // half-opened behind it.
+    // half-opened behind it. Unusable TLS files are found before even that.
+    let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let grpc = bind(config, config.grpc_port, "OTLP gRPC", "--grpc-port").await?;
     let http = bind(config, config.http_port, "OTLP HTTP", "--http-port").await?;
     let ui = bind(config, config.ui_port, "the UI and query API", "--ui-port").await?;
@@ -117,23 +122,40 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     let ui_addr = local_addr(&ui);
     let mut tasks = JoinSet::new();
     let health = query::health_router(ready.clone(), store.clone());
-    let serve = |listener, app| connection::serve(listener, app, config.timeouts, stopped.clone());
-    tasks.spawn(serve(grpc, ingest::grpc_router(state.clone())));
+    let serve = |listener, app| {
+        connection::serve(listener, app, tls.clone(), config.timeouts, stopped.clone())
+    };
+    let (ingest_token, query_token) = (config.ingest_token.as_ref(), config.query_token.as_ref());
+    // The health probes and the UI's files are merged in after the token checks: they stay open.
+    tasks.spawn(serve(
+        grpc,
+        auth::require(
+            ingest::grpc_router(state.clone()),
+            ingest_token,
+            auth::Guarded::OtlpGrpc,
+        ),
+    ));
     tasks.spawn(serve(
         http,
-        ingest::http_router(state.clone()).merge(health.clone()),
+        ingest::http_router(state.clone(), ingest_token).merge(health.clone()),
     ));
     tasks.spawn(serve(
         ui,
-        query::router(state)
-            .merge(health)
-            .fallback_service(assets::router()),
+        assets::security_headers(
+            auth::require(query::router(state), query_token, auth::Guarded::Query)
+                .merge(health)
+                .fallback_service(assets::router()),
+        ),
     ));
     ready.store(true, Ordering::SeqCst);
     tracing::info!(
         version = VERSION,
         data = %config.data_dir.display(),
-        "otelite ready: OTLP gRPC {grpc_addr}, OTLP HTTP {http_addr}, UI http://{ui_addr}"
+        ingest_token = config.ingest_token.is_some(),
+        query_token = config.query_token.is_some(),
+        tls = tls.is_some(),
+        "otelite ready: OTLP gRPC {grpc_addr}, OTLP HTTP {http_addr}, UI {scheme}://{ui_addr}",
+        scheme = if tls.is_some() { "https" } else { "http" }
     );
     Ok(RunningServer {
         grpc_addr,

@@ -272,7 +272,7 @@ pub(crate) fn strip_ansi(text: &str) -> String {
     out
 }
 
-/// Reads `OTLP gRPC A, OTLP HTTP B, UI http://C` out of the ready line.
+/// Reads `OTLP gRPC A, OTLP HTTP B, UI http://C` (or `https://C`) out of the ready line.
 fn parse_ready_line(line: &str) -> Option<(SocketAddr, SocketAddr, SocketAddr)> {
     let after = |marker: &str, ends: &[char]| -> Option<SocketAddr> {
         let rest = &line[line.find(marker)? + marker.len()..];
@@ -282,7 +282,7 @@ fn parse_ready_line(line: &str) -> Option<(SocketAddr, SocketAddr, SocketAddr)> 
     Some((
         after("OTLP gRPC ", &[',', ' '])?,
         after("OTLP HTTP ", &[',', ' '])?,
-        after("UI http://", &[',', ' ', '/'])?,
+        after("UI http://", &[',', ' ', '/']).or_else(|| after("UI https://", &[',', ' ', '/']))?,
     ))
 }
 
@@ -296,6 +296,9 @@ mod tests {
         let (grpc, http, ui) = parse_ready_line(&strip_ansi(line)).unwrap();
         assert_eq!(grpc.port(), 4317);
         assert_eq!(http.port(), 4318);
+        assert_eq!(ui.port(), 16686);
+        let tls = line.replace("UI http://", "UI https://");
+        let (_, _, ui) = parse_ready_line(&strip_ansi(&tls)).unwrap();
         assert_eq!(ui.port(), 16686);
     }
 }

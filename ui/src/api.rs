@@ -3,6 +3,11 @@
 //! The shapes come from `otelite-api`, the crate the server serialises with, so the two cannot
 //! drift apart. Requests go to the page's own origin: the UI is always served by the server it
 //! shows.
+//!
+//! A server started with a query token answers 401 without it: the first such answer raises
+//! [`TOKEN_NEEDED_EVENT`] on the window, the token prompt (`components/token_prompt.rs`) asks
+//! for the token, and [`save_token`] keeps it in `sessionStorage` (this tab, until it closes),
+//! from where every later request sends it as `Authorization: Bearer`.
 
 use std::fmt;
 
@@ -12,8 +17,9 @@ use otelite_api::{ErrorBody, Status};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{RequestCache, RequestInit, Response};
+use web_sys::{Headers, RequestCache, RequestInit, Response};
 
+use crate::logic::auth::{TOKEN_STORAGE_KEY, authorization};
 use crate::logic::log_search::LOG_SERVICES_PATH;
 use crate::logic::query_string::encode;
 use crate::logic::{STATUS_PATH, TRACE_OPERATIONS_PATH, TRACE_SERVICES_PATH, trace_path};
@@ -101,17 +107,56 @@ pub async fn fetch_log_services() -> Result<Services, ApiError> {
     get_json(LOG_SERVICES_PATH).await
 }
 
+/// The window event raised when the server asks for a token (or refused the one sent).
+pub const TOKEN_NEEDED_EVENT: &str = "otelite-token-needed";
+
+/// The query token kept for this browser tab, if one was entered.
+pub fn saved_token() -> Option<String> {
+    session_storage()?.get_item(TOKEN_STORAGE_KEY).ok()?
+}
+
+/// Keeps `token` for this tab's later requests; `None` forgets it.
+pub fn save_token(token: Option<&str>) {
+    let Some(storage) = session_storage() else {
+        return;
+    };
+    // Storage fails only when the browser refuses it (private modes, quota); the prompt then
+    // asks again on the next 401, which is all that can be done.
+    let _ = match token {
+        Some(token) => storage.set_item(TOKEN_STORAGE_KEY, token),
+        None => storage.remove_item(TOKEN_STORAGE_KEY),
+    };
+}
+
+fn session_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.session_storage().ok()?
+}
+
 async fn get_json<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
     let window = web_sys::window().ok_or(ApiError::Unreachable)?;
     let init = RequestInit::new();
     // Status changes every second and traces grow as spans arrive: the browser cache must not
     // answer for the server.
     init.set_cache(RequestCache::NoStore);
+    if let Some(value) = saved_token().as_deref().and_then(authorization) {
+        let headers = Headers::new().map_err(|_| ApiError::Unreachable)?;
+        headers
+            .set("authorization", &value)
+            .map_err(|_| ApiError::Unreachable)?;
+        init.set_headers(&headers);
+    }
     let response: Response = JsFuture::from(window.fetch_with_str_and_init(path, &init))
         .await
         .map_err(|_| ApiError::Unreachable)?
         .unchecked_into();
     let body = read_text(&response).await?;
+    if response.status() == 401 {
+        // A saved token the server refuses is of no further use.
+        save_token(None);
+        if let Ok(event) = web_sys::Event::new(TOKEN_NEEDED_EVENT) {
+            let _ = window.dispatch_event(&event);
+        }
+    }
     if !response.ok() {
         let message = serde_json::from_str::<ErrorBody>(&body)
             .map(|b| b.error)

@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 use web_sys::MouseEvent;
 
+use crate::components::token_prompt::TokenPrompt;
 use crate::logic::{Route, Signal, SignalWords};
 use crate::pages::logs::LogsPage;
 use crate::pages::not_found::NotFound;
@@ -121,6 +122,7 @@ pub fn App() -> impl IntoView {
                 Route::NotFound(path) => view! { <NotFound path/> }.into_any(),
             }}
         </main>
+        <TokenPrompt/>
     }
 }
 

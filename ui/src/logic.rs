@@ -5,6 +5,7 @@
 //! in), so all of it is unit-tested natively with `cargo test -p otelite-ui`. Components call
 //! these functions and only render the result.
 
+pub mod auth;
 pub mod chart;
 pub mod log_search;
 pub mod query_string;

@@ -28,6 +28,8 @@ use tower_http::cors::{Any, CorsLayer};
 
 use super::budget::{self, Charge, DECODED_PER_JSON_BYTE, DECODED_PER_PROTOBUF_BYTE};
 use super::{IngestError, pipeline};
+use crate::auth;
+use crate::config::Token;
 use crate::otlp::{
     DecodeError, ExportRequest, Rejections, decode_json, decode_protobuf, response_json,
 };
@@ -38,13 +40,16 @@ const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
 
 /// The OTLP/HTTP receiver (port 4318 by convention), CORS-enabled so browser SDKs can post.
-pub fn http_router(state: AppState) -> Router {
-    Router::new()
+/// The OTLP/HTTP routes, behind `token` when one is set (`--ingest-token`). The token check sits
+/// inside the CORS layer: a browser SDK's preflight is answered without a token, and a refusal
+/// carries the CORS headers, so the SDK sees the 401 rather than a CORS failure.
+pub fn http_router(state: AppState, token: Option<&Token>) -> Router {
+    let routes = Router::new()
         .route("/v1/traces", export_route::<ExportTraceServiceRequest>())
         .route("/v1/metrics", export_route::<ExportMetricsServiceRequest>())
         .route("/v1/logs", export_route::<ExportLogsServiceRequest>())
-        .layer(cors())
-        .with_state(state)
+        .with_state(state);
+    auth::require(routes, token, auth::Guarded::OtlpHttp).layer(cors())
 }
 
 fn export_route<R: ExportRequest>() -> MethodRouter<AppState> {

@@ -1,7 +1,8 @@
 //! Liveness and readiness: `GET /healthz` answers while the process serves requests; `GET
 //! /readyz` only while it accepts data: not during startup or shutdown, and not while the store
 //! cannot write (a full disk), when its 503 says why. `otelite health` asks `/readyz` of a
-//! running server, for container health checks.
+//! running server, for container health checks, over TLS when the configuration has it. The
+//! probes need no token (orchestrators cannot send one).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use otelite_storage::{Health, Store};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::config::Config;
 
@@ -63,15 +64,20 @@ pub async fn probe_ready(config: &Config) -> anyhow::Result<()> {
         other => other,
     };
     let addr = SocketAddr::new(host, config.ui_port);
+    let tls = config
+        .tls
+        .as_ref()
+        .map(crate::tls::pinned_connector)
+        .transpose()?;
     let status_line = tokio::time::timeout(Duration::from_secs(3), async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        stream
-            .write_all(b"GET /readyz HTTP/1.1\r\nHost: otelite\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        let text = String::from_utf8_lossy(&response);
-        Ok::<_, std::io::Error>(text.lines().next().unwrap_or_default().to_string())
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        match tls {
+            None => ask_ready(stream).await,
+            Some(tls) => {
+                let name = rustls_pki_types::ServerName::IpAddress(host.into());
+                ask_ready(tls.connect(name, stream).await?).await
+            }
+        }
     })
     .await
     .map_err(|_| anyhow::anyhow!("no answer from {addr} within 3 s"))?
@@ -81,4 +87,20 @@ pub async fn probe_ready(config: &Config) -> anyhow::Result<()> {
     } else {
         anyhow::bail!("otelite at {addr} is not ready: {status_line}")
     }
+}
+
+/// Sends `GET /readyz` and returns the response's status line.
+async fn ask_ready(mut stream: impl AsyncRead + AsyncWrite + Unpin) -> std::io::Result<String> {
+    stream
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: otelite\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut response = Vec::new();
+    // A TLS server may close without close_notify once it has answered; what arrived counts.
+    if let Err(error) = stream.read_to_end(&mut response).await
+        && response.is_empty()
+    {
+        return Err(error);
+    }
+    let text = String::from_utf8_lossy(&response);
+    Ok(text.lines().next().unwrap_or_default().to_string())
 }

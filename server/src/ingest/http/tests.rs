@@ -48,7 +48,10 @@ async fn send(limit: usize, request: Request<Body>) -> (Response<Body>, Vec<u8>)
 }
 
 async fn send_to(state: &AppState, request: Request<Body>) -> (Response<Body>, Vec<u8>) {
-    let response = http_router(state.clone()).oneshot(request).await.unwrap();
+    let response = http_router(state.clone(), None)
+        .oneshot(request)
+        .await
+        .unwrap();
     let (parts, body) = response.into_parts();
     let bytes = body.collect().await.unwrap().to_bytes().to_vec();
     (Response::from_parts(parts, Body::empty()), bytes)
