@@ -233,6 +233,12 @@ impl Histogram {
 #[derive(Debug, Clone, Default)]
 pub struct StoreGauges {
     pub disk_bytes: u64,
+    /// Each signal's segment files, in `Signal::ALL` order (the index file is apart).
+    pub signal_disk_bytes: [u64; 3],
+    /// Hour partitions retention has dropped per signal since start.
+    pub retention_drops: [u64; 3],
+    /// Bytes submitted to the store and not yet durable.
+    pub ingest_queue_bytes: u64,
     pub stored_items: [u64; 3],
     pub commits: u64,
     pub compaction_backlog_bytes: u64,
@@ -623,6 +629,45 @@ impl Telemetry {
         let _ = writeln!(out, "otelite_disk_bytes {}", store.disk_bytes);
         header(
             &mut out,
+            "otelite_ingest_queue_bytes",
+            "gauge",
+            "Bytes of accepted data waiting for the store's next group commit (--max-ingest-queue bounds it).",
+        );
+        let _ = writeln!(
+            out,
+            "otelite_ingest_queue_bytes {}",
+            store.ingest_queue_bytes
+        );
+        header(
+            &mut out,
+            "otelite_signal_disk_bytes",
+            "gauge",
+            "Size of each signal's segment files, measured on the files.",
+        );
+        for signal in SIGNALS {
+            let _ = writeln!(
+                out,
+                "otelite_signal_disk_bytes{{signal=\"{}\"}} {}",
+                signal.name(),
+                store.signal_disk_bytes[signal_index(signal)]
+            );
+        }
+        header(
+            &mut out,
+            "otelite_retention_dropped_partitions_total",
+            "counter",
+            "Hour partitions retention has deleted (age or disk budget) since start.",
+        );
+        for signal in SIGNALS {
+            let _ = writeln!(
+                out,
+                "otelite_retention_dropped_partitions_total{{signal=\"{}\"}} {}",
+                signal.name(),
+                store.retention_drops[signal_index(signal)]
+            );
+        }
+        header(
+            &mut out,
             "otelite_stored_items",
             "gauge",
             "Spans, metric data points and log records in the store.",
@@ -830,6 +875,9 @@ mod tests {
         telemetry.query_answered(QueryFamily::Loki, Duration::from_secs(100), true);
         let text = telemetry.render(&StoreGauges {
             disk_bytes: 4096,
+            signal_disk_bytes: [1, 2, 3],
+            retention_drops: [0, 0, 7],
+            ingest_queue_bytes: 512,
             ..StoreGauges::default()
         });
         let samples = parse(&text);
@@ -886,6 +934,19 @@ mod tests {
         );
         assert_eq!(value(&samples, "otelite_query_errors_total", loki), 1.0);
         assert_eq!(value(&samples, "otelite_disk_bytes", ""), 4096.0);
+        assert_eq!(
+            value(&samples, "otelite_signal_disk_bytes", "signal=\"metrics\""),
+            2.0
+        );
+        assert_eq!(value(&samples, "otelite_ingest_queue_bytes", ""), 512.0);
+        assert_eq!(
+            value(
+                &samples,
+                "otelite_retention_dropped_partitions_total",
+                "signal=\"logs\""
+            ),
+            7.0
+        );
         assert!(text.contains("otelite_build_info{version=\""), "{text}");
     }
 

@@ -581,6 +581,11 @@ impl Store {
         self.inner.compaction.backlog()
     }
 
+    /// Bytes (protobuf size) of batches submitted and not yet durable: the ingest queue's depth.
+    pub fn pending_bytes(&self) -> usize {
+        self.inner.queue.pending_bytes()
+    }
+
     /// Items of `signal` timed before this (unix ns) are refused: retention dropped their hour
     /// partition, and storing them would bring back what it deleted. 0 until a drop.
     pub fn retention_floor(&self, signal: Signal) -> u64 {

@@ -144,6 +144,11 @@ impl CommitQueue {
         self.commits.load(Ordering::Relaxed)
     }
 
+    /// Bytes of batches submitted and not yet durable.
+    pub fn pending_bytes(&self) -> usize {
+        self.lock().pending_bytes
+    }
+
     pub fn submit(&self, batch: Batch, on_durable: OnDurable) -> Result<(), SubmitError> {
         // Encoded outside the lock, on the submitter's thread.
         let (signal, parts) = encode_batch(batch);

@@ -158,6 +158,12 @@ async fn counters_follow_what_clients_sent_and_limits_cut() {
     assert_eq!(m(r#"otelite_stored_items{signal="traces"}"#), 4.0);
     assert_eq!(m(r#"otelite_stored_items{signal="logs"}"#), 5.0);
     assert!(m("otelite_disk_bytes") > 0.0);
+    assert!(m(r#"otelite_signal_disk_bytes{signal="traces"}"#) > 0.0);
+    assert_eq!(
+        m(r#"otelite_retention_dropped_partitions_total{signal="logs"}"#),
+        0.0
+    );
+    assert_eq!(m("otelite_ingest_queue_bytes"), 0.0);
     assert!(m(r#"otelite_query_duration_seconds_count{family="native"}"#) >= 1.0);
     assert_eq!(
         m(r#"otelite_query_duration_seconds_count{family="loki"}"#),

@@ -35,10 +35,14 @@ pub(super) async fn metrics(
         return Ok(ui.unwrap_or_else(|never| match never {}));
     }
     let store = state.store.clone();
-    let stats = blocking(move || Ok(store.stats()?)).await?;
+    let (stats, usage) = blocking(move || Ok((store.stats()?, store.disk_usage()?))).await?;
+    let drops = otelite_storage::Signal::ALL.map(|signal| state.store.retention_drops(signal));
     let slots = state.limits.decode_slots as u64;
     let gauges = StoreGauges {
         disk_bytes: stats.disk_bytes,
+        signal_disk_bytes: usage.signals,
+        retention_drops: drops,
+        ingest_queue_bytes: state.store.pending_bytes() as u64,
         stored_items: [stats.spans, stats.metric_points, stats.log_records],
         commits: stats.commits,
         compaction_backlog_bytes: state.store.compaction_backlog(),
