@@ -638,48 +638,33 @@ impl Telemetry {
             "otelite_ingest_queue_bytes {}",
             store.ingest_queue_bytes
         );
-        header(
+        per_signal(
             &mut out,
-            "otelite_signal_disk_bytes",
-            "gauge",
-            "Size of each signal's segment files, measured on the files.",
+            (
+                "otelite_signal_disk_bytes",
+                "gauge",
+                "Size of each signal's segment files, measured on the files.",
+            ),
+            store.signal_disk_bytes,
         );
-        for signal in SIGNALS {
-            let _ = writeln!(
-                out,
-                "otelite_signal_disk_bytes{{signal=\"{}\"}} {}",
-                signal.name(),
-                store.signal_disk_bytes[signal_index(signal)]
-            );
-        }
-        header(
+        per_signal(
             &mut out,
-            "otelite_retention_dropped_partitions_total",
-            "counter",
-            "Hour partitions retention has deleted (age or disk budget) since start.",
+            (
+                "otelite_retention_dropped_partitions_total",
+                "counter",
+                "Hour partitions retention has deleted (age or disk budget) since start.",
+            ),
+            store.retention_drops,
         );
-        for signal in SIGNALS {
-            let _ = writeln!(
-                out,
-                "otelite_retention_dropped_partitions_total{{signal=\"{}\"}} {}",
-                signal.name(),
-                store.retention_drops[signal_index(signal)]
-            );
-        }
-        header(
+        per_signal(
             &mut out,
-            "otelite_stored_items",
-            "gauge",
-            "Spans, metric data points and log records in the store.",
+            (
+                "otelite_stored_items",
+                "gauge",
+                "Spans, metric data points and log records in the store.",
+            ),
+            store.stored_items,
         );
-        for signal in SIGNALS {
-            let _ = writeln!(
-                out,
-                "otelite_stored_items{{signal=\"{}\"}} {}",
-                signal.name(),
-                store.stored_items[signal_index(signal)]
-            );
-        }
         header(
             &mut out,
             "otelite_compaction_backlog_bytes",
@@ -750,6 +735,16 @@ fn signal_index(signal: Signal) -> usize {
         Signal::Traces => 0,
         Signal::Metrics => 1,
         Signal::Logs => 2,
+    }
+}
+
+/// A metric with one sample per signal: `(name, type, help)` and the values in `Signal::ALL`
+/// order.
+fn per_signal(out: &mut String, (name, kind, help): (&str, &str, &str), values: [u64; 3]) {
+    header(out, name, kind, help);
+    for signal in SIGNALS {
+        let value = values[signal_index(signal)];
+        let _ = writeln!(out, "{name}{{signal=\"{}\"}} {value}", signal.name());
     }
 }
 
