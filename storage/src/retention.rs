@@ -422,9 +422,12 @@ mod tests {
         store.write(logs_at(recent + 10, 50)).unwrap();
         store.write(Batch::Traces(rich_spans(old + 10))).unwrap();
         let spans = store.stats().unwrap().spans;
+        // A pass may run while the old batch is being written: it then drops the partition
+        // around the writer's file, and the next pass drops what that write committed.
         wait_until("the old partition is dropped", || {
-            store.retention_drops(Signal::Logs) == 1
+            store.retention_drops(Signal::Logs) >= 1
                 && segment_files(dir.path(), Signal::Logs) == [recent]
+                && store.stats().unwrap().log_records == 50
         });
         assert_eq!(log_count(&store, TimeRange::ALL), 50);
         assert_eq!(store.stats().unwrap().log_records, 50);
