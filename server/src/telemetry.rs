@@ -698,34 +698,27 @@ impl Telemetry {
                 &labels,
             );
         }
-        header(
+        let counts = |counters: &[AtomicU64]| {
+            QueryFamily::ALL.map(|family| counters[family as usize].load(Ordering::Relaxed))
+        };
+        per_family(
             &mut out,
-            "otelite_query_errors_total",
-            "counter",
-            "Query API requests answered with a server error (5xx), timeouts included.",
+            (
+                "otelite_query_errors_total",
+                "counter",
+                "Query API requests answered with a server error (5xx), timeouts included.",
+            ),
+            counts(&self.query_errors),
         );
-        for family in QueryFamily::ALL {
-            let n = self.query_errors[family as usize].load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "otelite_query_errors_total{{family=\"{}\"}} {n}",
-                family.name()
-            );
-        }
-        header(
+        per_family(
             &mut out,
-            "otelite_query_timeouts_total",
-            "counter",
-            "Query API requests that ran past --query-timeout.",
+            (
+                "otelite_query_timeouts_total",
+                "counter",
+                "Query API requests that ran past --query-timeout.",
+            ),
+            counts(&self.query_timeouts),
         );
-        for family in QueryFamily::ALL {
-            let n = self.query_timeouts[family as usize].load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "otelite_query_timeouts_total{{family=\"{}\"}} {n}",
-                family.name()
-            );
-        }
         out
     }
 }
@@ -745,6 +738,18 @@ fn per_signal(out: &mut String, (name, kind, help): (&str, &str, &str), values: 
     for signal in SIGNALS {
         let value = values[signal_index(signal)];
         let _ = writeln!(out, "{name}{{signal=\"{}\"}} {value}", signal.name());
+    }
+}
+
+/// A metric with one sample per query API family, values in `QueryFamily::ALL` order.
+fn per_family<const N: usize>(
+    out: &mut String,
+    (name, kind, help): (&str, &str, &str),
+    values: [u64; N],
+) {
+    header(out, name, kind, help);
+    for (family, value) in QueryFamily::ALL.iter().zip(values) {
+        let _ = writeln!(out, "{name}{{family=\"{}\"}} {value}", family.name());
     }
 }
 
