@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod logs;
+pub mod prometheus;
 pub mod traces;
 
 /// One of the three OpenTelemetry signals, named as in OTLP paths (`/v1/traces`) and in
