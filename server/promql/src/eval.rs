@@ -1,0 +1,551 @@
+//! The evaluator: loads every selector's series once, then evaluates the expression at each
+//! instant it is asked for (a range query is one evaluation per step, as Prometheus defines
+//! it).
+//!
+//! Each selector is read from the [`Source`] exactly once, over the union of the time ranges
+//! every evaluation of it needs (found by walking the AST with the query's time span, through
+//! `offset`, `@` and subqueries), so evaluation itself never calls the source.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use promql_parser::label::{MatchOp, Matcher};
+use promql_parser::parser::value::ValueType;
+use promql_parser::parser::{
+    AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector,
+};
+
+use crate::value::{self, Element, RangeSeries, Val};
+use crate::{Error, Labels, Options, Sample, Series, Source, Value, VectorSample, is_stale_nan};
+
+/// The step of a subquery written without one (`x[5m:]`): Prometheus uses the global
+/// evaluation interval, one minute by default.
+const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
+
+pub(crate) fn instant(
+    source: &dyn Source,
+    query: &str,
+    t: i64,
+    options: &Options,
+) -> Result<Value, Error> {
+    let expr = parse(query)?;
+    let ev = Evaluator::load(source, &expr, t, t, options)?;
+    match ev.eval(&expr, t)? {
+        Val::Scalar(v) => Ok(Value::Scalar { t, v }),
+        Val::String(v) => Ok(Value::String { t, v }),
+        Val::Vector(elements) => Ok(Value::Vector(finish_vector(elements, t)?)),
+        Val::Matrix(series) => Ok(Value::Matrix(finish_matrix(series)?)),
+    }
+}
+
+pub(crate) fn range(
+    source: &dyn Source,
+    query: &str,
+    start: i64,
+    end: i64,
+    step: i64,
+    options: &Options,
+) -> Result<Value, Error> {
+    if step <= 0 {
+        return Err(Error::Execution(
+            "zero or negative query resolution step widths are not accepted; try a positive integer"
+                .into(),
+        ));
+    }
+    if end < start {
+        return Err(Error::Execution(
+            "end timestamp must not be before start time".into(),
+        ));
+    }
+    let points = ((end - start) / step + 1) as usize;
+    if points > options.max_points_per_series {
+        return Err(Error::TooManyPoints { points });
+    }
+    let expr = parse(query)?;
+    match expr.value_type() {
+        ValueType::Scalar | ValueType::Vector => {}
+        other => {
+            return Err(Error::Execution(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                type_name(other)
+            )));
+        }
+    }
+    let ev = Evaluator::load(source, &expr, start, end, options)?;
+    let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    let mut t = start;
+    while t <= end {
+        match ev.eval(&expr, t)? {
+            Val::Scalar(v) => out.entry(Vec::new()).or_default().push(Sample { t, v }),
+            Val::Vector(elements) => {
+                for s in finish_vector(elements, t)? {
+                    out.entry(s.labels).or_default().push(Sample { t, v: s.v });
+                }
+            }
+            _ => unreachable!("checked above: the expression is a scalar or a vector"),
+        }
+        t += step;
+    }
+    Ok(Value::Matrix(
+        out.into_iter()
+            .map(|(labels, samples)| Series { labels, samples })
+            .collect(),
+    ))
+}
+
+fn parse(query: &str) -> Result<Expr, Error> {
+    promql_parser::parser::parse(query).map_err(|message| Error::Parse { message })
+}
+
+pub(crate) fn type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Scalar => "scalar",
+        ValueType::String => "string",
+        ValueType::Vector => "instant vector",
+        ValueType::Matrix => "range vector",
+    }
+}
+
+/// Drops the names still marked for dropping and rejects two elements with one label set.
+fn finish_vector(elements: Vec<Element>, t: i64) -> Result<Vec<VectorSample>, Error> {
+    let mut out: Vec<VectorSample> = elements
+        .into_iter()
+        .map(|e| VectorSample {
+            labels: if e.drop_name {
+                value::without_name(&e.labels)
+            } else {
+                e.labels
+            },
+            t,
+            v: e.v,
+        })
+        .collect();
+    let mut seen: Vec<&Labels> = out.iter().map(|s| &s.labels).collect();
+    seen.sort();
+    if seen.windows(2).any(|w| w[0] == w[1]) {
+        return Err(duplicate_labelset());
+    }
+    // Keep the evaluation's order (sort() and topk() define it).
+    out.shrink_to_fit();
+    Ok(out)
+}
+
+fn finish_matrix(series: Vec<RangeSeries>) -> Result<Vec<Series>, Error> {
+    let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    let mut order: Vec<Labels> = Vec::new();
+    for s in series {
+        let labels = if s.drop_name {
+            value::without_name(&s.labels)
+        } else {
+            s.labels
+        };
+        match merged.get_mut(&labels) {
+            Some(samples) => {
+                samples.extend(s.samples);
+                samples.sort_by_key(|s| s.t);
+                if samples.windows(2).any(|w| w[0].t == w[1].t) {
+                    return Err(duplicate_labelset());
+                }
+            }
+            None => {
+                order.push(labels.clone());
+                merged.insert(labels, s.samples);
+            }
+        }
+    }
+    Ok(order
+        .into_iter()
+        .map(|labels| {
+            let samples = merged.remove(&labels).unwrap_or_default();
+            Series { labels, samples }
+        })
+        .collect())
+}
+
+pub(crate) fn duplicate_labelset() -> Error {
+    Error::Execution("vector cannot contain metrics with the same labelset".into())
+}
+
+pub(crate) fn millis(d: &Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+fn offset_millis(offset: &Option<Offset>) -> i64 {
+    match offset {
+        None => 0,
+        Some(Offset::Pos(d)) => millis(d),
+        Some(Offset::Neg(d)) => -millis(d),
+    }
+}
+
+fn system_time_millis(t: &SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => millis(&d),
+        Err(e) => -millis(&e.duration()),
+    }
+}
+
+/// How often evaluation checks the deadline: `Instant::now()` is cheap but not free.
+const DEADLINE_CHECK_EVERY: u32 = 256;
+
+pub(crate) struct Evaluator<'a> {
+    pub options: &'a Options,
+    query_start: i64,
+    query_end: i64,
+    /// Every selector's series, by the selector's address in the AST.
+    series: HashMap<usize, Vec<Series>>,
+    ticks: Cell<u32>,
+}
+
+fn selector_key(vs: &VectorSelector) -> usize {
+    vs as *const VectorSelector as usize
+}
+
+impl<'a> Evaluator<'a> {
+    fn load(
+        source: &dyn Source,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        options: &'a Options,
+    ) -> Result<Evaluator<'a>, Error> {
+        let mut ev = Evaluator {
+            options,
+            query_start: start,
+            query_end: end,
+            series: HashMap::new(),
+            ticks: Cell::new(0),
+        };
+        let mut needed: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::new();
+        ev.collect(expr, start, end, &mut needed)?;
+        let mut loaded = 0usize;
+        for (key, (vs, lo, hi)) in needed {
+            ev.check_deadline()?;
+            let series = select(source, vs, lo, hi)?;
+            loaded += series.iter().map(|s| s.samples.len()).sum::<usize>();
+            if loaded > options.max_samples {
+                return Err(Error::TooManySamples);
+            }
+            ev.series.insert(key, series);
+        }
+        Ok(ev)
+    }
+
+    /// Records, for every selector under `expr`, the time range its evaluations at times in
+    /// [lo, hi] read.
+    fn collect<'e>(
+        &self,
+        expr: &'e Expr,
+        lo: i64,
+        hi: i64,
+        out: &mut HashMap<usize, (&'e VectorSelector, i64, i64)>,
+    ) -> Result<(), Error> {
+        let mut need = |vs: &'e VectorSelector, back: i64| {
+            let (lo, hi) = self.shifted(&vs.at, &vs.offset, lo, hi);
+            let entry = out.entry(selector_key(vs)).or_insert((vs, lo - back, hi));
+            entry.1 = entry.1.min(lo - back);
+            entry.2 = entry.2.max(hi);
+        };
+        match expr {
+            Expr::VectorSelector(vs) => need(vs, self.options.lookback_ms),
+            Expr::MatrixSelector(ms) => need(&ms.vs, millis(&ms.range)),
+            Expr::Subquery(sq) => {
+                let (lo, hi) = self.shifted(&sq.at, &sq.offset, lo, hi);
+                self.collect(&sq.expr, lo - millis(&sq.range), hi, out)?;
+            }
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    self.collect(p, lo, hi, out)?;
+                }
+                self.collect(&a.expr, lo, hi, out)?;
+            }
+            Expr::Unary(u) => self.collect(&u.expr, lo, hi, out)?,
+            Expr::Binary(b) => {
+                self.collect(&b.lhs, lo, hi, out)?;
+                self.collect(&b.rhs, lo, hi, out)?;
+            }
+            Expr::Paren(p) => self.collect(&p.expr, lo, hi, out)?,
+            Expr::Call(c) => {
+                for a in &c.args.args {
+                    self.collect(a, lo, hi, out)?;
+                }
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+            Expr::Extension(_) => {
+                return Err(Error::Execution(
+                    "extension expressions are not supported".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The evaluation times [lo, hi] as a selector with this `@` and `offset` sees them.
+    fn shifted(
+        &self,
+        at: &Option<AtModifier>,
+        offset: &Option<Offset>,
+        lo: i64,
+        hi: i64,
+    ) -> (i64, i64) {
+        let off = offset_millis(offset);
+        match at {
+            None => (lo - off, hi - off),
+            Some(_) => {
+                let t = self.selector_time_of(at, offset, lo);
+                (t, t)
+            }
+        }
+    }
+
+    /// The time a selector evaluated at `t` reads at.
+    pub(crate) fn selector_time_of(
+        &self,
+        at: &Option<AtModifier>,
+        offset: &Option<Offset>,
+        t: i64,
+    ) -> i64 {
+        let base = match at {
+            None => t,
+            Some(AtModifier::Start) => self.query_start,
+            Some(AtModifier::End) => self.query_end,
+            Some(AtModifier::At(at)) => system_time_millis(at),
+        };
+        base - offset_millis(offset)
+    }
+
+    pub(crate) fn check_deadline(&self) -> Result<(), Error> {
+        let ticks = self.ticks.get().wrapping_add(1);
+        self.ticks.set(ticks);
+        if ticks % DEADLINE_CHECK_EVERY == 0
+            && let Some(deadline) = self.options.deadline
+            && std::time::Instant::now() >= deadline
+        {
+            return Err(Error::Timeout);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn eval(&self, expr: &Expr, t: i64) -> Result<Val, Error> {
+        self.check_deadline()?;
+        match expr {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, t),
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_selector(vs, t))),
+            Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_selector(ms, t))),
+            Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq, t)?)),
+            Expr::Unary(u) => match self.eval(&u.expr, t)? {
+                Val::Scalar(v) => Ok(Val::Scalar(-v)),
+                Val::Vector(mut elements) => {
+                    for e in &mut elements {
+                        e.v = -e.v;
+                        e.drop_name = true;
+                    }
+                    Ok(Val::Vector(elements))
+                }
+                _ => Err(Error::Execution(
+                    "unary expression only allowed on expressions of type scalar or instant vector"
+                        .into(),
+                )),
+            },
+            Expr::Binary(b) => crate::binary::eval(self, b, t),
+            Expr::Aggregate(a) => crate::aggregate::eval(self, a, t),
+            Expr::Call(c) => crate::functions::eval(self, c, t),
+            Expr::Extension(_) => Err(Error::Execution(
+                "extension expressions are not supported".into(),
+            )),
+        }
+    }
+
+    pub(crate) fn eval_vector(&self, expr: &Expr, t: i64) -> Result<Vec<Element>, Error> {
+        match self.eval(expr, t)? {
+            Val::Vector(v) => Ok(v),
+            other => Err(Error::Execution(format!(
+                "expected an instant vector, got {}",
+                val_name(&other)
+            ))),
+        }
+    }
+
+    pub(crate) fn eval_scalar(&self, expr: &Expr, t: i64) -> Result<f64, Error> {
+        match self.eval(expr, t)? {
+            Val::Scalar(v) => Ok(v),
+            other => Err(Error::Execution(format!(
+                "expected a scalar, got {}",
+                val_name(&other)
+            ))),
+        }
+    }
+
+    pub(crate) fn eval_matrix(&self, expr: &Expr, t: i64) -> Result<Vec<RangeSeries>, Error> {
+        match self.eval(expr, t)? {
+            Val::Matrix(m) => Ok(m),
+            other => Err(Error::Execution(format!(
+                "expected a range vector, got {}",
+                val_name(&other)
+            ))),
+        }
+    }
+
+    fn loaded(&self, vs: &VectorSelector) -> &[Series] {
+        self.series
+            .get(&selector_key(vs))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    pub(crate) fn vector_selector(&self, vs: &VectorSelector, t: i64) -> Vec<Element> {
+        self.vector_selector_timed(vs, t)
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect()
+    }
+
+    /// The newest sample of each series in (t - lookback, t], unless that sample is a stale
+    /// marker, with the sample's time (which `timestamp(selector)` answers with).
+    pub(crate) fn vector_selector_timed(&self, vs: &VectorSelector, t: i64) -> Vec<(Element, i64)> {
+        let ts = self.selector_time_of(&vs.at, &vs.offset, t);
+        let mut out = Vec::new();
+        for s in self.loaded(vs) {
+            let end = s.samples.partition_point(|p| p.t <= ts);
+            if end == 0 {
+                continue;
+            }
+            let p = s.samples[end - 1];
+            if p.t <= ts - self.options.lookback_ms || is_stale_nan(p.v) {
+                continue;
+            }
+            let element = Element {
+                labels: s.labels.clone(),
+                v: p.v,
+                drop_name: false,
+            };
+            out.push((element, p.t));
+        }
+        out
+    }
+
+    /// Every sample in (t - range, t] but stale markers, per series.
+    fn matrix_selector(&self, ms: &MatrixSelector, t: i64) -> Vec<RangeSeries> {
+        let ts = self.selector_time_of(&ms.vs.at, &ms.vs.offset, t);
+        let from = ts - millis(&ms.range);
+        let mut out = Vec::new();
+        for s in self.loaded(&ms.vs) {
+            let lo = s.samples.partition_point(|p| p.t <= from);
+            let hi = s.samples.partition_point(|p| p.t <= ts);
+            let samples: Vec<Sample> = s.samples[lo..hi]
+                .iter()
+                .filter(|p| !is_stale_nan(p.v))
+                .copied()
+                .collect();
+            if samples.is_empty() {
+                continue;
+            }
+            out.push(RangeSeries {
+                labels: s.labels.clone(),
+                samples,
+                drop_name: false,
+            });
+        }
+        out
+    }
+
+    /// Evaluates the inner expression at every multiple of the step in (t - range, t].
+    fn subquery(&self, sq: &SubqueryExpr, t: i64) -> Result<Vec<RangeSeries>, Error> {
+        let end = self.selector_time_of(&sq.at, &sq.offset, t);
+        let start = end - millis(&sq.range);
+        let step = match &sq.step {
+            Some(d) if millis(d) > 0 => millis(d),
+            _ => DEFAULT_SUBQUERY_STEP_MS,
+        };
+        // Go's integer division truncates toward zero, and Prometheus' alignment relies on it.
+        let mut ts = step * (start / step);
+        if ts <= start {
+            ts += step;
+        }
+        let mut out: Vec<RangeSeries> = Vec::new();
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        while ts <= end {
+            match self.eval(&sq.expr, ts)? {
+                Val::Scalar(v) => push_sample(&mut out, &mut index, Vec::new(), false, ts, v),
+                Val::Vector(elements) => {
+                    for e in elements {
+                        push_sample(&mut out, &mut index, e.labels, e.drop_name, ts, e.v);
+                    }
+                }
+                other => {
+                    return Err(Error::Execution(format!(
+                        "subquery is only allowed on instant vector, got {}",
+                        val_name(&other)
+                    )));
+                }
+            }
+            ts += step;
+        }
+        Ok(out)
+    }
+}
+
+fn push_sample(
+    out: &mut Vec<RangeSeries>,
+    index: &mut HashMap<Labels, usize>,
+    labels: Labels,
+    drop_name: bool,
+    t: i64,
+    v: f64,
+) {
+    match index.get(&labels) {
+        Some(&i) => {
+            out[i].samples.push(Sample { t, v });
+            out[i].drop_name |= drop_name;
+        }
+        None => {
+            index.insert(labels.clone(), out.len());
+            out.push(RangeSeries {
+                labels,
+                samples: vec![Sample { t, v }],
+                drop_name,
+            });
+        }
+    }
+}
+
+pub(crate) fn val_name(v: &Val) -> &'static str {
+    match v {
+        Val::Scalar(_) => "scalar",
+        Val::String(_) => "string",
+        Val::Vector(_) => "instant vector",
+        Val::Matrix(_) => "range vector",
+    }
+}
+
+fn select(
+    source: &dyn Source,
+    vs: &VectorSelector,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<Series>, Error> {
+    let mut base: Vec<Matcher> = vs.matchers.matchers.clone();
+    if let Some(name) = &vs.name
+        && !base
+            .iter()
+            .any(|m| m.name == value::METRIC_NAME && m.op == MatchOp::Equal && &m.value == name)
+    {
+        base.push(Matcher::new(MatchOp::Equal, value::METRIC_NAME, name));
+    }
+    if vs.matchers.or_matchers.is_empty() {
+        return source.select(&base, lo, hi).map_err(Error::Source);
+    }
+    // `{a="1" or b="2"}`: the union of each alternative's series.
+    let mut by_labels: BTreeMap<Labels, Series> = BTreeMap::new();
+    for alternative in &vs.matchers.or_matchers {
+        let mut matchers = base.clone();
+        matchers.extend(alternative.iter().cloned());
+        for s in source.select(&matchers, lo, hi).map_err(Error::Source)? {
+            by_labels.entry(s.labels.clone()).or_insert(s);
+        }
+    }
+    Ok(by_labels.into_values().collect())
+}
