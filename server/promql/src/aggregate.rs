@@ -52,10 +52,7 @@ pub(crate) fn eval(ev: &Evaluator, a: &AggregateExpr, t: i64) -> Result<Val, Err
         T_TOPK | T_BOTTOMK | T_LIMITK => {
             let k = param.unwrap_or(f64::NAN);
             if k.is_nan() {
-                return Err(Error::Execution(format!(
-                    "Parameter value is NaN for {}",
-                    a.op
-                )));
+                return Err(Error::Execution("Parameter value is NaN".into()));
             }
             Ok(Val::Vector(top_k(op, input, k, without, &grouping)))
         }

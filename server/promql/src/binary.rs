@@ -214,11 +214,9 @@ fn vector_vector(
     } else {
         (lhs, rhs)
     };
-    let (fill_many, fill_one) = if m.card == Cardinality::OneToMany {
-        (fill.rhs, fill.lhs)
-    } else {
-        (fill.lhs, fill.rhs)
-    };
+    // As in Prometheus, the fills are not swapped with the sides: fill_right fills the
+    // indexed side, fill_left the other.
+    let (fill_many, fill_one) = (fill.lhs, fill.rhs);
     let mut one_by_sig: HashMap<Labels, usize> = HashMap::new();
     for (i, e) in one.iter().enumerate() {
         let sig = m.signature(&e.labels);

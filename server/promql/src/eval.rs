@@ -30,7 +30,7 @@ pub(crate) fn instant(
     options: &Options,
 ) -> Result<Value, Error> {
     let expr = parse(query)?;
-    let ev = Evaluator::load(source, &expr, t, t, options)?;
+    let ev = Evaluator::load(source, &expr, t, t, 0, options)?;
     match ev.eval(&expr, t)? {
         Val::Scalar(v) => Ok(Value::Scalar { t, v }),
         Val::String(v) => Ok(Value::String { t, v }),
@@ -72,7 +72,7 @@ pub(crate) fn range(
             )));
         }
     }
-    let ev = Evaluator::load(source, &expr, start, end, options)?;
+    let ev = Evaluator::load(source, &expr, start, end, step, options)?;
     let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
     let mut t = start;
     while t <= end {
@@ -191,8 +191,10 @@ const DEADLINE_CHECK_EVERY: u32 = 256;
 
 pub(crate) struct Evaluator<'a> {
     pub options: &'a Options,
-    query_start: i64,
-    query_end: i64,
+    pub query_start: i64,
+    pub query_end: i64,
+    /// 0 for an instant query.
+    pub query_step: i64,
     /// Every selector's series, by the selector's address in the AST.
     series: HashMap<usize, Vec<Series>>,
     ticks: Cell<u32>,
@@ -208,12 +210,14 @@ impl<'a> Evaluator<'a> {
         expr: &Expr,
         start: i64,
         end: i64,
+        step: i64,
         options: &'a Options,
     ) -> Result<Evaluator<'a>, Error> {
         let mut ev = Evaluator {
             options,
             query_start: start,
             query_end: end,
+            query_step: step,
             series: HashMap::new(),
             ticks: Cell::new(0),
         };

@@ -14,7 +14,7 @@ use promql_parser::parser::{Call, Expr};
 use regex::Regex;
 
 use crate::eval::{Evaluator, duplicate_labelset, millis, val_name};
-use crate::quantile::{Bucket, bucket_quantile, kahan_inc, quantile, sort_values};
+use crate::quantile::{Bucket, bucket_fraction, bucket_quantile, kahan_inc, quantile, sort_values};
 use crate::value::{self, Element, METRIC_NAME, RangeSeries, Val};
 use crate::{Error, Labels, Sample};
 
@@ -29,6 +29,18 @@ pub(crate) fn eval(ev: &Evaluator, call: &Call, t: i64) -> Result<Val, Error> {
     }
     match name {
         "time" => Ok(Val::Scalar(t as f64 / 1000.0)),
+        "start" => Ok(Val::Scalar(ev.query_start as f64 / 1000.0)),
+        "end" => Ok(Val::Scalar(ev.query_end as f64 / 1000.0)),
+        "range" => Ok(Val::Scalar((ev.query_end - ev.query_start) as f64 / 1000.0)),
+        "step" => Ok(Val::Scalar(ev.query_step as f64 / 1000.0)),
+        "min_of" | "max_of" => {
+            let (a, b) = (ev.eval_scalar(args[0], t)?, ev.eval_scalar(args[1], t)?);
+            Ok(Val::Scalar(if name == "min_of" {
+                go_min(a, b)
+            } else {
+                go_max(a, b)
+            }))
+        }
         "pi" => Ok(Val::Scalar(std::f64::consts::PI)),
         "scalar" => {
             let v = ev.eval_vector(args[0], t)?;
@@ -92,8 +104,44 @@ pub(crate) fn eval(ev: &Evaluator, call: &Call, t: i64) -> Result<Val, Error> {
             let v = ev.eval_vector(args[1], t)?;
             Ok(Val::Vector(histogram_quantile(q, v)))
         }
+        "histogram_fraction" => {
+            let lower = ev.eval_scalar(args[0], t)?;
+            let upper = ev.eval_scalar(args[1], t)?;
+            let v = ev.eval_vector(args[2], t)?;
+            let out = classic_histograms(v)
+                .into_iter()
+                .map(|(labels, mut buckets)| Element {
+                    labels,
+                    v: bucket_fraction(lower, upper, &mut buckets),
+                    drop_name: true,
+                })
+                .collect();
+            Ok(Val::Vector(out))
+        }
+        "histogram_quantiles" => {
+            let v = ev.eval_vector(args[0], t)?;
+            let label = string_arg(ev, args[1], t)?;
+            let qs: Vec<f64> = args[2..]
+                .iter()
+                .map(|a| ev.eval_scalar(a, t))
+                .collect::<Result<_, _>>()?;
+            let histograms = classic_histograms(v);
+            let mut out = Vec::new();
+            for q in qs {
+                for (labels, buckets) in &histograms {
+                    let mut labels = labels.clone();
+                    value::set(&mut labels, &label, &format_openmetrics_float(q));
+                    out.push(Element {
+                        labels,
+                        v: bucket_quantile(q, &mut buckets.clone()),
+                        drop_name: true,
+                    });
+                }
+            }
+            Ok(Val::Vector(out))
+        }
         "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-        | "histogram_stdvar" | "histogram_fraction" => {
+        | "histogram_stdvar" => {
             // These read native histograms only, which this engine never has.
             for a in &args {
                 ev.eval(a, t)?;
@@ -395,6 +443,39 @@ fn label_join(ev: &Evaluator, args: &[&Expr], t: i64) -> Result<Val, Error> {
 }
 
 fn histogram_quantile(q: f64, v: Vec<Element>) -> Vec<Element> {
+    classic_histograms(v)
+        .into_iter()
+        .map(|(labels, mut buckets)| Element {
+            labels,
+            v: bucket_quantile(q, &mut buckets),
+            drop_name: true,
+        })
+        .collect()
+}
+
+/// Prometheus' `labels.FormatOpenMetricsFloat`: integers get a ".0".
+fn format_openmetrics_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    let s = format!("{f}");
+    if s.contains(['.', 'e']) {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+/// The classic histograms in a vector: its elements grouped by every label but `le`, each
+/// with its buckets. Elements without a numeric `le` are left out.
+fn classic_histograms(v: Vec<Element>) -> Vec<(Labels, Vec<Bucket>)> {
     let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for e in v {
@@ -413,13 +494,6 @@ fn histogram_quantile(q: f64, v: Vec<Element>) -> Vec<Element> {
         });
     }
     groups
-        .into_iter()
-        .map(|(labels, mut buckets)| Element {
-            labels,
-            v: bucket_quantile(q, &mut buckets),
-            drop_name: true,
-        })
-        .collect()
 }
 
 /// Go's `strconv.ParseFloat` for the forms bucket bounds take ("0.5", "1e3", "+Inf", "NaN").
@@ -572,6 +646,20 @@ fn range_function(
             "stddev_over_time" => Some(variance(&samples).sqrt()),
             "stdvar_over_time" => Some(variance(&samples)),
             "mad_over_time" => Some(mad(&samples)),
+            "double_exponential_smoothing" => {
+                let (sf, tf) = (scalars[0], scalars[1]);
+                if sf <= 0.0 || sf >= 1.0 {
+                    return Err(Error::Execution(format!(
+                        "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+                    )));
+                }
+                if tf <= 0.0 || tf >= 1.0 {
+                    return Err(Error::Execution(format!(
+                        "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+                    )));
+                }
+                double_exponential_smoothing(&samples, sf, tf)
+            }
             _ => {
                 return Err(Error::Execution(format!(
                     "function {name}() is not supported"
@@ -655,13 +743,10 @@ fn instant_value(samples: &[Sample], is_rate: bool) -> Option<f64> {
     if interval == 0 {
         return None;
     }
+    // After a counter reset the last value is the increase since the reset.
     let mut v = last.v;
-    if !is_rate || last.v >= prev.v {
+    if !is_rate || !(last.v < prev.v) {
         v = last.v - prev.v;
-    }
-    // A counter reset: the last value is the increase since the reset.
-    if is_rate && last.v < prev.v {
-        v = last.v;
     }
     if is_rate {
         v /= interval as f64 / 1000.0;
@@ -757,6 +842,24 @@ fn variance(samples: &[Sample]) -> f64 {
         (aux, c_aux) = kahan_inc(delta * (s.v - (mean + c_mean)), aux, c_aux);
     }
     (aux + c_aux) / count
+}
+
+/// Holt's linear smoothing: the smoothed value at the last sample.
+fn double_exponential_smoothing(samples: &[Sample], sf: f64, tf: f64) -> Option<f64> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let (mut s0, mut s1) = (0.0, samples[0].v);
+    let mut b = samples[1].v - samples[0].v;
+    for (i, s) in samples.iter().enumerate().skip(1) {
+        let x = sf * s.v;
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let y = (1.0 - sf) * (s1 + b);
+        (s0, s1) = (s1, x + y);
+    }
+    Some(s1)
 }
 
 fn mad(samples: &[Sample]) -> f64 {

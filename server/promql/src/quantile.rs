@@ -105,6 +105,78 @@ pub(crate) fn bucket_quantile(q: f64, buckets: &mut Vec<Bucket>) -> f64 {
     bucket_start + (bucket_end - bucket_start) * (rank / count)
 }
 
+/// The fraction of observations between `lower` and `upper` in a classic histogram,
+/// interpolating linearly inside buckets, as Prometheus' `BucketFraction`.
+pub(crate) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>) -> f64 {
+    buckets.sort_by(|a, b| {
+        a.upper_bound
+            .partial_cmp(&b.upper_bound)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    match buckets.last() {
+        Some(b) if b.upper_bound == f64::INFINITY => {}
+        _ => return f64::NAN,
+    }
+    coalesce(buckets);
+    let count = buckets[buckets.len() - 1].count;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
+    let (mut lower_set, mut upper_set) = (false, false);
+    let mut lower_bound = if buckets[0].upper_bound <= 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    };
+    for (i, b) in buckets.iter().enumerate() {
+        if i > 0 {
+            lower_bound = buckets[i - 1].upper_bound;
+        }
+        let upper_bound = b.upper_bound;
+        let interpolate = |v: f64| {
+            if lower_bound == f64::NEG_INFINITY {
+                b.count
+            } else {
+                rank + (b.count - rank) * (v - lower_bound) / (upper_bound - lower_bound)
+            }
+        };
+        if !lower_set && lower_bound >= lower {
+            lower_rank = rank;
+            lower_set = true;
+        }
+        if !upper_set && lower_bound >= upper {
+            upper_rank = rank;
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        if !lower_set && lower_bound < lower && upper_bound > lower {
+            lower_rank = interpolate(lower);
+            lower_set = true;
+        }
+        if !upper_set && lower_bound < upper && upper_bound > upper {
+            upper_rank = interpolate(upper);
+            upper_set = true;
+        }
+        if lower_set && upper_set {
+            break;
+        }
+        rank = b.count;
+    }
+    if !lower_set || lower_rank > count {
+        lower_rank = count;
+    }
+    if !upper_set || upper_rank > count {
+        upper_rank = count;
+    }
+    (upper_rank - lower_rank) / count
+}
+
 /// Merges buckets with the same upper bound (adding their counts).
 fn coalesce(buckets: &mut Vec<Bucket>) {
     let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
