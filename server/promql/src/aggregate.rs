@@ -56,7 +56,21 @@ pub(crate) fn eval(ev: &Evaluator, a: &AggregateExpr, t: i64) -> Result<Val, Err
             }
             Ok(Val::Vector(top_k(op, input, k, without, &grouping)))
         }
-        T_LIMIT_RATIO => Err(Error::Execution("limit_ratio is not supported".into())),
+        T_LIMIT_RATIO => {
+            let r = param.unwrap_or(f64::NAN);
+            if r == 0.0 {
+                return Ok(Val::Vector(Vec::new()));
+            }
+            if r.is_nan() {
+                return Err(Error::Execution("Ratio value is NaN".into()));
+            }
+            Ok(Val::Vector(limit_ratio(
+                input,
+                r.clamp(-1.0, 1.0),
+                without,
+                &grouping,
+            )))
+        }
         _ => Ok(Val::Vector(aggregate(
             op,
             input,
@@ -151,16 +165,8 @@ fn aggregate(
                 let q = (g.count - 1.0) / g.count;
                 (g.mean, g.kahan_c) = kahan_inc(f / g.count, q * g.mean, q * g.kahan_c);
             }
-            T_MAX => {
-                if g.value < f || g.value.is_nan() {
-                    g.value = f;
-                }
-            }
-            T_MIN => {
-                if g.value > f || g.value.is_nan() {
-                    g.value = f;
-                }
-            }
+            T_MAX if g.value < f || g.value.is_nan() => g.value = f,
+            T_MIN if g.value > f || g.value.is_nan() => g.value = f,
             T_COUNT => g.count += 1.0,
             T_STDDEV | T_STDVAR => {
                 g.count += 1.0;
@@ -228,15 +234,15 @@ fn top_k(op: u16, input: Vec<Element>, k: f64, without: bool, grouping: &[String
                     heap.push(e);
                 }
             }
-            T_TOPK => heap_offer(heap, e, k, |a, b| less(a, b)),
-            _ => heap_offer(heap, e, k, |a, b| greater(a, b)),
+            T_TOPK => heap_offer(heap, e, k, less),
+            _ => heap_offer(heap, e, k, greater),
         }
     }
     let mut out = Vec::new();
     for mut heap in groups {
         match op {
-            T_TOPK => sort_desc_by(&mut heap, |a, b| less(a, b)),
-            T_BOTTOMK => sort_desc_by(&mut heap, |a, b| greater(a, b)),
+            T_TOPK => sort_desc_by(&mut heap, less),
+            T_BOTTOMK => sort_desc_by(&mut heap, greater),
             _ => {}
         }
         out.extend(heap);
@@ -303,6 +309,26 @@ fn sort_desc_by(heap: &mut [Element], less: impl Fn(f64, f64) -> bool) {
             std::cmp::Ordering::Equal
         }
     });
+}
+
+/// `limit_ratio`: the elements whose label hash, as a fraction of the hash space, falls
+/// below `r` (or, for a negative `r`, at or above `1 + r`), so that `limit_ratio(r, x)` and
+/// `limit_ratio(-(1 - r), x)` split `x` in two.
+fn limit_ratio(input: Vec<Element>, r: f64, without: bool, grouping: &[String]) -> Vec<Element> {
+    let mut groups: Vec<Vec<Element>> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for e in input {
+        let key = group_labels(&e.labels, without, grouping);
+        let gi = *index.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        let offset = crate::hash::labels_hash(&e.labels) as f64 / u64::MAX as f64;
+        if (r >= 0.0 && offset < r) || (r < 0.0 && offset >= 1.0 + r) {
+            groups[gi].push(e);
+        }
+    }
+    groups.into_iter().flatten().collect()
 }
 
 fn count_values(

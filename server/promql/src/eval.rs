@@ -322,7 +322,7 @@ impl<'a> Evaluator<'a> {
     pub(crate) fn check_deadline(&self) -> Result<(), Error> {
         let ticks = self.ticks.get().wrapping_add(1);
         self.ticks.set(ticks);
-        if ticks % DEADLINE_CHECK_EVERY == 0
+        if ticks.is_multiple_of(DEADLINE_CHECK_EVERY)
             && let Some(deadline) = self.options.deadline
             && std::time::Instant::now() >= deadline
         {

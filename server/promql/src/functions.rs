@@ -232,7 +232,7 @@ fn go_min(a: f64, b: f64) -> f64 {
 /// Go's `int64(f)` on amd64: truncation, with NaN and out-of-range values becoming
 /// math.MinInt64.
 fn go_int64(f: f64) -> i64 {
-    if f.is_nan() || f >= 9.223_372_036_854_775_807e18 || f < -9.223_372_036_854_775_808e18 {
+    if f.is_nan() || !(-(2f64.powi(63))..2f64.powi(63)).contains(&f) {
         i64::MIN
     } else {
         f as i64
@@ -745,7 +745,8 @@ fn instant_value(samples: &[Sample], is_rate: bool) -> Option<f64> {
     }
     // After a counter reset the last value is the increase since the reset.
     let mut v = last.v;
-    if !is_rate || !(last.v < prev.v) {
+    let reset = last.v < prev.v;
+    if !is_rate || !reset {
         v = last.v - prev.v;
     }
     if is_rate {

@@ -14,6 +14,7 @@ mod aggregate;
 mod binary;
 mod eval;
 mod functions;
+mod hash;
 mod quantile;
 mod value;
 

@@ -237,7 +237,7 @@ mod tests {
     fn interpolates_inside_the_bucket() {
         let mut b = buckets(&[(0.1, 10.0), (0.5, 30.0), (f64::INFINITY, 40.0)]);
         // rank 20 falls in (0.1, 0.5], halfway between 10 and 30.
-        assert_eq!(bucket_quantile(0.5, &mut b), 0.3);
+        assert!((bucket_quantile(0.5, &mut b) - 0.3).abs() < 1e-12);
     }
 
     #[test]
@@ -254,11 +254,13 @@ mod tests {
 
     #[test]
     fn non_monotonic_counts_are_raised() {
-        // 0.5 has fewer than 0.1: treated as 10, so the median lies in (0.5, 1].
-        let mut b = buckets(&[(0.1, 10.0), (0.5, 5.0), (1.0, 20.0), (f64::INFINITY, 20.0)]);
-        assert_eq!(bucket_quantile(0.5, &mut b), 0.5);
+        // 0.5 has fewer than 0.1: it is treated as 10, so rank 15 of 30 lies in (0.5, 1],
+        // 5 of that bucket's 20: 0.5 + 0.5 * 5/20.
         let mut b = buckets(&[(0.1, 10.0), (0.5, 5.0), (1.0, 30.0), (f64::INFINITY, 30.0)]);
-        assert_eq!(bucket_quantile(0.5, &mut b), 0.75);
+        assert_eq!(bucket_quantile(0.5, &mut b), 0.625);
+        // Rank 10 of 20 is reached by the first bucket already.
+        let mut b = buckets(&[(0.1, 10.0), (0.5, 5.0), (1.0, 20.0), (f64::INFINITY, 20.0)]);
+        assert_eq!(bucket_quantile(0.5, &mut b), 0.1);
     }
 
     #[test]
