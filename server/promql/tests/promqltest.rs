@@ -26,14 +26,6 @@ const SKIPPED_FILES: &[(&str, &str)] = &[
     ),
     ("info.test", "info() is not supported"),
     (
-        "duration_expression.test",
-        "duration arithmetic (`[5m+1m]`, step()) does not parse with promql-parser 0.11",
-    ),
-    (
-        "extended_vectors.test",
-        "the anchored/smoothed modifiers are not in promql-parser 0.11's AST",
-    ),
-    (
         "start_timestamps.test",
         "start timestamps (`@st` lines) are not part of the Source interface",
     ),
@@ -105,6 +97,8 @@ impl Source for MemorySource {
 struct FileReport {
     passed: usize,
     skipped: usize,
+    /// Of `skipped`, the cases whose query promql-parser does not parse.
+    unparsed: usize,
     failures: Vec<String>,
 }
 
@@ -135,9 +129,10 @@ fn prometheus_promqltest_files() {
         let text = std::fs::read_to_string(&path).unwrap();
         let report = run_file(&name, &text);
         summary.push_str(&format!(
-            "{name:28} passed {:4}  skipped {:4}  failed {:4}\n",
+            "{name:28} passed {:4}  skipped {:4} (unparsable {:3})  failed {:4}\n",
             report.passed,
             report.skipped,
+            report.unparsed,
             report.failures.len()
         ));
         all_failures.extend(report.failures);
@@ -246,6 +241,18 @@ fn run_file(file: &str, text: &str) -> FileReport {
             if line.contains("{{") || block.iter().any(|l| l.contains("{{")) {
                 // Native histogram samples in the query or the expectation.
                 report.skipped += 1;
+                continue;
+            }
+            if let Some(query) = query_of(line)
+                && otelite_promql::promql_parser::parser::parse(query).is_err()
+            {
+                // Prometheus' runner rejects a file whose queries do not parse, so this is
+                // syntax promql-parser lacks, never an expected failure.
+                if std::env::var_os("PROMQLTEST_VERBOSE").is_some() {
+                    println!("skip {file}:{block_start}: {line} (promql-parser cannot parse it)");
+                }
+                report.skipped += 1;
+                report.unparsed += 1;
                 continue;
             }
             source.touched_native.set(false);
@@ -398,6 +405,18 @@ fn run_eval(source: &MemorySource, line: &str, block: &[&str]) -> Result<(), Str
         return Ok(());
     }
     Err(format!("unknown eval {rest}"))
+}
+
+/// The query of an `eval` line.
+fn query_of(line: &str) -> Option<&str> {
+    let rest = line.split_once(char::is_whitespace)?.1.trim();
+    if let Some(r) = rest.strip_prefix("instant") {
+        let r = r.trim().strip_prefix("at")?.trim();
+        return Some(r.split_once(char::is_whitespace)?.1.trim());
+    }
+    let r = rest.strip_prefix("range")?.trim();
+    let (_, r) = r.split_once(" step ")?;
+    Some(r.trim().split_once(char::is_whitespace)?.1.trim())
 }
 
 /// One instant query, then the same as a range query around `t` (whose point at `t` must
