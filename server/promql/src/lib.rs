@@ -142,3 +142,129 @@ pub fn range(
 ) -> Result<Value, Error> {
     eval::range(source, query, start, end, step, options)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use promql_parser::label::Matcher;
+
+    /// Two series, `up{job="a"}` and `up{job="b"}`, with a sample every 15 s for 10 minutes.
+    struct TwoSeries;
+
+    impl Source for TwoSeries {
+        fn select(
+            &self,
+            matchers: &[Matcher],
+            start: i64,
+            end: i64,
+        ) -> Result<Vec<Series>, String> {
+            let mut out = Vec::new();
+            for job in ["a", "b"] {
+                let labels: Labels =
+                    vec![("__name__".into(), "up".into()), ("job".into(), job.into())];
+                let get = |n: &str| {
+                    labels
+                        .iter()
+                        .find(|(k, _)| k == n)
+                        .map_or("", |(_, v)| v.as_str())
+                };
+                if !matchers.iter().all(|m| m.is_match(get(&m.name))) {
+                    continue;
+                }
+                let samples = (0..=40)
+                    .map(|i| Sample {
+                        t: i * 15_000,
+                        v: i as f64,
+                    })
+                    .filter(|s| s.t >= start && s.t <= end)
+                    .collect();
+                out.push(Series { labels, samples });
+            }
+            Ok(out)
+        }
+    }
+
+    #[test]
+    fn instant_selects_the_newest_sample_in_the_lookback() {
+        let v = instant(&TwoSeries, r#"up{job="b"}"#, 100_000, &Options::default()).unwrap();
+        let Value::Vector(v) = v else { panic!("{v:?}") };
+        assert_eq!(v.len(), 1);
+        assert_eq!((v[0].t, v[0].v), (100_000, 6.0));
+    }
+
+    #[test]
+    fn range_evaluates_every_step_into_a_sorted_matrix() {
+        let v = range(
+            &TwoSeries,
+            "sum by (job) (up) * 2",
+            0,
+            60_000,
+            30_000,
+            &Options::default(),
+        )
+        .unwrap();
+        let Value::Matrix(m) = v else { panic!("{v:?}") };
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].labels, vec![("job".to_string(), "a".to_string())]);
+        let values: Vec<f64> = m[1].samples.iter().map(|s| s.v).collect();
+        assert_eq!(values, vec![0.0, 4.0, 8.0]);
+    }
+
+    #[test]
+    fn limits_and_errors_are_typed() {
+        let opts = Options::default();
+        assert!(matches!(
+            instant(&TwoSeries, "sum(", 0, &opts),
+            Err(Error::Parse { .. })
+        ));
+        assert!(matches!(
+            range(&TwoSeries, "up", 0, 11_000_000, 1_000, &opts),
+            Err(Error::TooManyPoints { points: 11_001 })
+        ));
+        assert!(matches!(
+            range(&TwoSeries, "up[5m]", 0, 60_000, 1_000, &opts),
+            Err(Error::Execution(_))
+        ));
+        let few = Options {
+            max_samples: 10,
+            ..Options::default()
+        };
+        assert!(matches!(
+            instant(&TwoSeries, "up[10m]", 600_000, &few),
+            Err(Error::TooManySamples)
+        ));
+        let late = Options {
+            deadline: Some(std::time::Instant::now()),
+            ..Options::default()
+        };
+        assert!(matches!(
+            range(&TwoSeries, "rate(up[1m])", 0, 600_000, 1_000, &late),
+            Err(Error::Timeout)
+        ));
+    }
+
+    #[test]
+    fn stale_marker_ends_a_series_before_the_lookback() {
+        struct Stale;
+        impl Source for Stale {
+            fn select(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<Series>, String> {
+                Ok(vec![Series {
+                    labels: vec![("__name__".into(), "x".into())],
+                    samples: vec![
+                        Sample { t: 0, v: 1.0 },
+                        Sample {
+                            t: 10_000,
+                            v: f64::from_bits(STALE_NAN),
+                        },
+                    ],
+                }])
+            }
+        }
+        let at = |t| match instant(&Stale, "x", t, &Options::default()).unwrap() {
+            Value::Vector(v) => v.len(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(at(5_000), 1);
+        assert_eq!(at(10_000), 0);
+    }
+}
