@@ -3,6 +3,7 @@
 //! Welford variance) so results agree to the last bit where Prometheus' tests demand it.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use promql_parser::parser::token::{
     T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMIT_RATIO, T_LIMITK, T_MAX, T_MIN,
@@ -198,7 +199,7 @@ fn aggregate(
                 _ => g.value,
             };
             Element {
-                labels: g.labels,
+                labels: g.labels.into(),
                 v,
                 drop_name: g.drop_name,
             }
@@ -344,7 +345,7 @@ fn count_values(
     let mut groups: Vec<Element> = Vec::new();
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for e in input {
-        let mut labels = e.labels;
+        let mut labels = Rc::unwrap_or_clone(e.labels);
         value::set(&mut labels, label, &format_value(e.v));
         let key = group_labels(&labels, without, &grouping);
         match index.get(&key) {
@@ -352,7 +353,7 @@ fn count_values(
             None => {
                 index.insert(key.clone(), groups.len());
                 groups.push(Element {
-                    labels: key,
+                    labels: key.into(),
                     v: 1.0,
                     drop_name: false,
                 });

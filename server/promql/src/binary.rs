@@ -253,7 +253,7 @@ fn vector_vector(
             None => {
                 if let Some(f) = fill_one {
                     let filler = Element {
-                        labels: sig.clone(),
+                        labels: sig.clone().into(),
                         v: f,
                         drop_name: false,
                     };
@@ -274,7 +274,7 @@ fn vector_vector(
                 continue;
             }
             let filler = Element {
-                labels: sig.clone(),
+                labels: sig.clone().into(),
                 v: f,
                 drop_name: false,
             };
@@ -325,7 +325,7 @@ impl Matches {
         }
         if keep || return_bool {
             self.out.push(Element {
-                labels,
+                labels: labels.into(),
                 v,
                 drop_name: return_bool,
             });
@@ -367,7 +367,7 @@ mod tests {
             .collect();
         l.sort();
         Element {
-            labels: l,
+            labels: l.into(),
             v,
             drop_name: false,
         }
@@ -384,7 +384,7 @@ mod tests {
         let m = Matching::of(None);
         let out = vector_vector(op(T_SUB), l, r, &m, false, None).unwrap();
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].labels, vec![("x".to_string(), "1".to_string())]);
+        assert_eq!(*out[0].labels, vec![("x".to_string(), "1".to_string())]);
         assert_eq!(out[0].v, 6.0);
     }
 

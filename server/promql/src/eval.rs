@@ -8,6 +8,7 @@
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use promql_parser::label::{MatchOp, Matcher};
@@ -16,7 +17,7 @@ use promql_parser::parser::{
     AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector,
 };
 
-use crate::value::{self, Element, RangeSeries, Val};
+use crate::value::{self, Element, RangeSeries, SharedLabels, Val};
 use crate::{Error, Labels, Options, Sample, Series, Source, Value, VectorSample, is_stale_nan};
 
 /// The step of a subquery written without one (`x[5m:]`): Prometheus uses the global
@@ -115,7 +116,7 @@ fn finish_vector(elements: Vec<Element>, t: i64) -> Result<Vec<VectorSample>, Er
             labels: if e.drop_name {
                 value::without_name(&e.labels)
             } else {
-                e.labels
+                Rc::unwrap_or_clone(e.labels)
             },
             t,
             v: e.v,
@@ -138,7 +139,7 @@ fn finish_matrix(series: Vec<RangeSeries>) -> Result<Vec<Series>, Error> {
         let labels = if s.drop_name {
             value::without_name(&s.labels)
         } else {
-            s.labels
+            Rc::unwrap_or_clone(s.labels)
         };
         match merged.get_mut(&labels) {
             Some(samples) => {
@@ -196,8 +197,14 @@ pub(crate) struct Evaluator<'a> {
     /// 0 for an instant query.
     pub query_step: i64,
     /// Every selector's series, by the selector's address in the AST.
-    series: HashMap<usize, Vec<Series>>,
+    series: HashMap<usize, Vec<Loaded>>,
     ticks: Cell<u32>,
+}
+
+/// A selected series as evaluation keeps it.
+struct Loaded {
+    labels: SharedLabels,
+    samples: Vec<Sample>,
 }
 
 fn selector_key(vs: &VectorSelector) -> usize {
@@ -231,6 +238,13 @@ impl<'a> Evaluator<'a> {
             if loaded > options.max_samples {
                 return Err(Error::TooManySamples);
             }
+            let series = series
+                .into_iter()
+                .map(|s| Loaded {
+                    labels: Rc::new(s.labels),
+                    samples: s.samples,
+                })
+                .collect();
             ev.series.insert(key, series);
         }
         Ok(ev)
@@ -393,7 +407,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn loaded(&self, vs: &VectorSelector) -> &[Series] {
+    fn loaded(&self, vs: &VectorSelector) -> &[Loaded] {
         self.series
             .get(&selector_key(vs))
             .map(Vec::as_slice)
@@ -470,10 +484,10 @@ impl<'a> Evaluator<'a> {
             ts += step;
         }
         let mut out: Vec<RangeSeries> = Vec::new();
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut index: HashMap<SharedLabels, usize> = HashMap::new();
         while ts <= end {
             match self.eval(&sq.expr, ts)? {
-                Val::Scalar(v) => push_sample(&mut out, &mut index, Vec::new(), false, ts, v),
+                Val::Scalar(v) => push_sample(&mut out, &mut index, Rc::default(), false, ts, v),
                 Val::Vector(elements) => {
                     for e in elements {
                         push_sample(&mut out, &mut index, e.labels, e.drop_name, ts, e.v);
@@ -494,8 +508,8 @@ impl<'a> Evaluator<'a> {
 
 fn push_sample(
     out: &mut Vec<RangeSeries>,
-    index: &mut HashMap<Labels, usize>,
-    labels: Labels,
+    index: &mut HashMap<SharedLabels, usize>,
+    labels: SharedLabels,
     drop_name: bool,
     t: i64,
     v: f64,

@@ -7,6 +7,7 @@
 //! functions keep it, as in Prometheus.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use promql_parser::label::MatchOp;
 use promql_parser::parser::value::ValueType;
@@ -49,7 +50,7 @@ pub(crate) fn eval(ev: &Evaluator, call: &Call, t: i64) -> Result<Val, Error> {
         "vector" => {
             let v = ev.eval_scalar(args[0], t)?;
             Ok(Val::Vector(vec![Element {
-                labels: Vec::new(),
+                labels: Vec::new().into(),
                 v,
                 drop_name: false,
             }]))
@@ -61,7 +62,7 @@ pub(crate) fn eval(ev: &Evaluator, call: &Call, t: i64) -> Result<Val, Error> {
                 return Ok(Val::Vector(Vec::new()));
             }
             Ok(Val::Vector(vec![Element {
-                labels: absent_labels(args[0]),
+                labels: absent_labels(args[0]).into(),
                 v: 1.0,
                 drop_name: false,
             }]))
@@ -111,7 +112,7 @@ pub(crate) fn eval(ev: &Evaluator, call: &Call, t: i64) -> Result<Val, Error> {
             let out = classic_histograms(v)
                 .into_iter()
                 .map(|(labels, mut buckets)| Element {
-                    labels,
+                    labels: labels.into(),
                     v: bucket_fraction(lower, upper, &mut buckets),
                     drop_name: true,
                 })
@@ -132,7 +133,7 @@ pub(crate) fn eval(ev: &Evaluator, call: &Call, t: i64) -> Result<Val, Error> {
                     let mut labels = labels.clone();
                     value::set(&mut labels, &label, &format_openmetrics_float(q));
                     out.push(Element {
-                        labels,
+                        labels: labels.into(),
                         v: bucket_quantile(q, &mut buckets.clone()),
                         drop_name: true,
                     });
@@ -176,7 +177,7 @@ pub(crate) fn eval(ev: &Evaluator, call: &Call, t: i64) -> Result<Val, Error> {
             let f = date_function(name);
             match args.first() {
                 None => Ok(Val::Vector(vec![Element {
-                    labels: Vec::new(),
+                    labels: Vec::new().into(),
                     v: f(t.div_euclid(1000)),
                     drop_name: false,
                 }])),
@@ -374,7 +375,7 @@ fn absent_labels(arg: &Expr) -> Labels {
 }
 
 fn check_unique(v: &[Element]) -> Result<(), Error> {
-    let mut seen: Vec<&Labels> = v.iter().map(|e| &e.labels).collect();
+    let mut seen: Vec<&Labels> = v.iter().map(|e| &*e.labels).collect();
     seen.sort();
     if seen.windows(2).any(|w| w[0] == w[1]) {
         return Err(duplicate_labelset());
@@ -407,7 +408,7 @@ fn label_replace(ev: &Evaluator, args: &[&Expr], t: i64) -> Result<Val, Error> {
         if let Some(caps) = regex.captures(&src_value) {
             let mut out = String::new();
             caps.expand(&replacement, &mut out);
-            value::set(&mut e.labels, &dst, &out);
+            value::set(Rc::make_mut(&mut e.labels), &dst, &out);
             if dst == METRIC_NAME {
                 e.drop_name = false;
             }
@@ -433,7 +434,7 @@ fn label_join(ev: &Evaluator, args: &[&Expr], t: i64) -> Result<Val, Error> {
     for e in &mut v {
         let joined: Vec<&str> = sources.iter().map(|s| value::get(&e.labels, s)).collect();
         let joined = joined.join(&separator);
-        value::set(&mut e.labels, &dst, &joined);
+        value::set(Rc::make_mut(&mut e.labels), &dst, &joined);
         if dst == METRIC_NAME {
             e.drop_name = false;
         }
@@ -446,7 +447,7 @@ fn histogram_quantile(q: f64, v: Vec<Element>) -> Vec<Element> {
     classic_histograms(v)
         .into_iter()
         .map(|(labels, mut buckets)| Element {
-            labels,
+            labels: labels.into(),
             v: bucket_quantile(q, &mut buckets),
             drop_name: true,
         })
@@ -482,7 +483,7 @@ fn classic_histograms(v: Vec<Element>) -> Vec<(Labels, Vec<Bucket>)> {
         let Some(upper_bound) = parse_go_float(value::get(&e.labels, "le")) else {
             continue;
         };
-        let mut labels = e.labels;
+        let mut labels = Rc::unwrap_or_clone(e.labels);
         value::remove(&mut labels, "le");
         let i = *index.entry(labels.clone()).or_insert_with(|| {
             groups.push((labels, Vec::new()));
@@ -591,7 +592,7 @@ fn range_function(
             return Ok(Val::Vector(Vec::new()));
         }
         return Ok(Val::Vector(vec![Element {
-            labels: absent_labels(args[matrix_arg]),
+            labels: absent_labels(args[matrix_arg]).into(),
             v: 1.0,
             drop_name: true,
         }]));

@@ -4,12 +4,18 @@
 //! `__name__` from the results of most functions and operators only at the very end of the
 //! evaluation ("delayed name removal"), so that `label_replace` and `by (__name__)` still see it.
 
+use std::rc::Rc;
+
 use crate::{Labels, Sample};
+
+/// A label set shared between the selected series and the elements built from it at every
+/// step (evaluation clones labels constantly; this makes the clone a counter increment).
+pub(crate) type SharedLabels = Rc<Labels>;
 
 /// One element of an instant vector.
 #[derive(Clone, Debug)]
 pub(crate) struct Element {
-    pub labels: Labels,
+    pub labels: SharedLabels,
     pub v: f64,
     pub drop_name: bool,
 }
@@ -17,7 +23,7 @@ pub(crate) struct Element {
 /// One series of a range vector.
 #[derive(Clone, Debug)]
 pub(crate) struct RangeSeries {
-    pub labels: Labels,
+    pub labels: SharedLabels,
     pub samples: Vec<Sample>,
     pub drop_name: bool,
 }
