@@ -6,7 +6,7 @@
 //! every evaluation of it needs (found by walking the AST with the query's time span, through
 //! `offset`, `@` and subqueries), so evaluation itself never calls the source.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -198,6 +198,10 @@ pub(crate) struct Evaluator<'a> {
     pub query_step: i64,
     /// Every selector's series, by the selector's address in the AST.
     series: HashMap<usize, Vec<Loaded>>,
+    /// Each subquery's inner results by evaluation time. The inner times are multiples of the
+    /// subquery's step, so consecutive steps of a range query (or every step, under `@`) share
+    /// most of them; times before the current window are dropped as evaluation moves on.
+    subquery_results: RefCell<HashMap<usize, BTreeMap<i64, Val>>>,
     ticks: Cell<u32>,
 }
 
@@ -226,6 +230,7 @@ impl<'a> Evaluator<'a> {
             query_end: end,
             query_step: step,
             series: HashMap::new(),
+            subquery_results: RefCell::new(HashMap::new()),
             ticks: Cell::new(0),
         };
         let mut needed: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::new();
@@ -485,8 +490,29 @@ impl<'a> Evaluator<'a> {
         }
         let mut out: Vec<RangeSeries> = Vec::new();
         let mut index: HashMap<SharedLabels, usize> = HashMap::new();
+        let key = sq as *const SubqueryExpr as usize;
+        if let Some(cached) = self.subquery_results.borrow_mut().get_mut(&key) {
+            *cached = cached.split_off(&ts);
+        }
         while ts <= end {
-            match self.eval(&sq.expr, ts)? {
+            let cached = self
+                .subquery_results
+                .borrow()
+                .get(&key)
+                .and_then(|c| c.get(&ts).cloned());
+            let inner = match cached {
+                Some(v) => v,
+                None => {
+                    let v = self.eval(&sq.expr, ts)?;
+                    self.subquery_results
+                        .borrow_mut()
+                        .entry(key)
+                        .or_default()
+                        .insert(ts, v.clone());
+                    v
+                }
+            };
+            match inner {
                 Val::Scalar(v) => push_sample(&mut out, &mut index, Rc::default(), false, ts, v),
                 Val::Vector(elements) => {
                     for e in elements {
