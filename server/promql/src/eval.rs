@@ -13,9 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::value::ValueType;
-use promql_parser::parser::{
-    AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, VectorSelector,
-};
+use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
 
 use crate::value::{self, Element, RangeSeries, SharedLabels, Val};
 use crate::{Error, Labels, Options, Sample, Series, Source, Value, VectorSample, is_stale_nan};
@@ -74,25 +72,79 @@ pub(crate) fn range(
         }
     }
     let ev = Evaluator::load(source, &expr, start, end, step, options)?;
-    let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    let mut out = MatrixBuilder::default();
     let mut t = start;
     while t <= end {
         match ev.eval(&expr, t)? {
-            Val::Scalar(v) => out.entry(Vec::new()).or_default().push(Sample { t, v }),
+            Val::Scalar(v) => out.push(&Rc::default(), false, t, v)?,
             Val::Vector(elements) => {
-                for s in finish_vector(elements, t)? {
-                    out.entry(s.labels).or_default().push(Sample { t, v: s.v });
+                for e in &elements {
+                    out.push(&e.labels, e.drop_name, t, e.v)?;
                 }
             }
             _ => unreachable!("checked above: the expression is a scalar or a vector"),
         }
         t += step;
     }
-    Ok(Value::Matrix(
-        out.into_iter()
-            .map(|(labels, samples)| Series { labels, samples })
-            .collect(),
-    ))
+    Ok(Value::Matrix(out.finish()))
+}
+
+/// Gathers a range query's steps into series, dropping the names marked for dropping and
+/// rejecting two samples of one label set at one step.
+#[derive(Default)]
+struct MatrixBuilder {
+    series: Vec<Series>,
+    by_labels: HashMap<Labels, usize>,
+    /// Label sets seen before, by address (and the drop flag in the low bit), each kept alive
+    /// here so that its address cannot be reused: most elements of a step carry the label set
+    /// of a selected series, and this finds their output series without comparing labels.
+    by_address: HashMap<usize, (SharedLabels, usize)>,
+}
+
+impl MatrixBuilder {
+    fn push(
+        &mut self,
+        labels: &SharedLabels,
+        drop_name: bool,
+        t: i64,
+        v: f64,
+    ) -> Result<(), Error> {
+        let address = Rc::as_ptr(labels) as usize | drop_name as usize;
+        let i = match self.by_address.get(&address) {
+            Some((_, i)) => *i,
+            None => {
+                let key = if drop_name {
+                    value::without_name(labels)
+                } else {
+                    (**labels).clone()
+                };
+                let next = self.series.len();
+                let i = *self.by_labels.entry(key.clone()).or_insert(next);
+                if i == next {
+                    self.series.push(Series {
+                        labels: key,
+                        samples: Vec::new(),
+                    });
+                }
+                // Only label sets shared with longer-lived data are worth remembering.
+                if Rc::strong_count(labels) > 1 {
+                    self.by_address.insert(address, (labels.clone(), i));
+                }
+                i
+            }
+        };
+        let samples = &mut self.series[i].samples;
+        if samples.last().is_some_and(|s| s.t == t) {
+            return Err(duplicate_labelset());
+        }
+        samples.push(Sample { t, v });
+        Ok(())
+    }
+
+    fn finish(mut self) -> Vec<Series> {
+        self.series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        self.series
+    }
 }
 
 fn parse(query: &str) -> Result<Expr, Error> {
@@ -198,10 +250,13 @@ pub(crate) struct Evaluator<'a> {
     pub query_step: i64,
     /// Every selector's series, by the selector's address in the AST.
     series: HashMap<usize, Vec<Loaded>>,
-    /// Each subquery's inner results by evaluation time. The inner times are multiples of the
-    /// subquery's step, so consecutive steps of a range query (or every step, under `@`) share
-    /// most of them; times before the current window are dropped as evaluation moves on.
-    subquery_results: RefCell<HashMap<usize, BTreeMap<i64, Val>>>,
+    /// For each subquery, the span of window ends its evaluations ask for (from the AST walk).
+    subquery_spans: RefCell<HashMap<usize, (i64, i64)>>,
+    /// Each subquery's inner expression evaluated once at every step of its whole span, as
+    /// series; each evaluation of the subquery is a window of them (as Prometheus does it).
+    subquery_series: RefCell<HashMap<usize, Rc<Vec<RangeSeries>>>>,
+    /// Samples held by `subquery_series`, counted against `max_samples` with the loaded ones.
+    samples_held: Cell<usize>,
     ticks: Cell<u32>,
 }
 
@@ -213,6 +268,10 @@ struct Loaded {
 
 fn selector_key(vs: &VectorSelector) -> usize {
     vs as *const VectorSelector as usize
+}
+
+fn subquery_key(sq: &SubqueryExpr) -> usize {
+    sq as *const SubqueryExpr as usize
 }
 
 impl<'a> Evaluator<'a> {
@@ -230,7 +289,9 @@ impl<'a> Evaluator<'a> {
             query_end: end,
             query_step: step,
             series: HashMap::new(),
-            subquery_results: RefCell::new(HashMap::new()),
+            subquery_spans: RefCell::new(HashMap::new()),
+            subquery_series: RefCell::new(HashMap::new()),
+            samples_held: Cell::new(0),
             ticks: Cell::new(0),
         };
         let mut needed: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::new();
@@ -243,6 +304,7 @@ impl<'a> Evaluator<'a> {
             if loaded > options.max_samples {
                 return Err(Error::TooManySamples);
             }
+            ev.samples_held.set(loaded);
             let series = series
                 .into_iter()
                 .map(|s| Loaded {
@@ -275,6 +337,10 @@ impl<'a> Evaluator<'a> {
             Expr::MatrixSelector(ms) => need(&ms.vs, millis(&ms.range)),
             Expr::Subquery(sq) => {
                 let (lo, hi) = self.shifted(&sq.at, &sq.offset, lo, hi);
+                let mut spans = self.subquery_spans.borrow_mut();
+                let span = spans.entry(subquery_key(sq)).or_insert((lo, hi));
+                *span = (span.0.min(lo), span.1.max(hi));
+                drop(spans);
                 self.collect(&sq.expr, lo - millis(&sq.range), hi, out)?;
             }
             Expr::Aggregate(a) => {
@@ -357,8 +423,9 @@ impl<'a> Evaluator<'a> {
             Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
             Expr::Paren(p) => self.eval(&p.expr, t),
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_selector(vs, t))),
-            Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_selector(ms, t))),
-            Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq, t)?)),
+            Expr::MatrixSelector(_) | Expr::Subquery(_) => {
+                Ok(Val::Matrix(self.range_vector(expr, t)?))
+            }
             Expr::Unary(u) => match self.eval(&u.expr, t)? {
                 Val::Scalar(v) => Ok(Val::Scalar(-v)),
                 Val::Vector(mut elements) => {
@@ -450,35 +517,87 @@ impl<'a> Evaluator<'a> {
         out
     }
 
-    /// Every sample in (t - range, t] but stale markers, per series.
-    fn matrix_selector(&self, ms: &MatrixSelector, t: i64) -> Vec<RangeSeries> {
-        let ts = self.selector_time_of(&ms.vs.at, &ms.vs.offset, t);
-        let from = ts - millis(&ms.range);
-        let mut out = Vec::new();
-        for s in self.loaded(&ms.vs) {
-            let lo = s.samples.partition_point(|p| p.t <= from);
-            let hi = s.samples.partition_point(|p| p.t <= ts);
-            let samples: Vec<Sample> = s.samples[lo..hi]
-                .iter()
-                .filter(|p| !is_stale_nan(p.v))
-                .copied()
-                .collect();
-            if samples.is_empty() {
-                continue;
+    /// Calls `f` with every series of a range-vector expression evaluated at `t`: its labels,
+    /// whether its name is to be dropped, and its samples in the window. The samples of
+    /// selectors and subqueries are borrowed, not copied, unless stale markers must be taken
+    /// out.
+    pub(crate) fn for_each_window(
+        &self,
+        expr: &Expr,
+        t: i64,
+        f: &mut WindowVisitor<'_>,
+    ) -> Result<(), Error> {
+        match expr {
+            Expr::Paren(p) => self.for_each_window(&p.expr, t, f),
+            Expr::MatrixSelector(ms) => {
+                let ts = self.selector_time_of(&ms.vs.at, &ms.vs.offset, t);
+                let from = ts - millis(&ms.range);
+                let mut filtered = Vec::new();
+                for s in self.loaded(&ms.vs) {
+                    let window = window_of(&s.samples, from, ts);
+                    let window = if window.iter().any(|p| is_stale_nan(p.v)) {
+                        filtered.clear();
+                        filtered.extend(window.iter().filter(|p| !is_stale_nan(p.v)));
+                        &filtered[..]
+                    } else {
+                        window
+                    };
+                    if !window.is_empty() {
+                        f(&s.labels, false, window)?;
+                    }
+                }
+                Ok(())
             }
-            out.push(RangeSeries {
-                labels: s.labels.clone(),
-                samples,
-                drop_name: false,
-            });
+            Expr::Subquery(sq) => {
+                let end = self.selector_time_of(&sq.at, &sq.offset, t);
+                let from = end - millis(&sq.range);
+                let series = self.subquery_series(sq, end)?;
+                for s in series.iter() {
+                    let window = window_of(&s.samples, from, end);
+                    if !window.is_empty() {
+                        f(&s.labels, s.drop_name, window)?;
+                    }
+                }
+                Ok(())
+            }
+            other => {
+                for s in self.eval_matrix(other, t)? {
+                    f(&s.labels, s.drop_name, &s.samples)?;
+                }
+                Ok(())
+            }
         }
-        out
     }
 
-    /// Evaluates the inner expression at every multiple of the step in (t - range, t].
-    fn subquery(&self, sq: &SubqueryExpr, t: i64) -> Result<Vec<RangeSeries>, Error> {
-        let end = self.selector_time_of(&sq.at, &sq.offset, t);
-        let start = end - millis(&sq.range);
+    /// The series of a range-vector selector or subquery at `t`, copied out.
+    fn range_vector(&self, expr: &Expr, t: i64) -> Result<Vec<RangeSeries>, Error> {
+        let mut out = Vec::new();
+        self.for_each_window(expr, t, &mut |labels, drop_name, samples| {
+            out.push(RangeSeries {
+                labels: labels.clone(),
+                samples: samples.to_vec(),
+                drop_name,
+            });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The inner expression of `sq` evaluated at every multiple of its step in the windows
+    /// its evaluations cover, computed on first use. `end` is the current window's end, used
+    /// when the AST walk has no span for this subquery.
+    fn subquery_series(&self, sq: &SubqueryExpr, end: i64) -> Result<Rc<Vec<RangeSeries>>, Error> {
+        let key = subquery_key(sq);
+        if let Some(series) = self.subquery_series.borrow().get(&key) {
+            return Ok(series.clone());
+        }
+        let (lo, hi) = self
+            .subquery_spans
+            .borrow()
+            .get(&key)
+            .copied()
+            .unwrap_or((end, end));
+        let start = lo - millis(&sq.range);
         let step = match &sq.step {
             Some(d) if millis(d) > 0 => millis(d),
             _ => DEFAULT_SUBQUERY_STEP_MS,
@@ -490,31 +609,15 @@ impl<'a> Evaluator<'a> {
         }
         let mut out: Vec<RangeSeries> = Vec::new();
         let mut index: HashMap<SharedLabels, usize> = HashMap::new();
-        let key = sq as *const SubqueryExpr as usize;
-        if let Some(cached) = self.subquery_results.borrow_mut().get_mut(&key) {
-            *cached = cached.split_off(&ts);
-        }
-        while ts <= end {
-            let cached = self
-                .subquery_results
-                .borrow()
-                .get(&key)
-                .and_then(|c| c.get(&ts).cloned());
-            let inner = match cached {
-                Some(v) => v,
-                None => {
-                    let v = self.eval(&sq.expr, ts)?;
-                    self.subquery_results
-                        .borrow_mut()
-                        .entry(key)
-                        .or_default()
-                        .insert(ts, v.clone());
-                    v
+        let mut held = self.samples_held.get();
+        while ts <= hi {
+            match self.eval(&sq.expr, ts)? {
+                Val::Scalar(v) => {
+                    push_sample(&mut out, &mut index, Rc::default(), false, ts, v);
+                    held += 1;
                 }
-            };
-            match inner {
-                Val::Scalar(v) => push_sample(&mut out, &mut index, Rc::default(), false, ts, v),
                 Val::Vector(elements) => {
+                    held += elements.len();
                     for e in elements {
                         push_sample(&mut out, &mut index, e.labels, e.drop_name, ts, e.v);
                     }
@@ -526,10 +629,28 @@ impl<'a> Evaluator<'a> {
                     )));
                 }
             }
+            if held > self.options.max_samples {
+                return Err(Error::TooManySamples);
+            }
             ts += step;
         }
+        self.samples_held.set(held);
+        let out = Rc::new(out);
+        self.subquery_series.borrow_mut().insert(key, out.clone());
         Ok(out)
     }
+}
+
+/// What `for_each_window` calls per series: labels, whether the name is to be dropped, and
+/// the samples in the window.
+pub(crate) type WindowVisitor<'f> =
+    dyn FnMut(&SharedLabels, bool, &[Sample]) -> Result<(), Error> + 'f;
+
+/// The samples with times in (from, to].
+fn window_of(samples: &[Sample], from: i64, to: i64) -> &[Sample] {
+    let lo = samples.partition_point(|p| p.t <= from);
+    let hi = samples.partition_point(|p| p.t <= to);
+    &samples[lo..hi.max(lo)]
 }
 
 fn push_sample(

@@ -16,7 +16,7 @@ use regex::Regex;
 
 use crate::eval::{Evaluator, duplicate_labelset, millis, val_name};
 use crate::quantile::{Bucket, bucket_fraction, bucket_quantile, kahan_inc, quantile, sort_values};
-use crate::value::{self, Element, METRIC_NAME, RangeSeries, Val};
+use crate::value::{self, Element, METRIC_NAME, Val};
 use crate::{Error, Labels, Sample};
 
 pub(crate) fn eval(ev: &Evaluator, call: &Call, t: i64) -> Result<Val, Error> {
@@ -585,10 +585,14 @@ fn range_function(
             scalars.push(ev.eval_scalar(a, t)?);
         }
     }
-    let matrix = ev.eval_matrix(args[matrix_arg], t)?;
     let (start, end, range) = window(ev, args[matrix_arg], t);
     if name == "absent_over_time" {
-        if !matrix.is_empty() {
+        let mut any = false;
+        ev.for_each_window(args[matrix_arg], t, &mut |_, _, _| {
+            any = true;
+            Ok(())
+        })?;
+        if any {
             return Ok(Val::Vector(Vec::new()));
         }
         return Ok(Val::Vector(vec![Element {
@@ -598,23 +602,18 @@ fn range_function(
         }]));
     }
     let keeps_name = matches!(name, "last_over_time" | "first_over_time");
-    let mut out = Vec::with_capacity(matrix.len());
-    for s in matrix {
+    let mut out = Vec::new();
+    ev.for_each_window(args[matrix_arg], t, &mut |labels, drop_name, samples| {
         ev.check_deadline()?;
-        let RangeSeries {
-            labels,
-            samples,
-            drop_name,
-        } = s;
         let v = match name {
-            "rate" => extrapolated_rate(&samples, start, end, range, true, true),
-            "increase" => extrapolated_rate(&samples, start, end, range, true, false),
-            "delta" => extrapolated_rate(&samples, start, end, range, false, false),
-            "irate" => instant_value(&samples, true),
-            "idelta" => instant_value(&samples, false),
-            "deriv" => (samples.len() >= 2).then(|| linear_regression(&samples, samples[0].t).0),
+            "rate" => extrapolated_rate(samples, start, end, range, true, true),
+            "increase" => extrapolated_rate(samples, start, end, range, true, false),
+            "delta" => extrapolated_rate(samples, start, end, range, false, false),
+            "irate" => instant_value(samples, true),
+            "idelta" => instant_value(samples, false),
+            "deriv" => (samples.len() >= 2).then(|| linear_regression(samples, samples[0].t).0),
             "predict_linear" => (samples.len() >= 2).then(|| {
-                let (slope, intercept) = linear_regression(&samples, t);
+                let (slope, intercept) = linear_regression(samples, t);
                 slope * scalars[0] + intercept
             }),
             "resets" => Some(samples.windows(2).filter(|w| w[1].v < w[0].v).count() as f64),
@@ -624,16 +623,16 @@ fn range_function(
                     .filter(|w| w[1].v != w[0].v && !(w[1].v.is_nan() && w[0].v.is_nan()))
                     .count() as f64,
             ),
-            "avg_over_time" => Some(avg(&samples)),
-            "sum_over_time" => Some(sum(&samples)),
+            "avg_over_time" => Some(avg(samples)),
+            "sum_over_time" => Some(sum(samples)),
             "count_over_time" => Some(samples.len() as f64),
-            "min_over_time" => Some(compare_over_time(&samples, |cur, m| cur < m || m.is_nan()).0),
-            "max_over_time" => Some(compare_over_time(&samples, |cur, m| cur > m || m.is_nan()).0),
+            "min_over_time" => Some(compare_over_time(samples, |cur, m| cur < m || m.is_nan()).0),
+            "max_over_time" => Some(compare_over_time(samples, |cur, m| cur > m || m.is_nan()).0),
             "ts_of_min_over_time" => {
-                Some(compare_over_time(&samples, |cur, m| cur < m || m.is_nan()).1)
+                Some(compare_over_time(samples, |cur, m| cur < m || m.is_nan()).1)
             }
             "ts_of_max_over_time" => {
-                Some(compare_over_time(&samples, |cur, m| cur > m || m.is_nan()).1)
+                Some(compare_over_time(samples, |cur, m| cur > m || m.is_nan()).1)
             }
             "last_over_time" => samples.last().map(|s| s.v),
             "first_over_time" => samples.first().map(|s| s.v),
@@ -644,9 +643,9 @@ fn range_function(
                 let mut values: Vec<f64> = samples.iter().map(|s| s.v).collect();
                 Some(quantile(scalars[0], &mut values))
             }
-            "stddev_over_time" => Some(variance(&samples).sqrt()),
-            "stdvar_over_time" => Some(variance(&samples)),
-            "mad_over_time" => Some(mad(&samples)),
+            "stddev_over_time" => Some(variance(samples).sqrt()),
+            "stdvar_over_time" => Some(variance(samples)),
+            "mad_over_time" => Some(mad(samples)),
             "double_exponential_smoothing" => {
                 let (sf, tf) = (scalars[0], scalars[1]);
                 if sf <= 0.0 || sf >= 1.0 {
@@ -659,7 +658,7 @@ fn range_function(
                         "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
                     )));
                 }
-                double_exponential_smoothing(&samples, sf, tf)
+                double_exponential_smoothing(samples, sf, tf)
             }
             _ => {
                 return Err(Error::Execution(format!(
@@ -669,12 +668,13 @@ fn range_function(
         };
         if let Some(v) = v {
             out.push(Element {
-                labels,
+                labels: labels.clone(),
                 v,
                 drop_name: drop_name || !keeps_name,
             });
         }
-    }
+        Ok(())
+    })?;
     Ok(Val::Vector(out))
 }
 
