@@ -254,7 +254,7 @@ pub(crate) struct Evaluator<'a> {
     subquery_spans: RefCell<HashMap<usize, (i64, i64)>>,
     /// Each subquery's inner expression evaluated once at every step of its whole span, as
     /// series; each evaluation of the subquery is a window of them (as Prometheus does it).
-    subquery_series: RefCell<HashMap<usize, Rc<Vec<RangeSeries>>>>,
+    subquery_series: RefCell<HashMap<usize, SubquerySeries>>,
     /// Samples held by `subquery_series`, counted against `max_samples` with the loaded ones.
     samples_held: Cell<usize>,
     ticks: Cell<u32>,
@@ -551,7 +551,16 @@ impl<'a> Evaluator<'a> {
             Expr::Subquery(sq) => {
                 let end = self.selector_time_of(&sq.at, &sq.offset, t);
                 let from = end - millis(&sq.range);
-                let series = self.subquery_series(sq, end)?;
+                let (span, series) = self.subquery_series(sq, end)?;
+                if end < span.0 || end > span.1 {
+                    // Outside the span the AST walk found (it should not be): evaluate just
+                    // this window.
+                    let series = self.evaluate_subquery(sq, from, end)?;
+                    for s in &series {
+                        f(&s.labels, s.drop_name, &s.samples)?;
+                    }
+                    return Ok(());
+                }
                 for s in series.iter() {
                     let window = window_of(&s.samples, from, end);
                     if !window.is_empty() {
@@ -584,33 +593,46 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The inner expression of `sq` evaluated at every multiple of its step in the windows
-    /// its evaluations cover, computed on first use. `end` is the current window's end, used
-    /// when the AST walk has no span for this subquery.
-    fn subquery_series(&self, sq: &SubqueryExpr, end: i64) -> Result<Rc<Vec<RangeSeries>>, Error> {
+    /// its evaluations cover, computed on first use, with the span of window ends it covers.
+    /// `end` is the current window's end, used when the AST walk has no span for `sq`.
+    fn subquery_series(&self, sq: &SubqueryExpr, end: i64) -> Result<SubquerySeries, Error> {
         let key = subquery_key(sq);
         if let Some(series) = self.subquery_series.borrow().get(&key) {
             return Ok(series.clone());
         }
-        let (lo, hi) = self
+        let span = self
             .subquery_spans
             .borrow()
             .get(&key)
             .copied()
             .unwrap_or((end, end));
-        let start = lo - millis(&sq.range);
+        let series = Rc::new(self.evaluate_subquery(sq, span.0 - millis(&sq.range), span.1)?);
+        self.subquery_series
+            .borrow_mut()
+            .insert(key, (span, series.clone()));
+        Ok((span, series))
+    }
+
+    /// The inner expression of `sq` at every multiple of its step in (from, to], as series.
+    fn evaluate_subquery(
+        &self,
+        sq: &SubqueryExpr,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<RangeSeries>, Error> {
         let step = match &sq.step {
             Some(d) if millis(d) > 0 => millis(d),
             _ => DEFAULT_SUBQUERY_STEP_MS,
         };
         // Go's integer division truncates toward zero, and Prometheus' alignment relies on it.
-        let mut ts = step * (start / step);
-        if ts <= start {
+        let mut ts = step * (from / step);
+        if ts <= from {
             ts += step;
         }
         let mut out: Vec<RangeSeries> = Vec::new();
         let mut index: HashMap<SharedLabels, usize> = HashMap::new();
         let mut held = self.samples_held.get();
-        while ts <= hi {
+        while ts <= to {
             match self.eval(&sq.expr, ts)? {
                 Val::Scalar(v) => {
                     push_sample(&mut out, &mut index, Rc::default(), false, ts, v);
@@ -635,11 +657,12 @@ impl<'a> Evaluator<'a> {
             ts += step;
         }
         self.samples_held.set(held);
-        let out = Rc::new(out);
-        self.subquery_series.borrow_mut().insert(key, out.clone());
         Ok(out)
     }
 }
+
+/// A subquery's precomputed series and the span of window ends they serve.
+type SubquerySeries = ((i64, i64), Rc<Vec<RangeSeries>>);
 
 /// What `for_each_window` calls per series: labels, whether the name is to be dropped, and
 /// the samples in the window.
