@@ -99,6 +99,8 @@ struct FileReport {
     skipped: usize,
     /// Of `skipped`, the cases whose query promql-parser does not parse.
     unparsed: usize,
+    /// Of `skipped`, the cases with native histograms in the query, expectation or data read.
+    native: usize,
     failures: Vec<String>,
 }
 
@@ -129,10 +131,12 @@ fn prometheus_promqltest_files() {
         let text = std::fs::read_to_string(&path).unwrap();
         let report = run_file(&name, &text);
         summary.push_str(&format!(
-            "{name:28} passed {:4}  skipped {:4} (unparsable {:3})  failed {:4}\n",
+            "{name:28} passed {:4}  skipped {:4} (native histograms {:3}, unparsable {:3}, listed {:2})  failed {:4}\n",
             report.passed,
             report.skipped,
+            report.native,
             report.unparsed,
+            report.skipped - report.native - report.unparsed,
             report.failures.len()
         ));
         all_failures.extend(report.failures);
@@ -241,6 +245,7 @@ fn run_file(file: &str, text: &str) -> FileReport {
             if line.contains("{{") || block.iter().any(|l| l.contains("{{")) {
                 // Native histogram samples in the query or the expectation.
                 report.skipped += 1;
+                report.native += 1;
                 continue;
             }
             if let Some(query) = query_of(line)
@@ -263,6 +268,7 @@ fn run_file(file: &str, text: &str) -> FileReport {
                     println!("skip {file}:{block_start}: {line} (reads native histograms)");
                 }
                 report.skipped += 1;
+                report.native += 1;
                 continue;
             }
             match outcome {
