@@ -13,8 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::value::ValueType;
-use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
+use promql_parser::parser::{AtModifier, Call, Expr, Offset, SubqueryExpr, VectorSelector};
 
+use crate::info::InfoSelection;
 use crate::value::{self, Element, RangeSeries, SharedLabels, Val};
 use crate::{Error, Labels, Options, Sample, Series, Source, Value, VectorSample, is_stale_nan};
 
@@ -250,6 +251,10 @@ pub(crate) struct Evaluator<'a> {
     pub query_step: i64,
     /// Every selector's series, by the selector's address in the AST.
     series: HashMap<usize, Vec<Loaded>>,
+    /// For each `info()` call, what it selects and the span of times it is evaluated at.
+    info_spans: RefCell<HashMap<usize, (InfoSelection, i64, i64)>>,
+    /// Each `info()` call's candidate info series.
+    info_loaded: HashMap<usize, Vec<Loaded>>,
     /// For each subquery, the span of window ends its evaluations ask for (from the AST walk).
     subquery_spans: RefCell<HashMap<usize, (i64, i64)>>,
     /// Each subquery's inner expression evaluated once at every step of its whole span, as
@@ -289,6 +294,8 @@ impl<'a> Evaluator<'a> {
             query_end: end,
             query_step: step,
             series: HashMap::new(),
+            info_spans: RefCell::new(HashMap::new()),
+            info_loaded: HashMap::new(),
             subquery_spans: RefCell::new(HashMap::new()),
             subquery_series: RefCell::new(HashMap::new()),
             samples_held: Cell::new(0),
@@ -304,7 +311,6 @@ impl<'a> Evaluator<'a> {
             if loaded > options.max_samples {
                 return Err(Error::TooManySamples);
             }
-            ev.samples_held.set(loaded);
             let series = series
                 .into_iter()
                 .map(|s| Loaded {
@@ -314,7 +320,61 @@ impl<'a> Evaluator<'a> {
                 .collect();
             ev.series.insert(key, series);
         }
+        let infos: Vec<(usize, Vec<Matcher>, i64, i64)> = ev
+            .info_spans
+            .borrow()
+            .iter()
+            .map(|(k, (sel, lo, hi))| (*k, sel.matchers.clone(), *lo, *hi))
+            .collect();
+        for (key, matchers, lo, hi) in infos {
+            let series = source
+                .select(&matchers, lo - options.lookback_ms + 1, hi)
+                .map_err(Error::Source)?;
+            loaded += series.iter().map(|s| s.samples.len()).sum::<usize>();
+            if loaded > options.max_samples {
+                return Err(Error::TooManySamples);
+            }
+            let series = series
+                .into_iter()
+                .map(|s| Loaded {
+                    labels: Rc::new(s.labels),
+                    samples: s.samples,
+                })
+                .collect();
+            ev.info_loaded.insert(key, series);
+        }
+        ev.samples_held.set(loaded);
         Ok(ev)
+    }
+
+    /// The info series an `info()` call reads at `t`, each with the time of its newest sample
+    /// in the lookback (Prometheus prefers the newest of two with the same identity).
+    pub(crate) fn info_series(&self, call: &Call, t: i64) -> Vec<(Element, i64)> {
+        let key = call as *const Call as usize;
+        let spans = self.info_spans.borrow();
+        let Some((selection, _, _)) = spans.get(&key) else {
+            return Vec::new();
+        };
+        let ts = self.selector_time_of(&selection.at, &None, t) - selection.offset_ms;
+        let mut out = Vec::new();
+        for s in self.info_loaded.get(&key).map(Vec::as_slice).unwrap_or(&[]) {
+            if let Some(p) = self.newest_in_lookback(&s.samples, ts) {
+                let element = Element {
+                    labels: s.labels.clone(),
+                    v: p.v,
+                    drop_name: false,
+                };
+                out.push((element, p.t));
+            }
+        }
+        out
+    }
+
+    /// The newest sample at or before `ts` within the lookback, unless it is a stale marker.
+    fn newest_in_lookback(&self, samples: &[Sample], ts: i64) -> Option<Sample> {
+        let end = samples.partition_point(|p| p.t <= ts);
+        let p = *samples.get(end.checked_sub(1)?)?;
+        (p.t > ts - self.options.lookback_ms && !is_stale_nan(p.v)).then_some(p)
     }
 
     /// Records, for every selector under `expr`, the time range its evaluations at times in
@@ -356,6 +416,17 @@ impl<'a> Evaluator<'a> {
             }
             Expr::Paren(p) => self.collect(&p.expr, lo, hi, out)?,
             Expr::Call(c) => {
+                if c.func.name == "info" {
+                    let selection = crate::info::selection(c);
+                    let (lo, hi) = self.shifted(&selection.at, &None, lo, hi);
+                    let (lo, hi) = (lo - selection.offset_ms, hi - selection.offset_ms);
+                    let mut infos = self.info_spans.borrow_mut();
+                    let entry = infos
+                        .entry(c as *const Call as usize)
+                        .or_insert((selection, lo, hi));
+                    entry.1 = entry.1.min(lo);
+                    entry.2 = entry.2.max(hi);
+                }
                 for a in &c.args.args {
                     self.collect(a, lo, hi, out)?;
                 }
@@ -499,14 +570,9 @@ impl<'a> Evaluator<'a> {
         let ts = self.selector_time_of(&vs.at, &vs.offset, t);
         let mut out = Vec::new();
         for s in self.loaded(vs) {
-            let end = s.samples.partition_point(|p| p.t <= ts);
-            if end == 0 {
+            let Some(p) = self.newest_in_lookback(&s.samples, ts) else {
                 continue;
-            }
-            let p = s.samples[end - 1];
-            if p.t <= ts - self.options.lookback_ms || is_stale_nan(p.v) {
-                continue;
-            }
+            };
             let element = Element {
                 labels: s.labels.clone(),
                 v: p.v,

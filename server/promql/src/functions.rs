@@ -68,6 +68,7 @@ pub(crate) fn eval(ev: &Evaluator, call: &Call, t: i64) -> Result<Val, Error> {
             }]))
         }
         "label_replace" => label_replace(ev, &args, t),
+        "info" => crate::info::eval(ev, call, t),
         "label_join" => label_join(ev, &args, t),
         "sort" | "sort_desc" => {
             let mut v = ev.eval_vector(args[0], t)?;

@@ -15,6 +15,7 @@ mod binary;
 mod eval;
 mod functions;
 mod hash;
+mod info;
 mod quantile;
 mod value;
 

@@ -24,7 +24,6 @@ const SKIPPED_FILES: &[(&str, &str)] = &[
         "native_histograms.test",
         "native histograms are out of scope",
     ),
-    ("info.test", "info() is not supported"),
     (
         "start_timestamps.test",
         "start timestamps (`@st` lines) are not part of the Source interface",
