@@ -99,25 +99,31 @@ pub enum Value {
     Matrix(Vec<Series>),
 }
 
+/// Why a query has no answer. Each variant maps to one of Prometheus' API error types.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The query does not parse or is ill-typed (Prometheus' "bad_data").
-    #[error("{message}")]
+    /// The query does not parse or is ill-typed ("bad_data", HTTP 400). promql-parser gives no
+    /// position for most errors, so `message` names the problem only.
+    #[error("parse error: {message}")]
     Parse { message: String },
-    /// A range query asks for more steps than allowed.
+    /// A range query asks for more steps than `Options::max_points_per_series` ("bad_data",
+    /// HTTP 422).
     #[error(
-        "exceeded maximum resolution of 11,000 points per timeseries (this query needs {points}); try decreasing the query resolution (?step=XX)"
+        "exceeded maximum resolution of points per timeseries: this query needs {points}; try decreasing the query resolution (?step=XX)"
     )]
     TooManyPoints { points: usize },
+    /// The query would hold more than `Options::max_samples` samples ("execution", HTTP 422).
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples,
+    /// `Options::deadline` passed ("timeout", HTTP 503).
     #[error("query timed out in expression evaluation")]
     Timeout,
-    /// The source failed.
+    /// The source failed to read series ("internal", HTTP 500).
     #[error("reading series: {0}")]
     Source(String),
-    /// The query is valid but cannot be evaluated on this data (Prometheus' "execution").
+    /// The query is valid but cannot be evaluated on this data ("execution", HTTP 422), such
+    /// as two series with one label set, or a many-to-many match.
     #[error("{0}")]
     Execution(String),
 }
