@@ -187,7 +187,6 @@ fn finish_vector(elements: Vec<Element>, t: i64) -> Result<Vec<VectorSample>, Er
 
 fn finish_matrix(series: Vec<RangeSeries>) -> Result<Vec<Series>, Error> {
     let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
-    let mut order: Vec<Labels> = Vec::new();
     for s in series {
         let labels = if s.drop_name {
             value::without_name(&s.labels)
@@ -203,17 +202,14 @@ fn finish_matrix(series: Vec<RangeSeries>) -> Result<Vec<Series>, Error> {
                 }
             }
             None => {
-                order.push(labels.clone());
                 merged.insert(labels, s.samples);
             }
         }
     }
-    Ok(order
+    // Sorted by labels, as Prometheus' matrices are.
+    Ok(merged
         .into_iter()
-        .map(|labels| {
-            let samples = merged.remove(&labels).unwrap_or_default();
-            Series { labels, samples }
-        })
+        .map(|(labels, samples)| Series { labels, samples })
         .collect())
 }
 

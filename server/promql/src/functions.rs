@@ -505,7 +505,7 @@ fn parse_go_float(s: &str) -> Option<f64> {
         "+inf" | "inf" | "+infinity" | "infinity" => Some(f64::INFINITY),
         "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
         "nan" => Some(f64::NAN),
-        _ => s.replace('_', "").parse().ok().filter(|_| !s.is_empty()),
+        _ => s.parse().ok(),
     }
 }
 
