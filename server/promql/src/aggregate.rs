@@ -13,7 +13,7 @@ use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
 use crate::eval::Evaluator;
 use crate::quantile::{kahan_inc, quantile};
-use crate::value::{self, Element, METRIC_NAME, Val};
+use crate::value::{self, Element, METRIC_NAME, SharedLabels, Val};
 use crate::{Error, Labels};
 
 pub(crate) fn eval(ev: &Evaluator, a: &AggregateExpr, t: i64) -> Result<Val, Error> {
@@ -73,6 +73,8 @@ pub(crate) fn eval(ev: &Evaluator, a: &AggregateExpr, t: i64) -> Result<Val, Err
             )))
         }
         _ => Ok(Val::Vector(aggregate(
+            ev,
+            a as *const AggregateExpr as usize,
             op,
             input,
             param.unwrap_or(f64::NAN),
@@ -105,7 +107,7 @@ pub(crate) fn group_labels(labels: &Labels, without: bool, grouping: &[String]) 
 }
 
 struct Group {
-    labels: Labels,
+    labels: SharedLabels,
     value: f64,
     mean: f64,
     kahan_c: f64,
@@ -116,6 +118,8 @@ struct Group {
 }
 
 fn aggregate(
+    ev: &Evaluator,
+    node: usize,
     op: u16,
     input: Vec<Element>,
     q: f64,
@@ -123,9 +127,9 @@ fn aggregate(
     grouping: &[String],
 ) -> Vec<Element> {
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<SharedLabels, usize> = HashMap::new();
     for e in input {
-        let key = group_labels(&e.labels, without, grouping);
+        let key = ev.derived_labels(node, &e.labels, |l| group_labels(l, without, grouping));
         let f = e.v;
         let Some(&gi) = index.get(&key) else {
             index.insert(key.clone(), groups.len());
@@ -143,7 +147,11 @@ fn aggregate(
                 incremental_mean: false,
                 count: 1.0,
                 drop_name: e.drop_name,
-                values: vec![f],
+                values: if op == T_QUANTILE {
+                    vec![f]
+                } else {
+                    Vec::new()
+                },
             });
             continue;
         };
@@ -199,7 +207,7 @@ fn aggregate(
                 _ => g.value,
             };
             Element {
-                labels: g.labels.into(),
+                labels: g.labels,
                 v,
                 drop_name: g.drop_name,
             }

@@ -256,6 +256,10 @@ pub(crate) struct Evaluator<'a> {
     /// Each subquery's inner expression evaluated once at every step of its whole span, as
     /// series; each evaluation of the subquery is a window of them (as Prometheus does it).
     subquery_series: RefCell<HashMap<usize, SubquerySeries>>,
+    /// Label sets derived from a series' (its group's, its match signature), by the deriving
+    /// node and the address of the series' label set, which is kept alive beside them so the
+    /// address stays its own. Only label sets shared with loaded data are remembered.
+    derived_labels: RefCell<HashMap<(usize, usize), (SharedLabels, SharedLabels)>>,
     /// Samples held by `subquery_series`, counted against `max_samples` with the loaded ones.
     samples_held: Cell<usize>,
     ticks: Cell<u32>,
@@ -295,6 +299,7 @@ impl<'a> Evaluator<'a> {
             subquery_spans: RefCell::new(HashMap::new()),
             subquery_series: RefCell::new(HashMap::new()),
             samples_held: Cell::new(0),
+            derived_labels: RefCell::new(HashMap::new()),
             ticks: Cell::new(0),
         };
         let mut needed: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::new();
@@ -469,6 +474,28 @@ impl<'a> Evaluator<'a> {
             Some(AtModifier::At(at)) => system_time_millis(at),
         };
         base - offset_millis(offset)
+    }
+
+    /// `derive(labels)`, computed once per node for the label sets of loaded series (which
+    /// recur at every step) and afresh for label sets built during evaluation.
+    pub(crate) fn derived_labels(
+        &self,
+        node: usize,
+        labels: &SharedLabels,
+        derive: impl FnOnce(&Labels) -> Labels,
+    ) -> SharedLabels {
+        if Rc::strong_count(labels) == 1 {
+            return Rc::new(derive(labels));
+        }
+        let key = (node, Rc::as_ptr(labels) as usize);
+        if let Some((_, derived)) = self.derived_labels.borrow().get(&key) {
+            return derived.clone();
+        }
+        let derived = Rc::new(derive(labels));
+        self.derived_labels
+            .borrow_mut()
+            .insert(key, (labels.clone(), derived.clone()));
+        derived
     }
 
     pub(crate) fn check_deadline(&self) -> Result<(), Error> {
