@@ -12,7 +12,7 @@ use promql_parser::parser::token::{
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
 
 use crate::eval::Evaluator;
-use crate::value::{self, Element, METRIC_NAME, SharedLabels, Val};
+use crate::value::{self, Element, SharedLabels, Val};
 use crate::{Error, Labels};
 
 pub(crate) fn eval(ev: &Evaluator, b: &BinaryExpr, t: i64) -> Result<Val, Error> {
@@ -357,7 +357,7 @@ impl Matches {
 fn result_labels(many: &Labels, one: &Labels, op: TokenType, m: &Matching) -> Labels {
     let mut labels = many.clone();
     if changes_metric_schema(op) {
-        value::remove(&mut labels, METRIC_NAME);
+        labels.retain(|(n, _)| !value::is_metadata_label(n));
     }
     if m.card == Cardinality::OneToOne {
         if m.on {

@@ -28,10 +28,6 @@ const SKIPPED_FILES: &[(&str, &str)] = &[
         "start_timestamps.test",
         "start timestamps (`@st` lines) are not part of the Source interface",
     ),
-    (
-        "type_and_unit.test",
-        "the __type__/__unit__ labels feature is not supported",
-    ),
 ];
 
 /// Single cases not run, by file and the line of their `eval`, with the reason.
