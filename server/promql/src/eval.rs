@@ -180,8 +180,7 @@ fn finish_vector(elements: Vec<Element>, t: i64) -> Result<Vec<VectorSample>, Er
     if seen.windows(2).any(|w| w[0] == w[1]) {
         return Err(duplicate_labelset());
     }
-    // Keep the evaluation's order (sort() and topk() define it).
-    out.shrink_to_fit();
+    // In the evaluation's order, which sort() and topk() define.
     Ok(out)
 }
 
@@ -306,7 +305,7 @@ impl<'a> Evaluator<'a> {
         ev.collect(expr, start, end, &mut needed)?;
         let mut loaded = 0usize;
         for (key, (vs, lo, hi)) in needed {
-            ev.check_deadline()?;
+            ev.check_deadline_now()?;
             let series = select(source, vs, lo, hi)?;
             loaded += series.iter().map(|s| s.samples.len()).sum::<usize>();
             if loaded > options.max_samples {
@@ -328,6 +327,7 @@ impl<'a> Evaluator<'a> {
             .map(|(k, (sel, lo, hi))| (*k, sel.matchers.clone(), *lo, *hi))
             .collect();
         for (key, matchers, lo, hi) in infos {
+            ev.check_deadline_now()?;
             let series = source
                 .select(&matchers, lo - options.lookback_ms + 1, hi)
                 .map_err(Error::Source)?;
@@ -498,14 +498,21 @@ impl<'a> Evaluator<'a> {
         derived
     }
 
+    /// Whether the deadline has passed, looked up now (for the few costly steps, like reading
+    /// a selector's series).
+    fn check_deadline_now(&self) -> Result<(), Error> {
+        match self.options.deadline {
+            Some(deadline) if std::time::Instant::now() >= deadline => Err(Error::Timeout),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the deadline has passed, looked up every `DEADLINE_CHECK_EVERY` calls.
     pub(crate) fn check_deadline(&self) -> Result<(), Error> {
         let ticks = self.ticks.get().wrapping_add(1);
         self.ticks.set(ticks);
-        if ticks.is_multiple_of(DEADLINE_CHECK_EVERY)
-            && let Some(deadline) = self.options.deadline
-            && std::time::Instant::now() >= deadline
-        {
-            return Err(Error::Timeout);
+        if ticks.is_multiple_of(DEADLINE_CHECK_EVERY) {
+            return self.check_deadline_now();
         }
         Ok(())
     }
