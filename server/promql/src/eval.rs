@@ -163,7 +163,7 @@ pub(crate) fn type_name(t: ValueType) -> &'static str {
 
 /// Drops the names still marked for dropping and rejects two elements with one label set.
 fn finish_vector(elements: Vec<Element>, t: i64) -> Result<Vec<VectorSample>, Error> {
-    let mut out: Vec<VectorSample> = elements
+    let out: Vec<VectorSample> = elements
         .into_iter()
         .map(|e| VectorSample {
             labels: if e.drop_name {
