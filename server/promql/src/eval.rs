@@ -820,16 +820,44 @@ fn select(
         base.push(Matcher::new(MatchOp::Equal, value::METRIC_NAME, name));
     }
     if vs.matchers.or_matchers.is_empty() {
-        return source.select(&base, lo, hi).map_err(Error::Source);
+        let series = source.select(&base, lo, hi).map_err(Error::Source)?;
+        return Ok(merge_same_labels(series));
     }
     // `{a="1" or b="2"}`: the union of each alternative's series.
     let mut by_labels: BTreeMap<Labels, Series> = BTreeMap::new();
     for alternative in &vs.matchers.or_matchers {
         let mut matchers = base.clone();
         matchers.extend(alternative.iter().cloned());
-        for s in source.select(&matchers, lo, hi).map_err(Error::Source)? {
+        for s in merge_same_labels(source.select(&matchers, lo, hi).map_err(Error::Source)?) {
             by_labels.entry(s.labels.clone()).or_insert(s);
         }
     }
     Ok(by_labels.into_values().collect())
+}
+
+/// Makes one series of those with the same labels, as Prometheus' storage appends every
+/// sample of a label set to one series (a source translating another data model may map two
+/// of its series to one label set). Of two samples at one time, the first is kept.
+fn merge_same_labels(series: Vec<Series>) -> Vec<Series> {
+    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
+    let mut out: Vec<Series> = Vec::with_capacity(series.len());
+    let mut merged_any = Vec::new();
+    for s in series {
+        match index.get(&s.labels) {
+            Some(&i) => {
+                out[i].samples.extend(s.samples);
+                merged_any.push(i);
+            }
+            None => {
+                index.insert(s.labels.clone(), out.len());
+                out.push(s);
+            }
+        }
+    }
+    for i in merged_any {
+        let samples = &mut out[i].samples;
+        samples.sort_by_key(|p| p.t);
+        samples.dedup_by_key(|p| p.t);
+    }
+    out
 }

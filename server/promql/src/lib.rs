@@ -47,7 +47,7 @@ pub struct Series {
 }
 
 /// Where samples come from. Stale markers are samples whose value has the bits of
-/// [`STALE_NAN`], as in Prometheus.
+/// [`STALE_NAN`], as in Prometheus. Series with the same labels are taken as one series.
 pub trait Source {
     /// Series matching every matcher with their samples in [start, end] (ms, inclusive),
     /// samples sorted by time.
@@ -248,6 +248,36 @@ mod tests {
             range(&TwoSeries, "rate(up[1m])", 0, 600_000, 1_000, &late),
             Err(Error::Timeout)
         ));
+    }
+
+    #[test]
+    fn series_with_the_same_labels_are_one_series() {
+        struct Twice;
+        impl Source for Twice {
+            fn select(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<Series>, String> {
+                let labels: Labels = vec![("__name__".into(), "x".into())];
+                Ok(vec![
+                    Series {
+                        labels: labels.clone(),
+                        samples: vec![Sample { t: 0, v: 1.0 }],
+                    },
+                    Series {
+                        labels,
+                        samples: vec![Sample { t: 0, v: 9.0 }, Sample { t: 20_000, v: 2.0 }],
+                    },
+                ])
+            }
+        }
+        let v = instant(
+            &Twice,
+            "count_over_time(x[1m])",
+            30_000,
+            &Options::default(),
+        )
+        .unwrap();
+        let Value::Vector(v) = v else { panic!("{v:?}") };
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].v, 2.0);
     }
 
     #[test]
