@@ -58,7 +58,9 @@ pub(crate) fn range(
             "end timestamp must not be before start time".into(),
         ));
     }
-    let points = ((end - start) / step + 1) as usize;
+    // In i128: the span of two i64 times does not fit an i64.
+    let points =
+        usize::try_from((end as i128 - start as i128) / step as i128 + 1).unwrap_or(usize::MAX);
     if points > options.max_points_per_series {
         return Err(Error::TooManyPoints { points });
     }
@@ -85,7 +87,10 @@ pub(crate) fn range(
             }
             _ => unreachable!("checked above: the expression is a scalar or a vector"),
         }
-        t += step;
+        let Some(next) = t.checked_add(step) else {
+            break;
+        };
+        t = next;
     }
     Ok(Value::Matrix(out.finish()))
 }
@@ -329,7 +334,7 @@ impl<'a> Evaluator<'a> {
         for (key, matchers, lo, hi) in infos {
             ev.check_deadline_now()?;
             let series = source
-                .select(&matchers, lo - options.lookback_ms + 1, hi)
+                .select(&matchers, lo.saturating_sub(options.lookback_ms - 1), hi)
                 .map_err(Error::Source)?;
             loaded += series.iter().map(|s| s.samples.len()).sum::<usize>();
             if loaded > options.max_samples {
@@ -356,7 +361,9 @@ impl<'a> Evaluator<'a> {
         let Some((selection, _, _)) = spans.get(&key) else {
             return Vec::new();
         };
-        let ts = self.selector_time_of(&selection.at, &None, t) - selection.offset_ms;
+        let ts = self
+            .selector_time_of(&selection.at, &None, t)
+            .saturating_sub(selection.offset_ms);
         let mut out = Vec::new();
         for s in self.info_loaded.get(&key).map(Vec::as_slice).unwrap_or(&[]) {
             if let Some(p) = self.newest_in_lookback(&s.samples, ts) {
@@ -375,7 +382,7 @@ impl<'a> Evaluator<'a> {
     fn newest_in_lookback(&self, samples: &[Sample], ts: i64) -> Option<Sample> {
         let end = samples.partition_point(|p| p.t <= ts);
         let p = *samples.get(end.checked_sub(1)?)?;
-        (p.t > ts - self.options.lookback_ms && !is_stale_nan(p.v)).then_some(p)
+        (p.t > ts.saturating_sub(self.options.lookback_ms) && !is_stale_nan(p.v)).then_some(p)
     }
 
     /// Records, for every selector under `expr`, the time range its evaluations at times in
@@ -389,8 +396,9 @@ impl<'a> Evaluator<'a> {
     ) -> Result<(), Error> {
         let mut need = |vs: &'e VectorSelector, back: i64| {
             let (lo, hi) = self.shifted(&vs.at, &vs.offset, lo, hi);
-            let entry = out.entry(selector_key(vs)).or_insert((vs, lo - back, hi));
-            entry.1 = entry.1.min(lo - back);
+            let from = lo.saturating_sub(back);
+            let entry = out.entry(selector_key(vs)).or_insert((vs, from, hi));
+            entry.1 = entry.1.min(from);
             entry.2 = entry.2.max(hi);
         };
         match expr {
@@ -402,7 +410,7 @@ impl<'a> Evaluator<'a> {
                 let span = spans.entry(subquery_key(sq)).or_insert((lo, hi));
                 *span = (span.0.min(lo), span.1.max(hi));
                 drop(spans);
-                self.collect(&sq.expr, lo - millis(&sq.range), hi, out)?;
+                self.collect(&sq.expr, lo.saturating_sub(millis(&sq.range)), hi, out)?;
             }
             Expr::Aggregate(a) => {
                 if let Some(p) = &a.param {
@@ -420,7 +428,10 @@ impl<'a> Evaluator<'a> {
                 if c.func.name == "info" {
                     let selection = crate::info::selection(c);
                     let (lo, hi) = self.shifted(&selection.at, &None, lo, hi);
-                    let (lo, hi) = (lo - selection.offset_ms, hi - selection.offset_ms);
+                    let (lo, hi) = (
+                        lo.saturating_sub(selection.offset_ms),
+                        hi.saturating_sub(selection.offset_ms),
+                    );
                     let mut infos = self.info_spans.borrow_mut();
                     let entry = infos
                         .entry(c as *const Call as usize)
@@ -452,7 +463,7 @@ impl<'a> Evaluator<'a> {
     ) -> (i64, i64) {
         let off = offset_millis(offset);
         match at {
-            None => (lo - off, hi - off),
+            None => (lo.saturating_sub(off), hi.saturating_sub(off)),
             Some(_) => {
                 let t = self.selector_time_of(at, offset, lo);
                 (t, t)
@@ -473,7 +484,7 @@ impl<'a> Evaluator<'a> {
             Some(AtModifier::End) => self.query_end,
             Some(AtModifier::At(at)) => system_time_millis(at),
         };
-        base - offset_millis(offset)
+        base.saturating_sub(offset_millis(offset))
     }
 
     /// `derive(labels)`, computed once per node for the label sets of loaded series (which
@@ -627,7 +638,7 @@ impl<'a> Evaluator<'a> {
             Expr::Paren(p) => self.for_each_window(&p.expr, t, f),
             Expr::MatrixSelector(ms) => {
                 let ts = self.selector_time_of(&ms.vs.at, &ms.vs.offset, t);
-                let from = ts - millis(&ms.range);
+                let from = ts.saturating_sub(millis(&ms.range));
                 let mut filtered = Vec::new();
                 for s in self.loaded(&ms.vs) {
                     let window = window_of(&s.samples, from, ts);
@@ -646,7 +657,7 @@ impl<'a> Evaluator<'a> {
             }
             Expr::Subquery(sq) => {
                 let end = self.selector_time_of(&sq.at, &sq.offset, t);
-                let from = end - millis(&sq.range);
+                let from = end.saturating_sub(millis(&sq.range));
                 let (span, series) = self.subquery_series(sq, end)?;
                 if end < span.0 || end > span.1 {
                     // Outside the span the AST walk found (it should not be): evaluate just
@@ -702,7 +713,11 @@ impl<'a> Evaluator<'a> {
             .get(&key)
             .copied()
             .unwrap_or((end, end));
-        let series = Rc::new(self.evaluate_subquery(sq, span.0 - millis(&sq.range), span.1)?);
+        let series = Rc::new(self.evaluate_subquery(
+            sq,
+            span.0.saturating_sub(millis(&sq.range)),
+            span.1,
+        )?);
         self.subquery_series
             .borrow_mut()
             .insert(key, (span, series.clone()));
@@ -723,7 +738,7 @@ impl<'a> Evaluator<'a> {
         // Go's integer division truncates toward zero, and Prometheus' alignment relies on it.
         let mut ts = step * (from / step);
         if ts <= from {
-            ts += step;
+            ts = ts.saturating_add(step);
         }
         let mut out: Vec<RangeSeries> = Vec::new();
         let mut index: HashMap<SharedLabels, usize> = HashMap::new();
@@ -750,7 +765,10 @@ impl<'a> Evaluator<'a> {
             if held > self.options.max_samples {
                 return Err(Error::TooManySamples);
             }
-            ts += step;
+            let Some(next) = ts.checked_add(step) else {
+                break;
+            };
+            ts = next;
         }
         self.samples_held.set(held);
         Ok(out)

@@ -561,12 +561,12 @@ fn window(ev: &Evaluator, arg: &Expr, t: i64) -> (i64, i64, i64) {
         Expr::MatrixSelector(ms) => {
             let end = ev.selector_time_of(&ms.vs.at, &ms.vs.offset, t);
             let range = millis(&ms.range);
-            (end - range, end, range)
+            (end.saturating_sub(range), end, range)
         }
         Expr::Subquery(sq) => {
             let end = ev.selector_time_of(&sq.at, &sq.offset, t);
             let range = millis(&sq.range);
-            (end - range, end, range)
+            (end.saturating_sub(range), end, range)
         }
         Expr::Paren(p) => window(ev, &p.expr, t),
         _ => (t, t, 0),
@@ -704,9 +704,9 @@ pub(crate) fn extrapolated_rate(
             }
         }
     }
-    let mut duration_to_start = (first.t - range_start) as f64 / 1000.0;
-    let mut duration_to_end = (range_end - last.t) as f64 / 1000.0;
-    let sampled_interval = (last.t - first.t) as f64 / 1000.0;
+    let mut duration_to_start = span_ms(range_start, first.t) / 1000.0;
+    let mut duration_to_end = span_ms(last.t, range_end) / 1000.0;
+    let sampled_interval = span_ms(first.t, last.t) / 1000.0;
     let average_between = sampled_interval / (samples.len() - 1) as f64;
     let threshold = average_between * 1.1;
     if duration_to_start >= threshold {
@@ -734,6 +734,12 @@ pub(crate) fn extrapolated_rate(
     Some(result * factor)
 }
 
+/// `to - from` in ms as a float, exact where Prometheus' int64 difference is (and without
+/// overflowing where it would not be).
+fn span_ms(from: i64, to: i64) -> f64 {
+    (to as i128 - from as i128) as f64
+}
+
 /// `irate` and `idelta`: from the last two samples only.
 fn instant_value(samples: &[Sample], is_rate: bool) -> Option<f64> {
     if samples.len() < 2 {
@@ -741,8 +747,8 @@ fn instant_value(samples: &[Sample], is_rate: bool) -> Option<f64> {
     }
     let prev = samples[samples.len() - 2];
     let last = samples[samples.len() - 1];
-    let interval = last.t - prev.t;
-    if interval == 0 {
+    let interval = span_ms(prev.t, last.t);
+    if interval == 0.0 {
         return None;
     }
     // After a counter reset the last value is the increase since the reset.
@@ -752,7 +758,7 @@ fn instant_value(samples: &[Sample], is_rate: bool) -> Option<f64> {
         v = last.v - prev.v;
     }
     if is_rate {
-        v /= interval as f64 / 1000.0;
+        v /= interval / 1000.0;
     }
     Some(v)
 }
@@ -768,7 +774,7 @@ fn linear_regression(samples: &[Sample], intercept_time: i64) -> (f64, f64) {
             const_y = false;
         }
         n += 1.0;
-        let x = (s.t - intercept_time) as f64 / 1e3;
+        let x = span_ms(intercept_time, s.t) / 1e3;
         (sum_x, c_x) = kahan_inc(x, sum_x, c_x);
         (sum_y, c_y) = kahan_inc(s.v, sum_y, c_y);
         (sum_xy, c_xy) = kahan_inc(x * s.v, sum_xy, c_xy);

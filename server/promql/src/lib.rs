@@ -251,6 +251,25 @@ mod tests {
     }
 
     #[test]
+    fn extreme_times_are_answered_not_panicked_on() {
+        let opts = Options::default();
+        assert!(matches!(
+            range(&TwoSeries, "up", i64::MIN, i64::MAX, 1, &opts),
+            Err(Error::TooManyPoints { .. })
+        ));
+        for q in [
+            "up offset 1y",
+            "rate(up[5m] offset -1y)",
+            "max_over_time(up[1h:1m] offset 1y)",
+        ] {
+            for t in [i64::MIN, i64::MAX] {
+                assert!(instant(&TwoSeries, q, t, &opts).is_ok(), "{q} at {t}");
+            }
+        }
+        assert!(range(&TwoSeries, "up", i64::MAX - 10, i64::MAX, 3, &opts).is_ok());
+    }
+
+    #[test]
     fn series_with_the_same_labels_are_one_series() {
         struct Twice;
         impl Source for Twice {
