@@ -999,13 +999,15 @@ fn no_query_panics_at_extreme_times() {
             if line.is_empty() || line.starts_with("eval") || line == "clear" {
                 in_load = false;
             }
-            if in_load && !line.contains("{{") && !line.starts_with('#') {
-                if let Ok((labels, values)) = parse_series(line) {
-                    let samples = source.series.entry(labels).or_default();
-                    for (k, v) in values.into_iter().enumerate() {
-                        if let Some(v) = v {
-                            samples.insert(k as i64 * 60_000, v);
-                        }
+            if in_load
+                && !line.contains("{{")
+                && !line.starts_with('#')
+                && let Ok((labels, values)) = parse_series(line)
+            {
+                let samples = source.series.entry(labels).or_default();
+                for (k, v) in values.into_iter().enumerate() {
+                    if let Some(v) = v {
+                        samples.insert(k as i64 * 60_000, v);
                     }
                 }
             }
