@@ -2,7 +2,7 @@
 //! computed the way Prometheus computes them (Kahan sums, incremental means on overflow,
 //! Welford variance) so results agree to the last bit where Prometheus' tests demand it.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 
 use promql_parser::parser::token::{
@@ -127,7 +127,7 @@ fn aggregate(
     grouping: &[String],
 ) -> Vec<Element> {
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<SharedLabels, usize> = HashMap::new();
+    let mut index: HashMap<SharedLabels, usize> = HashMap::default();
     for e in input {
         let key = ev.derived_labels(node, &e.labels, |l| group_labels(l, without, grouping));
         let f = e.v;
@@ -229,7 +229,7 @@ fn top_k(op: u16, input: Vec<Element>, k: f64, without: bool, grouping: &[String
     }
     let k = k as usize;
     let mut groups: Vec<Vec<Element>> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<Labels, usize> = HashMap::default();
     for e in input {
         let key = group_labels(&e.labels, without, grouping);
         let gi = *index.entry(key).or_insert_with(|| {
@@ -325,7 +325,7 @@ fn sort_desc_by(heap: &mut [Element], less: impl Fn(f64, f64) -> bool) {
 /// `limit_ratio(-(1 - r), x)` split `x` in two.
 fn limit_ratio(input: Vec<Element>, r: f64, without: bool, grouping: &[String]) -> Vec<Element> {
     let mut groups: Vec<Vec<Element>> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<Labels, usize> = HashMap::default();
     for e in input {
         let key = group_labels(&e.labels, without, grouping);
         let gi = *index.entry(key).or_insert_with(|| {
@@ -351,7 +351,7 @@ fn count_values(
         grouping.push(label.to_string());
     }
     let mut groups: Vec<Element> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<Labels, usize> = HashMap::default();
     for e in input {
         let mut labels = Rc::unwrap_or_clone(e.labels);
         value::set(&mut labels, label, &format_value(e.v));

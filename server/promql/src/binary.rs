@@ -2,7 +2,7 @@
 //! operators, between scalars and vectors, with Prometheus' vector matching
 //! (`on`/`ignoring`, `group_left`/`group_right`, `fill`) and its errors for ambiguous matches.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::rc::Rc;
 
 use promql_parser::parser::token::{
@@ -234,7 +234,7 @@ fn vector_vector(
     // As in Prometheus, the fills are not swapped with the sides: fill_right fills the
     // indexed side, fill_left the other.
     let (fill_many, fill_one) = (fill.lhs, fill.rhs);
-    let mut one_by_sig: HashMap<SharedLabels, usize> = HashMap::new();
+    let mut one_by_sig: HashMap<SharedLabels, usize> = HashMap::default();
     for (i, e) in one.iter().enumerate() {
         let sig = m.signature(&e.labels);
         if let Some(&j) = one_by_sig.get(&sig) {
@@ -259,8 +259,8 @@ fn vector_vector(
     }
 
     let mut state = Matches {
-        one_to_one: HashSet::new(),
-        grouped: HashMap::new(),
+        one_to_one: HashSet::default(),
+        grouped: HashMap::default(),
         out: Vec::new(),
     };
     for e in &many {

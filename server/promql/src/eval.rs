@@ -7,7 +7,9 @@
 //! `offset`, `@` and subqueries), so evaluation itself never calls the source.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -297,16 +299,16 @@ impl<'a> Evaluator<'a> {
             query_start: start,
             query_end: end,
             query_step: step,
-            series: HashMap::new(),
-            info_spans: RefCell::new(HashMap::new()),
-            info_loaded: HashMap::new(),
-            subquery_spans: RefCell::new(HashMap::new()),
-            subquery_series: RefCell::new(HashMap::new()),
+            series: HashMap::default(),
+            info_spans: RefCell::new(HashMap::default()),
+            info_loaded: HashMap::default(),
+            subquery_spans: RefCell::new(HashMap::default()),
+            subquery_series: RefCell::new(HashMap::default()),
             samples_held: Cell::new(0),
-            derived_labels: RefCell::new(HashMap::new()),
+            derived_labels: RefCell::new(HashMap::default()),
             ticks: Cell::new(0),
         };
-        let mut needed: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::new();
+        let mut needed: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::default();
         ev.collect(expr, start, end, &mut needed)?;
         let mut loaded = 0usize;
         for (key, (vs, lo, hi)) in needed {
@@ -741,7 +743,7 @@ impl<'a> Evaluator<'a> {
             ts = ts.saturating_add(step);
         }
         let mut out: Vec<RangeSeries> = Vec::new();
-        let mut index: HashMap<SharedLabels, usize> = HashMap::new();
+        let mut index: HashMap<SharedLabels, usize> = HashMap::default();
         let mut held = self.samples_held.get();
         while ts <= to {
             match self.eval(&sq.expr, ts)? {
@@ -857,7 +859,8 @@ fn select(
 /// sample of a label set to one series (a source translating another data model may map two
 /// of its series to one label set). Of two samples at one time, the first is kept.
 fn merge_same_labels(series: Vec<Series>) -> Vec<Series> {
-    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
+    let mut index: HashMap<Labels, usize> =
+        HashMap::with_capacity_and_hasher(series.len(), Default::default());
     let mut out: Vec<Series> = Vec::with_capacity(series.len());
     let mut merged_any = Vec::new();
     for s in series {

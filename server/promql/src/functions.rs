@@ -6,7 +6,7 @@
 //! `last_over_time`/`first_over_time` (which act like an `offset`) and the label and sort
 //! functions keep it, as in Prometheus.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 
 use promql_parser::label::MatchOp;
@@ -479,7 +479,7 @@ fn format_openmetrics_float(f: f64) -> String {
 /// with its buckets. Elements without a numeric `le` are left out.
 fn classic_histograms(v: Vec<Element>) -> Vec<(Labels, Vec<Bucket>)> {
     let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<Labels, usize> = HashMap::default();
     for e in v {
         let Some(upper_bound) = parse_go_float(value::get(&e.labels, "le")) else {
             continue;

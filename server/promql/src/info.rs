@@ -5,7 +5,7 @@
 //! The info series are loaded once per `info()` call like a selector's, selected by the info
 //! name and data label matchers only; the identifying labels are matched per step.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::rc::Rc;
 
 use promql_parser::label::{MatchOp, Matcher};
@@ -73,7 +73,7 @@ fn name_matchers(call: &Call) -> Vec<Matcher> {
 
 /// The data label matchers by label name, less those on the name.
 fn data_matchers(call: &Call) -> HashMap<String, Vec<Matcher>> {
-    let mut out: HashMap<String, Vec<Matcher>> = HashMap::new();
+    let mut out: HashMap<String, Vec<Matcher>> = HashMap::default();
     for m in label_selector(call).unwrap_or_default() {
         if m.name != METRIC_NAME {
             out.entry(m.name.clone()).or_default().push(m);
@@ -142,7 +142,7 @@ pub(crate) fn eval(ev: &Evaluator, call: &Call, t: i64) -> Result<Val, Error> {
         names.iter().all(|m| m.is_match(name))
     };
     // The identifying label values of the base series that are not info series themselves.
-    let mut wanted: HashMap<&str, HashSet<String>> = HashMap::new();
+    let mut wanted: HashMap<&str, HashSet<String>> = HashMap::default();
     for e in base.iter().filter(|e| !is_info(&e.labels)) {
         for l in IDENTIFYING_LABELS {
             let v = value::get(&e.labels, l);
@@ -152,7 +152,7 @@ pub(crate) fn eval(ev: &Evaluator, call: &Call, t: i64) -> Result<Val, Error> {
         }
     }
     // The newest info sample per (name, identifying labels), as Prometheus picks it.
-    let mut infos: HashMap<Labels, (Rc<Labels>, i64)> = HashMap::new();
+    let mut infos: HashMap<Labels, (Rc<Labels>, i64)> = HashMap::default();
     if !wanted.is_empty() {
         for (info, sample_t) in ev.info_series(call, t) {
             let selected = wanted
