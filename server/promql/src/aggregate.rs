@@ -2,7 +2,6 @@
 //! computed the way Prometheus computes them (Kahan sums, incremental means on overflow,
 //! Welford variance) so results agree to the last bit where Prometheus' tests demand it.
 
-use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 
 use promql_parser::parser::token::{
@@ -10,6 +9,7 @@ use promql_parser::parser::token::{
     T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
 };
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::eval::Evaluator;
 use crate::quantile::{kahan_inc, quantile};
@@ -36,7 +36,7 @@ pub(crate) fn eval(ev: &Evaluator, a: &AggregateExpr, t: i64) -> Result<Val, Err
             },
             None => return Err(Error::Execution("count_values needs a label name".into())),
         };
-        if !valid_label_name(&label) {
+        if !value::valid_label_name(&label) {
             return Err(Error::Execution(format!("invalid label name {label:?}")));
         }
         let input = ev.eval_vector(&a.expr, t)?;
@@ -82,10 +82,6 @@ pub(crate) fn eval(ev: &Evaluator, a: &AggregateExpr, t: i64) -> Result<Val, Err
             &grouping,
         ))),
     }
-}
-
-fn valid_label_name(name: &str) -> bool {
-    !name.is_empty() && std::str::from_utf8(name.as_bytes()).is_ok()
 }
 
 /// The labels an element is grouped under: the `by` labels, or every label but the `without`

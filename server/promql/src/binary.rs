@@ -2,7 +2,6 @@
 //! operators, between scalars and vectors, with Prometheus' vector matching
 //! (`on`/`ignoring`, `group_left`/`group_right`, `fill`) and its errors for ambiguous matches.
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::rc::Rc;
 
 use promql_parser::parser::token::{
@@ -10,6 +9,7 @@ use promql_parser::parser::token::{
     T_MUL, T_NEQ, T_POW, T_SUB, TokenType,
 };
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::eval::Evaluator;
 use crate::value::{self, Element, SharedLabels, Val};

@@ -8,14 +8,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-
-use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{AtModifier, Call, Expr, Offset, SubqueryExpr, VectorSelector};
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::info::InfoSelection;
 use crate::value::{self, Element, RangeSeries, SharedLabels, Val};

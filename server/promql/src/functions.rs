@@ -6,13 +6,13 @@
 //! `last_over_time`/`first_over_time` (which act like an `offset`) and the label and sort
 //! functions keep it, as in Prometheus.
 
-use rustc_hash::FxHashMap as HashMap;
 use std::rc::Rc;
 
 use promql_parser::label::MatchOp;
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Call, Expr};
 use regex::Regex;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::eval::{Evaluator, duplicate_labelset, millis, val_name};
 use crate::quantile::{Bucket, bucket_fraction, bucket_quantile, kahan_inc, quantile, sort_values};
@@ -384,10 +384,6 @@ fn check_unique(v: &[Element]) -> Result<(), Error> {
     Ok(())
 }
 
-fn valid_label_name(name: &str) -> bool {
-    !name.is_empty()
-}
-
 fn label_replace(ev: &Evaluator, args: &[&Expr], t: i64) -> Result<Val, Error> {
     let dst = string_arg(ev, args[1], t)?;
     let replacement = string_arg(ev, args[2], t)?;
@@ -398,7 +394,7 @@ fn label_replace(ev: &Evaluator, args: &[&Expr], t: i64) -> Result<Val, Error> {
             "invalid regular expression in label_replace(): {pattern}"
         ))
     })?;
-    if !valid_label_name(&dst) {
+    if !value::valid_label_name(&dst) {
         return Err(Error::Execution(format!(
             "invalid destination label name in label_replace(): {dst}"
         )));
@@ -426,7 +422,7 @@ fn label_join(ev: &Evaluator, args: &[&Expr], t: i64) -> Result<Val, Error> {
         .iter()
         .map(|a| string_arg(ev, a, t))
         .collect::<Result<_, _>>()?;
-    if !valid_label_name(&dst) {
+    if !value::valid_label_name(&dst) {
         return Err(Error::Execution(format!(
             "invalid destination label name in label_join(): {dst}"
         )));

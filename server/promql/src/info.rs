@@ -5,12 +5,12 @@
 //! The info series are loaded once per `info()` call like a selector's, selected by the info
 //! name and data label matchers only; the identifying labels are matched per step.
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::rc::Rc;
 
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{AtModifier, Call, Expr, Offset};
 use regex::Regex;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::eval::Evaluator;
 use crate::value::{self, Element, METRIC_NAME, Val};

@@ -73,6 +73,12 @@ pub(crate) fn without_name(labels: &Labels) -> Labels {
         .collect()
 }
 
+/// Whether `name` can name a label: Prometheus (in its UTF-8 mode) takes any non-empty valid
+/// UTF-8 string, and a Rust string is always valid UTF-8.
+pub(crate) fn valid_label_name(name: &str) -> bool {
+    !name.is_empty()
+}
+
 pub(crate) fn remove(labels: &mut Labels, name: &str) {
     labels.retain(|(n, _)| n != name);
 }
