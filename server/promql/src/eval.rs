@@ -49,15 +49,14 @@ pub(crate) fn range(
     options: &Options,
 ) -> Result<Value, Error> {
     if step <= 0 {
-        return Err(Error::Execution(
-            "zero or negative query resolution step widths are not accepted; try a positive integer"
-                .into(),
-        ));
+        return Err(Error::Parse {
+            message: "zero or negative query resolution step widths are not accepted; try a positive integer".into(),
+        });
     }
     if end < start {
-        return Err(Error::Execution(
-            "end timestamp must not be before start time".into(),
-        ));
+        return Err(Error::Parse {
+            message: "end timestamp must not be before start time".into(),
+        });
     }
     // In i128: the span of two i64 times does not fit an i64.
     let points =
@@ -69,10 +68,12 @@ pub(crate) fn range(
     match expr.value_type() {
         ValueType::Scalar | ValueType::Vector => {}
         other => {
-            return Err(Error::Execution(format!(
-                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
-                type_name(other)
-            )));
+            return Err(Error::Parse {
+                message: format!(
+                    "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                    type_name(other)
+                ),
+            });
         }
     }
     let ev = Evaluator::load(source, &expr, start, end, step, options)?;
@@ -155,7 +156,9 @@ impl MatrixBuilder {
 }
 
 fn parse(query: &str) -> Result<Expr, Error> {
-    promql_parser::parser::parse(query).map_err(|message| Error::Parse { message })
+    promql_parser::parser::parse(query).map_err(|e| Error::Parse {
+        message: format!("parse error: {e}"),
+    })
 }
 
 pub(crate) fn type_name(t: ValueType) -> &'static str {

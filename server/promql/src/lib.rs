@@ -103,9 +103,10 @@ pub enum Value {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The query does not parse or is ill-typed ("bad_data", HTTP 400). promql-parser gives no
-    /// position for most errors, so `message` names the problem only.
-    #[error("parse error: {message}")]
+    /// The query does not parse or is ill-typed, or a range query's times are invalid
+    /// ("bad_data", HTTP 400). promql-parser gives no position for most errors, so `message`
+    /// names the problem only.
+    #[error("{message}")]
     Parse { message: String },
     /// A range query asks for more steps than `Options::max_points_per_series` ("bad_data",
     /// HTTP 422).
@@ -230,7 +231,7 @@ mod tests {
         ));
         assert!(matches!(
             range(&TwoSeries, "up[5m]", 0, 60_000, 1_000, &opts),
-            Err(Error::Execution(_))
+            Err(Error::Parse { .. })
         ));
         let few = Options {
             max_samples: 10,
