@@ -78,16 +78,25 @@ pub(crate) fn range(
     }
     let ev = Evaluator::load(source, &expr, start, end, step, options)?;
     let mut out = MatrixBuilder::default();
+    let mut samples_out = 0usize;
     let mut t = start;
     while t <= end {
         match ev.eval(&expr, t)? {
-            Val::Scalar(v) => out.push(&Rc::default(), false, t, v)?,
+            Val::Scalar(v) => {
+                out.push(&Rc::default(), false, t, v)?;
+                samples_out += 1;
+            }
             Val::Vector(elements) => {
                 for e in &elements {
                     out.push(&e.labels, e.drop_name, t, e.v)?;
                 }
+                samples_out += elements.len();
             }
             _ => unreachable!("checked above: the expression is a scalar or a vector"),
+        }
+        // The result is held in memory too, as Prometheus counts it.
+        if ev.samples_held.get() + samples_out > options.max_samples {
+            return Err(Error::TooManySamples);
         }
         let Some(next) = t.checked_add(step) else {
             break;

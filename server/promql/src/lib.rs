@@ -241,6 +241,22 @@ mod tests {
             instant(&TwoSeries, "up[10m]", 600_000, &few),
             Err(Error::TooManySamples)
         ));
+        let some = Options {
+            max_samples: 100,
+            ..Options::default()
+        };
+        // 1 sample loaded per series, but 2 × 61 in the result.
+        assert!(matches!(
+            range(
+                &TwoSeries,
+                "vector(1) + 0 * up @ 0",
+                0,
+                60_000,
+                1_000,
+                &some
+            ),
+            Err(Error::TooManySamples)
+        ));
         let late = Options {
             deadline: Some(std::time::Instant::now()),
             ..Options::default()
