@@ -247,14 +247,7 @@ mod tests {
         };
         // 1 sample loaded per series, but 2 × 61 in the result.
         assert!(matches!(
-            range(
-                &TwoSeries,
-                "vector(1) + 0 * up @ 0",
-                0,
-                60_000,
-                1_000,
-                &some
-            ),
+            range(&TwoSeries, "up @ 0", 0, 60_000, 1_000, &some),
             Err(Error::TooManySamples)
         ));
         let late = Options {
