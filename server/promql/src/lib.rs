@@ -9,6 +9,36 @@
 //! This crate never depends on storage, the server, tokio or HTTP: the server adapts its store
 //! to [`Source`] and maps [`Error`] to Prometheus' API error types. Native histograms are not
 //! supported (every sample is a float).
+//!
+//! ```
+//! use otelite_promql::{Labels, Options, Sample, Series, Source, Value, promql_parser::label::Matcher};
+//!
+//! /// One counter, `requests_total{job="api"}`, growing by 10 every 15 s.
+//! struct OneCounter;
+//!
+//! impl Source for OneCounter {
+//!     fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<Series>, String> {
+//!         let labels: Labels = vec![
+//!             ("__name__".into(), "requests_total".into()),
+//!             ("job".into(), "api".into()),
+//!         ];
+//!         let value = |name: &str| labels.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str());
+//!         if !matchers.iter().all(|m| m.is_match(value(&m.name))) {
+//!             return Ok(Vec::new());
+//!         }
+//!         let samples = (0..=40)
+//!             .map(|i| Sample { t: i * 15_000, v: i as f64 * 10.0 })
+//!             .filter(|s| (start..=end).contains(&s.t))
+//!             .collect();
+//!         Ok(vec![Series { labels, samples }])
+//!     }
+//! }
+//!
+//! let v = otelite_promql::instant(&OneCounter, "rate(requests_total[1m])", 600_000, &Options::default()).unwrap();
+//! let Value::Vector(v) = v else { unreachable!() };
+//! assert_eq!(v[0].labels, vec![("job".to_string(), "api".to_string())]);
+//! assert!((v[0].v - 10.0 / 15.0).abs() < 1e-9);
+//! ```
 
 mod aggregate;
 mod binary;
