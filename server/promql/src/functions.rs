@@ -463,12 +463,25 @@ fn format_openmetrics_float(f: f64) -> String {
             "-Inf".into()
         };
     }
-    let s = format!("{f}");
+    let s = go_format_g(f);
     if s.contains(['.', 'e']) {
         s
     } else {
         format!("{s}.0")
     }
+}
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)` for a finite `f`: the shortest digits, in
+/// exponent form (`1e+06`, `1.5e-07`) when the exponent is below -4 or at least 6.
+fn go_format_g(f: f64) -> String {
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if f != 0.0 && !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exp.abs());
+    }
+    format!("{f}")
 }
 
 /// The classic histograms in a vector: its elements grouped by every label but `le`, each
@@ -933,6 +946,22 @@ mod tests {
         assert_eq!(instant_value(&s, true), Some(5.0));
         let reset = samples(&[(0, 100.0), (10_000, 20.0)]);
         assert_eq!(instant_value(&reset, true), Some(2.0));
+    }
+
+    #[test]
+    fn quantile_labels_read_as_prometheus_writes_them() {
+        let cases = [
+            (0.0, "0.0"),
+            (1.0, "1.0"),
+            (0.99, "0.99"),
+            (-0.1, "-0.1"),
+            (1e-7, "1e-07"),
+            (1_500_000.0, "1.5e+06"),
+            (123_456.0, "123456.0"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(format_openmetrics_float(f), want);
+        }
     }
 
     #[test]
