@@ -262,8 +262,9 @@ pub(crate) struct Evaluator<'a> {
     pub query_end: i64,
     /// 0 for an instant query.
     pub query_step: i64,
-    /// Every selector's series, by the selector's address in the AST.
-    series: HashMap<usize, Vec<Loaded>>,
+    /// Every selector's series, by the selector's address in the AST (shared by selectors
+    /// read together).
+    series: HashMap<usize, Rc<Vec<Loaded>>>,
     /// For each `info()` call, what it selects and the span of times it is evaluated at.
     info_spans: RefCell<HashMap<usize, (InfoSelection, i64, i64)>>,
     /// Each `info()` call's candidate info series.
@@ -321,22 +322,41 @@ impl<'a> Evaluator<'a> {
         };
         let mut needed: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::default();
         ev.collect(expr, start, end, &mut needed)?;
-        let mut loaded = 0usize;
+        // Selectors with the same matchers whose time ranges overlap (`x` and `rate(x[5m])`,
+        // say) are read once, over the union of their ranges.
+        let mut reads: Vec<(String, &VectorSelector, i64, i64, Vec<usize>)> = Vec::new();
+        let mut needed: Vec<_> = needed.into_iter().collect();
+        needed.sort_by_key(|(_, (vs, lo, _))| (matchers_key(vs), *lo));
         for (key, (vs, lo, hi)) in needed {
+            let matchers = matchers_key(vs);
+            match reads.last_mut() {
+                Some(read) if read.0 == matchers && lo <= read.3 => {
+                    read.3 = read.3.max(hi);
+                    read.4.push(key);
+                }
+                _ => reads.push((matchers, vs, lo, hi, vec![key])),
+            }
+        }
+        let mut loaded = 0usize;
+        for (_, vs, lo, hi, keys) in reads {
             ev.check_deadline_now()?;
             let series = select(source, vs, lo, hi)?;
             loaded += series.iter().map(|s| s.samples.len()).sum::<usize>();
             if loaded > options.max_samples {
                 return Err(Error::TooManySamples);
             }
-            let series = series
-                .into_iter()
-                .map(|s| Loaded {
-                    labels: Rc::new(s.labels),
-                    samples: s.samples,
-                })
-                .collect();
-            ev.series.insert(key, series);
+            let series: Rc<Vec<Loaded>> = Rc::new(
+                series
+                    .into_iter()
+                    .map(|s| Loaded {
+                        labels: Rc::new(s.labels),
+                        samples: s.samples,
+                    })
+                    .collect(),
+            );
+            for key in keys {
+                ev.series.insert(key, series.clone());
+            }
         }
         let infos: Vec<(usize, Vec<Matcher>, i64, i64)> = ev
             .info_spans
@@ -607,7 +627,7 @@ impl<'a> Evaluator<'a> {
     fn loaded(&self, vs: &VectorSelector) -> &[Loaded] {
         self.series
             .get(&selector_key(vs))
-            .map(Vec::as_slice)
+            .map(|s| s.as_slice())
             .unwrap_or(&[])
     }
 
@@ -864,6 +884,26 @@ fn select(
         }
     }
     Ok(by_labels.into_values().collect())
+}
+
+/// A selector's matchers in a canonical text form: selectors with equal keys select the
+/// same series.
+fn matchers_key(vs: &VectorSelector) -> String {
+    let text = |m: &Matcher| format!("{}{}{:?}", m.name, m.op, m.value);
+    let mut all: Vec<String> = vs.matchers.matchers.iter().map(text).collect();
+    if let Some(name) = &vs.name {
+        all.push(format!("{}={name:?}", value::METRIC_NAME));
+    }
+    all.sort();
+    all.dedup();
+    let mut key = all.join(",");
+    for alternative in &vs.matchers.or_matchers {
+        let mut alt: Vec<String> = alternative.iter().map(text).collect();
+        alt.sort();
+        key.push_str(" or ");
+        key.push_str(&alt.join(","));
+    }
+    key
 }
 
 /// Makes one series of those with the same labels, as Prometheus' storage appends every

@@ -310,6 +310,25 @@ mod tests {
     }
 
     #[test]
+    fn selectors_with_the_same_matchers_and_overlapping_ranges_are_read_once() {
+        struct Counting(std::cell::Cell<usize>);
+        impl Source for Counting {
+            fn select(&self, m: &[Matcher], s: i64, e: i64) -> Result<Vec<Series>, String> {
+                self.0.set(self.0.get() + 1);
+                TwoSeries.select(m, s, e)
+            }
+        }
+        let reads = |q: &str| {
+            let source = Counting(std::cell::Cell::new(0));
+            range(&source, q, 0, 600_000, 60_000, &Options::default()).unwrap();
+            source.0.get()
+        };
+        assert_eq!(reads(r#"up + rate(up[5m]) - {__name__="up"}"#), 1);
+        assert_eq!(reads("up - up offset 7d"), 2);
+        assert_eq!(reads(r#"up - up{job="a"}"#), 2);
+    }
+
+    #[test]
     fn series_with_the_same_labels_are_one_series() {
         struct Twice;
         impl Source for Twice {
