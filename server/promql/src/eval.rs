@@ -164,10 +164,99 @@ impl MatrixBuilder {
     }
 }
 
+/// Most operators and brackets a query may have before it is parsed: the parser recurses per
+/// nesting level, and too deep a query would overflow the thread's stack (an abort, not an
+/// error). Long selectors and regular expressions count nothing: strings are skipped.
+const MAX_OPERATORS: usize = 4_000;
+
+/// Deepest expression nesting evaluated (evaluation recurses per level too); real queries
+/// nest a few levels, generated ones a few dozen.
+const MAX_DEPTH: usize = 128;
+
 fn parse(query: &str) -> Result<Expr, Error> {
-    promql_parser::parser::parse(query).map_err(|e| Error::Parse {
+    let operators = count_operators(query);
+    if operators > MAX_OPERATORS {
+        return Err(Error::Parse {
+            message: format!(
+                "query has {operators} operators and brackets, more than the {MAX_OPERATORS} this server parses; split it"
+            ),
+        });
+    }
+    let expr = promql_parser::parser::parse(query).map_err(|e| Error::Parse {
         message: format!("parse error: {e}"),
-    })
+    })?;
+    let depth = depth(&expr);
+    if depth > MAX_DEPTH {
+        return Err(Error::Parse {
+            message: format!(
+                "query nests expressions {depth} deep, more than the {MAX_DEPTH} this server evaluates; split it"
+            ),
+        });
+    }
+    Ok(expr)
+}
+
+/// Operator characters, opening brackets and the set operator words outside string literals.
+fn count_operators(query: &str) -> usize {
+    let mut count = 0;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut word = String::new();
+    for c in query.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && q != '`' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        if matches!(word.as_str(), "and" | "or" | "unless") {
+            count += 1;
+        }
+        word.clear();
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '(' | '[' | '{' | '+' | '-' | '*' | '/' | '%' | '^' | '=' | '!' | '<' | '>' => {
+                count += 1
+            }
+            _ => {}
+        }
+    }
+    count
+}
+
+/// The depth of the expression tree, found without recursion.
+fn depth(expr: &Expr) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(&Expr, usize)> = vec![(expr, 1)];
+    while let Some((e, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match e {
+            Expr::Aggregate(a) => {
+                stack.push((&a.expr, d + 1));
+                if let Some(p) = &a.param {
+                    stack.push((p, d + 1));
+                }
+            }
+            Expr::Unary(u) => stack.push((&u.expr, d + 1)),
+            Expr::Binary(b) => {
+                stack.push((&b.lhs, d + 1));
+                stack.push((&b.rhs, d + 1));
+            }
+            Expr::Paren(p) => stack.push((&p.expr, d + 1)),
+            Expr::Subquery(sq) => stack.push((&sq.expr, d + 1)),
+            Expr::Call(c) => stack.extend(c.args.args.iter().map(|a| (a.as_ref(), d + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 pub(crate) fn type_name(t: ValueType) -> &'static str {

@@ -329,6 +329,32 @@ mod tests {
     }
 
     #[test]
+    fn deep_queries_are_refused_not_overflowing_the_stack() {
+        let opts = Options::default();
+        let deep_calls = format!("{}up{}", "abs(".repeat(200), ")".repeat(200));
+        let long_chain = format!("up{}", " - up".repeat(10_000));
+        let many_minus = format!("{}1", "-".repeat(50_000));
+        for q in [deep_calls, long_chain, many_minus] {
+            assert!(matches!(
+                instant(&TwoSeries, &q, 0, &opts),
+                Err(Error::Parse { .. })
+            ));
+        }
+        // Long strings are not operators.
+        let long_regex = format!(r#"up{{job=~"{}"}}"#, "a|".repeat(5_000));
+        assert!(instant(&TwoSeries, &long_regex, 0, &opts).is_ok());
+        // The deepest allowed still fits a test thread's 2 MiB stack in a debug build.
+        let calls = format!("{}up{}", "abs(".repeat(127), ")".repeat(127));
+        let subqueries = format!("{}up{}", "max_over_time(".repeat(63), "[5m:1m])".repeat(63));
+        for q in [calls, subqueries] {
+            assert!(
+                range(&TwoSeries, &q, 0, 120_000, 60_000, &opts).is_ok(),
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
     fn series_with_the_same_labels_are_one_series() {
         struct Twice;
         impl Source for Twice {
