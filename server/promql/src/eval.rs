@@ -367,6 +367,9 @@ pub(crate) struct Evaluator<'a> {
     /// node and the address of the series' label set, which is kept alive beside them so the
     /// address stays its own. Only label sets shared with loaded data are remembered.
     derived_labels: RefCell<HashMap<(usize, usize), (SharedLabels, SharedLabels)>>,
+    /// Regular expressions compiled for `label_replace`, by pattern (a range query would
+    /// compile its pattern at every step otherwise).
+    regexes: RefCell<HashMap<String, Rc<regex::Regex>>>,
     /// Samples held by `subquery_series`, counted against `max_samples` with the loaded ones.
     samples_held: Cell<usize>,
     ticks: Cell<u32>,
@@ -407,6 +410,7 @@ impl<'a> Evaluator<'a> {
             subquery_series: RefCell::new(HashMap::default()),
             samples_held: Cell::new(0),
             derived_labels: RefCell::new(HashMap::default()),
+            regexes: RefCell::new(HashMap::default()),
             ticks: Cell::new(0),
         };
         let mut needed: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::default();
@@ -629,6 +633,18 @@ impl<'a> Evaluator<'a> {
             .borrow_mut()
             .insert(key, (labels.clone(), derived.clone()));
         derived
+    }
+
+    /// `pattern` compiled, once per evaluation.
+    pub(crate) fn regex(&self, pattern: &str) -> Result<Rc<regex::Regex>, regex::Error> {
+        if let Some(re) = self.regexes.borrow().get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = Rc::new(regex::Regex::new(pattern)?);
+        self.regexes
+            .borrow_mut()
+            .insert(pattern.to_string(), re.clone());
+        Ok(re)
     }
 
     /// Whether the deadline has passed, looked up now (for the few costly steps, like reading

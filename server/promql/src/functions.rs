@@ -11,7 +11,6 @@ use std::rc::Rc;
 use promql_parser::label::MatchOp;
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Call, Expr};
-use regex::Regex;
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::eval::{Evaluator, duplicate_labelset, millis, val_name};
@@ -389,7 +388,7 @@ fn label_replace(ev: &Evaluator, args: &[&Expr], t: i64) -> Result<Val, Error> {
     let replacement = string_arg(ev, args[2], t)?;
     let src = string_arg(ev, args[3], t)?;
     let pattern = string_arg(ev, args[4], t)?;
-    let regex = Regex::new(&format!("^(?s:{pattern})$")).map_err(|_| {
+    let regex = ev.regex(&format!("^(?s:{pattern})$")).map_err(|_| {
         Error::Execution(format!(
             "invalid regular expression in label_replace(): {pattern}"
         ))
