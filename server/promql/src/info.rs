@@ -6,6 +6,7 @@
 //! name and data label matchers only; the identifying labels are matched per step.
 
 use std::rc::Rc;
+use std::sync::LazyLock;
 
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{AtModifier, Call, Expr, Offset};
@@ -27,9 +28,11 @@ pub(crate) struct InfoSelection {
     pub offset_ms: i64,
 }
 
-fn anchored(re: &str) -> Matcher {
-    let regex = Regex::new(&format!("^(?:{re})$")).expect("a valid regular expression");
-    Matcher::new(MatchOp::Re(regex), METRIC_NAME, re)
+/// `__name__=~".+_info"`, the info metrics `info()` looks at when told only which not to.
+fn any_info_metric() -> Matcher {
+    static ANY_INFO: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new("^(?:.+_info)$").expect("a valid regular expression"));
+    Matcher::new(MatchOp::Re(ANY_INFO.clone()), METRIC_NAME, ".+_info")
 }
 
 /// The label selector's matchers (second argument), the name given as `{__name__=...}`.
@@ -55,7 +58,7 @@ fn effective_name_matchers(name_matchers: Vec<Matcher>) -> Vec<Matcher> {
         return name_matchers;
     }
     if !name_matchers.is_empty() {
-        let mut out = vec![anchored(".+_info")];
+        let mut out = vec![any_info_metric()];
         out.extend(name_matchers);
         return out;
     }
