@@ -379,6 +379,55 @@ pub(crate) struct Evaluator<'a> {
 struct Loaded {
     labels: SharedLabels,
     samples: Vec<Sample>,
+    /// Where the last lookups ended (window start and end): a range query moves forward
+    /// step by step, so the next lookup usually ends a sample or two later.
+    start_hint: Cell<usize>,
+    end_hint: Cell<usize>,
+}
+
+impl Loaded {
+    fn new(series: Series) -> Loaded {
+        Loaded {
+            labels: Rc::new(series.labels),
+            samples: series.samples,
+            start_hint: Cell::new(0),
+            end_hint: Cell::new(0),
+        }
+    }
+
+    /// The samples with times in (from, to].
+    fn window(&self, from: i64, to: i64) -> &[Sample] {
+        let lo = partition_after(&self.samples, from, &self.start_hint);
+        let hi = partition_after(&self.samples, to, &self.end_hint);
+        &self.samples[lo..hi.max(lo)]
+    }
+
+    /// The newest sample at or before `ts`.
+    fn at_or_before(&self, ts: i64) -> Option<Sample> {
+        let end = partition_after(&self.samples, ts, &self.end_hint);
+        self.samples.get(end.checked_sub(1)?).copied()
+    }
+}
+
+/// The number of samples at or before `ts`, searched from `hint` (the previous answer)
+/// forward when `ts` has not gone back, by doubling steps, else over all of them.
+fn partition_after(samples: &[Sample], ts: i64, hint: &Cell<usize>) -> usize {
+    let len = samples.len();
+    let c = hint.get().min(len);
+    let found = if c == 0 || samples[c - 1].t <= ts {
+        // Everything before `lo` is at or before ts; `hi` is the end or after ts.
+        let (mut lo, mut hi, mut step) = (c, c, 1);
+        while hi < len && samples[hi].t <= ts {
+            lo = hi + 1;
+            hi = c.saturating_add(step).min(len);
+            step *= 2;
+        }
+        lo + samples[lo..hi.max(lo)].partition_point(|p| p.t <= ts)
+    } else {
+        samples.partition_point(|p| p.t <= ts)
+    };
+    hint.set(found);
+    found
 }
 
 fn selector_key(vs: &VectorSelector) -> usize {
@@ -438,15 +487,7 @@ impl<'a> Evaluator<'a> {
             if loaded > options.max_samples {
                 return Err(Error::TooManySamples);
             }
-            let series: Rc<Vec<Loaded>> = Rc::new(
-                series
-                    .into_iter()
-                    .map(|s| Loaded {
-                        labels: Rc::new(s.labels),
-                        samples: s.samples,
-                    })
-                    .collect(),
-            );
+            let series: Rc<Vec<Loaded>> = Rc::new(series.into_iter().map(Loaded::new).collect());
             for key in keys {
                 ev.series.insert(key, series.clone());
             }
@@ -466,13 +507,7 @@ impl<'a> Evaluator<'a> {
             if loaded > options.max_samples {
                 return Err(Error::TooManySamples);
             }
-            let series = series
-                .into_iter()
-                .map(|s| Loaded {
-                    labels: Rc::new(s.labels),
-                    samples: s.samples,
-                })
-                .collect();
+            let series = series.into_iter().map(Loaded::new).collect();
             ev.info_loaded.insert(key, series);
         }
         ev.samples_held.set(loaded);
@@ -492,7 +527,7 @@ impl<'a> Evaluator<'a> {
             .saturating_sub(selection.offset_ms);
         let mut out = Vec::new();
         for s in self.info_loaded.get(&key).map(Vec::as_slice).unwrap_or(&[]) {
-            if let Some(p) = self.newest_in_lookback(&s.samples, ts) {
+            if let Some(p) = self.newest_in_lookback(s, ts) {
                 let element = Element {
                     labels: s.labels.clone(),
                     v: p.v,
@@ -505,9 +540,8 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The newest sample at or before `ts` within the lookback, unless it is a stale marker.
-    fn newest_in_lookback(&self, samples: &[Sample], ts: i64) -> Option<Sample> {
-        let end = samples.partition_point(|p| p.t <= ts);
-        let p = *samples.get(end.checked_sub(1)?)?;
+    fn newest_in_lookback(&self, series: &Loaded, ts: i64) -> Option<Sample> {
+        let p = series.at_or_before(ts)?;
         (p.t > ts.saturating_sub(self.options.lookback_ms) && !is_stale_nan(p.v)).then_some(p)
     }
 
@@ -749,7 +783,7 @@ impl<'a> Evaluator<'a> {
         let ts = self.selector_time_of(&vs.at, &vs.offset, t);
         let mut out = Vec::new();
         for s in self.loaded(vs) {
-            let Some(p) = self.newest_in_lookback(&s.samples, ts) else {
+            let Some(p) = self.newest_in_lookback(s, ts) else {
                 continue;
             };
             let element = Element {
@@ -779,7 +813,7 @@ impl<'a> Evaluator<'a> {
                 let from = ts.saturating_sub(millis(&ms.range));
                 let mut filtered = Vec::new();
                 for s in self.loaded(&ms.vs) {
-                    let window = window_of(&s.samples, from, ts);
+                    let window = s.window(from, ts);
                     let window = if window.iter().any(|p| is_stale_nan(p.v)) {
                         filtered.clear();
                         filtered.extend(window.iter().filter(|p| !is_stale_nan(p.v)));
@@ -1037,4 +1071,29 @@ fn merge_same_labels(series: Vec<Series>) -> Vec<Series> {
         samples.dedup_by_key(|p| p.t);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_after_with_a_hint_agrees_with_a_binary_search() {
+        let samples: Vec<Sample> = (0..200)
+            .map(|i| Sample {
+                t: i * 10 + (i % 3),
+                v: 0.0,
+            })
+            .collect();
+        let hint = Cell::new(0);
+        // Forward in small and large steps, back, and past both ends.
+        let times = (-20..2100)
+            .step_by(7)
+            .chain([5000, 3, 1500, 1499, -5, 1000, 1990, 1991]);
+        for ts in times {
+            let want = samples.partition_point(|p| p.t <= ts);
+            assert_eq!(partition_after(&samples, ts, &hint), want, "at {ts}");
+        }
+        assert_eq!(partition_after(&[], 5, &Cell::new(3)), 0);
+    }
 }
