@@ -2,9 +2,12 @@
 //! instant it is asked for (a range query is one evaluation per step, as Prometheus defines
 //! it).
 //!
-//! Each selector is read from the [`Source`] exactly once, over the union of the time ranges
-//! every evaluation of it needs (found by walking the AST with the query's time span, through
-//! `offset`, `@` and subqueries), so evaluation itself never calls the source.
+//! Each selector is read from the [`Source`] once, over the union of the time ranges every
+//! evaluation of it needs (found by walking the AST with the query's time span, through
+//! `offset`, `@` and subqueries), and selectors with the same matchers and overlapping ranges
+//! share one read, so evaluation itself never calls the source. A subquery's inner
+//! expression is evaluated once over its whole span; each evaluation of the subquery takes a
+//! window of the result, as Prometheus does.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
