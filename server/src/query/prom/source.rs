@@ -168,7 +168,14 @@ impl Source for StoreSource<'_> {
         let selected = self.select_translated(range, |_, family| could_match(family, matchers))?;
         let mut out = Vec::new();
         for (family, points) in &selected {
-            for series in translate::expand(family, &points.series, &points.points) {
+            let wanted = |suffix: &str| {
+                let name = format!("{}{suffix}", family.name);
+                matchers
+                    .iter()
+                    .filter(|m| m.name == NAME)
+                    .all(|m| accepts(m, &name))
+            };
+            for series in translate::expand(family, &points.series, &points.points, &wanted) {
                 if matches_all(&series.labels, matchers) {
                     out.push(series);
                 }

@@ -18,7 +18,7 @@
 //!
 //! Only this module knows the mapping; the store keeps series as OTLP describes them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -425,9 +425,15 @@ fn clean_unit(unit: &str) -> String {
     cleaned.trim_start_matches('_').to_string()
 }
 
-/// The Prometheus series one stored OTLP series becomes, with their samples in time order.
-pub(crate) fn expand(family: &Family, series: &MetricSeries, points: &MetricPoints) -> Vec<Series> {
-    let mut out = Expansion::new(family);
+/// The Prometheus series one stored OTLP series becomes, with their samples in time order;
+/// `wanted` says which suffixes (`""`, `"_bucket"`, `"_sum"`, `"_count"`) to build.
+pub(crate) fn expand(
+    family: &Family,
+    series: &MetricSeries,
+    points: &MetricPoints,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Vec<Series> {
+    let mut out = Expansion::new(family, wanted);
     let delta = is_delta(series.kind);
     match points {
         MetricPoints::Number(points) => number_series(&mut out, points, delta),
@@ -459,31 +465,69 @@ fn is_stale(flags: u32) -> bool {
 /// A label one series of a family has beyond the family's: `le` or `quantile`, and its value.
 type ExtraLabel = Option<(&'static str, String)>;
 
-/// Series being built, by suffix and extra label.
+/// Series being built, each in a slot found by suffix and extra label. Histogram points of a
+/// series nearly always share their bounds, so the `_bucket` slots of the last bounds seen are
+/// kept: a point then costs a push per bucket, not a float formatted and a lookup each.
 struct Expansion<'a> {
     family: &'a Family,
-    series: BTreeMap<(&'static str, ExtraLabel), Vec<Sample>>,
+    /// Which suffixes are asked for (the others are not built at all).
+    wanted: &'a dyn Fn(&str) -> bool,
+    slots: HashMap<(&'static str, ExtraLabel), Option<usize>>,
+    series: Vec<((&'static str, ExtraLabel), Vec<Sample>)>,
+    /// The bounds the `bucket_slots` are for, and their slots (the last one `+Inf`'s).
+    bucket_bounds: Vec<f64>,
+    bucket_slots: Vec<Option<usize>>,
 }
 
 impl<'a> Expansion<'a> {
-    fn new(family: &'a Family) -> Self {
+    fn new(family: &'a Family, wanted: &'a dyn Fn(&str) -> bool) -> Self {
         Expansion {
             family,
-            series: BTreeMap::new(),
+            wanted,
+            slots: HashMap::new(),
+            series: Vec::new(),
+            bucket_bounds: Vec::new(),
+            bucket_slots: Vec::new(),
         }
     }
 
-    fn push(
-        &mut self,
-        suffix: &'static str,
-        extra: Option<(&'static str, String)>,
-        t: i64,
-        v: f64,
-    ) {
-        self.series
-            .entry((suffix, extra))
-            .or_default()
-            .push(Sample { t, v });
+    /// The slot of a series, `None` when its suffix is not wanted.
+    fn slot(&mut self, suffix: &'static str, extra: ExtraLabel) -> Option<usize> {
+        let key = (suffix, extra);
+        if let Some(&slot) = self.slots.get(&key) {
+            return slot;
+        }
+        let slot = (self.wanted)(suffix).then(|| {
+            self.series.push((key.clone(), Vec::new()));
+            self.series.len() - 1
+        });
+        self.slots.insert(key, slot);
+        slot
+    }
+
+    fn push_at(&mut self, slot: Option<usize>, t: i64, v: f64) {
+        if let Some(slot) = slot {
+            self.series[slot].1.push(Sample { t, v });
+        }
+    }
+
+    fn push(&mut self, suffix: &'static str, extra: ExtraLabel, t: i64, v: f64) {
+        let slot = self.slot(suffix, extra);
+        self.push_at(slot, t, v);
+    }
+
+    /// Makes `bucket_slots` those of `bounds` (plus `+Inf`).
+    fn use_bounds(&mut self, bounds: &[f64]) {
+        if self.bucket_bounds == bounds && !self.bucket_slots.is_empty() {
+            return;
+        }
+        let mut slots: Vec<Option<usize>> = bounds
+            .iter()
+            .map(|&bound| self.slot("_bucket", Some(("le", format_float(bound)))))
+            .collect();
+        slots.push(self.slot("_bucket", Some(("le", "+Inf".into()))));
+        self.bucket_bounds = bounds.to_vec();
+        self.bucket_slots = slots;
     }
 
     fn finish(self) -> Vec<Series> {
@@ -565,13 +609,15 @@ fn push_histogram(
     count: f64,
     sum: Option<f64>,
 ) {
+    out.use_bounds(bounds);
     let mut cumulative = 0.0;
-    for (i, bucket) in counts.iter().enumerate() {
+    for (i, bucket) in counts.iter().enumerate().take(bounds.len()) {
         cumulative += bucket;
-        let Some(&bound) = bounds.get(i) else { break };
-        out.push("_bucket", Some(("le", format_float(bound))), t, cumulative);
+        let slot = out.bucket_slots[i];
+        out.push_at(slot, t, cumulative);
     }
-    out.push("_bucket", Some(("le", "+Inf".into())), t, count);
+    let inf = out.bucket_slots[bounds.len()];
+    out.push_at(inf, t, count);
     if let Some(sum) = sum {
         out.push("_sum", None, t, sum);
     }
@@ -579,10 +625,11 @@ fn push_histogram(
 }
 
 fn push_stale_histogram(out: &mut Expansion, t: i64, bounds: &[f64]) {
-    for &bound in bounds {
-        out.push("_bucket", Some(("le", format_float(bound))), t, STALE);
+    out.use_bounds(bounds);
+    for i in 0..out.bucket_slots.len() {
+        let slot = out.bucket_slots[i];
+        out.push_at(slot, t, STALE);
     }
-    out.push("_bucket", Some(("le", "+Inf".into())), t, STALE);
     out.push("_sum", None, t, STALE);
     out.push("_count", None, t, STALE);
 }
@@ -891,7 +938,7 @@ mod tests {
             ..Default::default()
         };
         let points = MetricPoints::Number(vec![point(10, 3, 0), point(20, 4, 0), point(30, 0, 1)]);
-        let out = expand(&Family::of(&s), &s, &points);
+        let out = expand(&Family::of(&s), &s, &points, &|_| true);
         assert_eq!(out.len(), 1);
         let samples = &out[0].samples;
         assert_eq!(samples[0], Sample { t: 10_000, v: 3.0 });
@@ -923,7 +970,7 @@ mod tests {
             point(1, vec![1, 2, 3], 500.0),
             point(2, vec![1, 0, 0], 5.0),
         ]);
-        let out = expand(&Family::of(&s), &s, &points);
+        let out = expand(&Family::of(&s), &s, &points, &|_| true);
         assert_eq!(out.len(), 5);
         let name = "latency_milliseconds";
         assert_eq!(
@@ -979,6 +1026,7 @@ mod tests {
             &Family::of(&s),
             &s,
             &MetricPoints::ExponentialHistogram(vec![point]),
+            &|_| true,
         );
         let bucket = |le: &str| values(by_name(&out, "size_bytes_bucket", Some(le)))[0];
         assert_eq!(bucket("-1"), 2.0);
@@ -1007,7 +1055,12 @@ mod tests {
             ],
             ..Default::default()
         };
-        let out = expand(&Family::of(&s), &s, &MetricPoints::Summary(vec![point]));
+        let out = expand(
+            &Family::of(&s),
+            &s,
+            &MetricPoints::Summary(vec![point]),
+            &|_| true,
+        );
         assert_eq!(out.len(), 4);
         let q = out
             .iter()
