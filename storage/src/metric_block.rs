@@ -36,13 +36,14 @@ pub(crate) const CODEC_METRIC_CHUNKS: u8 = 4;
 pub(crate) const MAX_POINTS_PER_BLOCK: usize = 65_536;
 
 /// The sections of a codec-4 payload, in order (`docs/format.md`, "Codec 4").
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "series",
     "point counts",
     "times",
     "start times",
     "shapes",
     "integers",
+    "bucket counts",
     "float tags",
     "floats",
     "exemplar counts",
@@ -59,6 +60,9 @@ const FLOAT_DECIMAL: u8 = 2;
 const MAX_DECIMALS: u8 = 12;
 const FLOAT_XOR: u8 = FLOAT_DECIMAL + MAX_DECIMALS;
 const FLOAT_RAW: u8 = FLOAT_XOR + 1;
+/// The difference of the two values' bits as `i64`: for a growing sum, often a byte shorter
+/// than their XOR.
+const FLOAT_BITS_DELTA: u8 = FLOAT_RAW + 1;
 
 /// Shape bits.
 const NUMBER_INT: u64 = 1;
@@ -105,6 +109,12 @@ fn put_float(tags: &mut Vec<u8>, out: &mut Vec<u8>, prev: f64, v: f64) {
     let mut bytes = Vec::new();
     put_varint(&mut bytes, xor);
     consider(FLOAT_XOR, bytes);
+    let mut bytes = Vec::new();
+    put_varint(
+        &mut bytes,
+        zigzag(v.to_bits().wrapping_sub(prev.to_bits()) as i64),
+    );
+    consider(FLOAT_BITS_DELTA, bytes);
     if v.is_finite() && v.abs() < EXACT && prev.is_finite() && prev.abs() < EXACT {
         if v.fract() == 0.0 && prev.fract() == 0.0 {
             let delta = (v as i64).wrapping_sub(prev as i64);
@@ -135,6 +145,10 @@ fn get_float(tags: &mut Cursor<'_>, floats: &mut Cursor<'_>, prev: f64) -> Resul
         FLOAT_INTEGER => (prev as i64).wrapping_add(unzigzag(floats.varint()?)) as f64,
         FLOAT_XOR => f64::from_bits(prev.to_bits() ^ floats.varint()?),
         FLOAT_RAW => f64::from_le_bytes(floats.fixed::<8>()?),
+        FLOAT_BITS_DELTA => f64::from_bits(
+            prev.to_bits()
+                .wrapping_add(unzigzag(floats.varint()?) as u64),
+        ),
         tag if (FLOAT_DECIMAL..FLOAT_XOR).contains(&tag) => {
             let e = usize::from(tag - FLOAT_DECIMAL + 1);
             from_mantissa(
@@ -144,6 +158,11 @@ fn get_float(tags: &mut Cursor<'_>, floats: &mut Cursor<'_>, prev: f64) -> Resul
         }
         other => return Err(BlockError(format!("unknown float tag {other}"))),
     })
+}
+
+/// The wrapping sum of bucket counts.
+fn sum_of(counts: &[u64]) -> u64 {
+    counts.iter().fold(0, |a, b| a.wrapping_add(*b))
 }
 
 fn put_delta(out: &mut Vec<u8>, prev: u64, v: u64) {
@@ -163,6 +182,7 @@ struct Columns {
     starts: Vec<u8>,
     shapes: Vec<u8>,
     ints: Vec<u8>,
+    buckets: Vec<u8>,
     float_tags: Vec<u8>,
     floats: Vec<u8>,
     exemplar_counts: Vec<u8>,
@@ -228,7 +248,6 @@ struct State {
     count: u64,
     sum: f64,
     bounds: Vec<f64>,
-    buckets: Vec<u64>,
     scale: u64,
     zero_count: u64,
     positive: (u64, Vec<u64>),
@@ -289,6 +308,49 @@ fn get_buckets(
         counts.push(get_delta(ints, aligned(prev, offset, i))?);
     }
     Ok((offset, counts))
+}
+
+/// A histogram chunk's bucket counts, bucket by bucket ("per-bucket columns"): for bucket 0
+/// every point's count, then bucket 1's, and so on (a point with fewer buckets is skipped),
+/// each as the zigzag varint of its difference to the previous point's count of the same
+/// bucket (0 if that point had none). A bucket's counts change alike from point to point, so
+/// they compress far better side by side than point by point.
+fn put_bucket_columns(out: &mut Vec<u8>, points: &[&[u64]]) {
+    let buckets = points.iter().map(|p| p.len()).max().unwrap_or(0);
+    for j in 0..buckets {
+        for (i, counts) in points.iter().enumerate() {
+            if let Some(count) = counts.get(j) {
+                let prev = i
+                    .checked_sub(1)
+                    .and_then(|i| points[i].get(j))
+                    .copied()
+                    .unwrap_or(0);
+                put_delta(out, prev, *count);
+            }
+        }
+    }
+}
+
+fn get_bucket_columns(
+    cursor: &mut Cursor<'_>,
+    lens: &[usize],
+) -> Result<Vec<Vec<u64>>, BlockError> {
+    let mut points: Vec<Vec<u64>> = lens.iter().map(|len| Vec::with_capacity(*len)).collect();
+    let buckets = lens.iter().copied().max().unwrap_or(0);
+    for j in 0..buckets {
+        for i in 0..points.len() {
+            if lens[i] > j {
+                let prev = i
+                    .checked_sub(1)
+                    .and_then(|i| points[i].get(j))
+                    .copied()
+                    .unwrap_or(0);
+                let count = get_delta(cursor, prev)?;
+                points[i].push(count);
+            }
+        }
+    }
+    Ok(points)
 }
 
 /// More buckets, bounds or quantiles than this in one point is damage.
@@ -383,7 +445,8 @@ pub(crate) fn encode(
                     let shape = if p.sum.is_some() { HAS_SUM } else { 0 }
                         | if new_bounds { NEW_BOUNDS } else { 0 };
                     put_varint(&mut c.shapes, shape);
-                    c.delta(&mut state.count, p.count);
+                    // The count is (almost always) the buckets' sum: store the difference.
+                    put_delta(&mut c.ints, sum_of(&p.bucket_counts), p.count);
                     if let Some(sum) = p.sum {
                         c.float(&mut state.sum, sum);
                     }
@@ -396,14 +459,6 @@ pub(crate) fn encode(
                         state.bounds.clone_from(&p.explicit_bounds);
                     }
                     put_varint(&mut c.ints, p.bucket_counts.len() as u64);
-                    for (i, count) in p.bucket_counts.iter().enumerate() {
-                        put_delta(
-                            &mut c.ints,
-                            state.buckets.get(i).copied().unwrap_or(0),
-                            *count,
-                        );
-                    }
-                    state.buckets.clone_from(&p.bucket_counts);
                     c.exemplars(p.time_unix_nano, &p.exemplars);
                     c.rest(&HistogramDataPoint {
                         flags: p.flags,
@@ -414,6 +469,8 @@ pub(crate) fn encode(
                     state.time = p.time_unix_nano;
                     state.start = p.start_time_unix_nano;
                 }
+                let counts: Vec<&[u64]> = points.iter().map(|p| &p.bucket_counts[..]).collect();
+                put_bucket_columns(&mut c.buckets, &counts);
             }
             MetricPoints::ExponentialHistogram(points) => {
                 for p in points {
@@ -436,7 +493,13 @@ pub(crate) fn encode(
                             0
                         };
                     put_varint(&mut c.shapes, shape);
-                    c.delta(&mut state.count, p.count);
+                    let buckets =
+                        |b: &Option<Buckets>| b.as_ref().map_or(0, |b| sum_of(&b.bucket_counts));
+                    let total = p
+                        .zero_count
+                        .wrapping_add(buckets(&p.positive))
+                        .wrapping_add(buckets(&p.negative));
+                    put_delta(&mut c.ints, total, p.count);
                     if let Some(sum) = p.sum {
                         c.float(&mut state.sum, sum);
                     }
@@ -506,13 +569,14 @@ pub(crate) fn encode(
         }
     }
     let mut out = SectionWriter::new(zstd);
-    let columns: [&Vec<u8>; 12] = [
+    let columns: [&Vec<u8>; 13] = [
         &c.series,
         &c.counts,
         &c.times,
         &c.starts,
         &c.shapes,
         &c.ints,
+        &c.buckets,
         &c.float_tags,
         &c.floats,
         &c.exemplar_counts,
@@ -658,18 +722,20 @@ pub(crate) fn decode(
     let mut starts = Cursor::new(&s[3], "start times");
     let mut shapes = Cursor::new(&s[4], "shapes");
     let mut ints = Cursor::new(&s[5], "integers");
-    let mut tags = Cursor::new(&s[6], "float tags");
-    let mut floats = Cursor::new(&s[7], "floats");
-    let mut exemplar_counts = Cursor::new(&s[8], "exemplar counts");
-    let mut exemplars = Cursor::new(&s[9], "exemplars");
-    let mut ids = Cursor::new(&s[10], "exemplar ids");
-    let mut rest = Cursor::new(&s[11], "rest");
+    let mut bucket_cursor = Cursor::new(&s[6], "bucket counts");
+    let mut tags = Cursor::new(&s[7], "float tags");
+    let mut floats = Cursor::new(&s[8], "floats");
+    let mut exemplar_counts = Cursor::new(&s[9], "exemplar counts");
+    let mut exemplars = Cursor::new(&s[10], "exemplars");
+    let mut ids = Cursor::new(&s[11], "exemplar ids");
+    let mut rest = Cursor::new(&s[12], "rest");
     let mut out = Vec::with_capacity(series.len());
     let (mut min_seen, mut max_seen) = (u64::MAX, 0);
     for (position, (canonical, count)) in series.into_iter().zip(counts).enumerate() {
         let decoded = MetricSeries::from_canonical(canonical)?;
         let mut state = State::default();
         let mut points = decoded.kind.no_points();
+        let mut bucket_lens = Vec::new();
         for i in 0..count {
             let time = next_time(&mut times, header, &mut state, i == 0)?;
             min_seen = min_seen.min(time);
@@ -708,8 +774,8 @@ pub(crate) fn decode(
                     if shape > (HAS_SUM | NEW_BOUNDS) {
                         return Err(BlockError(format!("unknown histogram shape {shape}")));
                     }
-                    state.count = get_delta(&mut ints, state.count)?;
-                    p.count = state.count;
+                    p.count = unzigzag(ints.varint()?) as u64;
+
                     if shape & HAS_SUM != 0 {
                         p.sum = Some(float(&mut state.sum)?);
                     }
@@ -723,16 +789,7 @@ pub(crate) fn decode(
                         state.bounds = bounds;
                     }
                     p.explicit_bounds.clone_from(&state.bounds);
-                    let len = ints.index(MAX_BUCKETS)?;
-                    let mut buckets = Vec::with_capacity(len);
-                    for i in 0..len {
-                        buckets.push(get_delta(
-                            &mut ints,
-                            state.buckets.get(i).copied().unwrap_or(0),
-                        )?);
-                    }
-                    state.buckets.clone_from(&buckets);
-                    p.bucket_counts = buckets;
+                    bucket_lens.push(ints.index(MAX_BUCKETS)?);
                     p.time_unix_nano = time;
                     p.start_time_unix_nano = start;
                     p.exemplars = point_exemplars;
@@ -743,8 +800,8 @@ pub(crate) fn decode(
                     if shape > (HAS_SUM | HAS_POSITIVE | HAS_NEGATIVE) {
                         return Err(BlockError(format!("unknown exponential shape {shape}")));
                     }
-                    state.count = get_delta(&mut ints, state.count)?;
-                    p.count = state.count;
+                    let residual = unzigzag(ints.varint()?) as u64;
+
                     if shape & HAS_SUM != 0 {
                         p.sum = Some(float(&mut state.sum)?);
                     }
@@ -776,6 +833,12 @@ pub(crate) fn decode(
                     p.time_unix_nano = time;
                     p.start_time_unix_nano = start;
                     p.exemplars = point_exemplars;
+                    let buckets =
+                        |b: &Option<Buckets>| b.as_ref().map_or(0, |b| sum_of(&b.bucket_counts));
+                    p.count = residual
+                        .wrapping_add(p.zero_count)
+                        .wrapping_add(buckets(&p.positive))
+                        .wrapping_add(buckets(&p.negative));
                     list.push(p);
                 }
                 MetricPoints::Summary(list) => {
@@ -821,6 +884,13 @@ pub(crate) fn decode(
             state.time = time;
             state.start = start;
         }
+        if let MetricPoints::Histogram(list) = &mut points {
+            let counts = get_bucket_columns(&mut bucket_cursor, &bucket_lens)?;
+            for (p, counts) in list.iter_mut().zip(counts) {
+                p.count = p.count.wrapping_add(sum_of(&counts));
+                p.bucket_counts = counts;
+            }
+        }
         out.push(DecodedSeries {
             canonical: canonical.to_vec(),
             points: wanted(position).then_some(points),
@@ -832,6 +902,7 @@ pub(crate) fn decode(
         &starts,
         &shapes,
         &ints,
+        &bucket_cursor,
         &tags,
         &floats,
         &exemplar_counts,
