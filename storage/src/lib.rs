@@ -618,7 +618,7 @@ impl Store {
         })
     }
 
-    /// Uncompressed bytes of trace row blocks waiting for the compactor: 0 once it has caught
+    /// Uncompressed bytes of row blocks waiting for the compactor: 0 once it has caught
     /// up. With compaction off nothing is compacted and this only grows.
     pub fn compaction_backlog(&self) -> u64 {
         self.inner.compaction.backlog()

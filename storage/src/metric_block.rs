@@ -733,6 +733,8 @@ pub(crate) fn decode(
     let (mut min_seen, mut max_seen) = (u64::MAX, 0);
     for (position, (canonical, count)) in series.into_iter().zip(counts).enumerate() {
         let decoded = MetricSeries::from_canonical(canonical)?;
+        // An unwanted series' columns are read past without keeping its points.
+        let keep = wanted(position);
         let mut state = State::default();
         let mut points = decoded.kind.no_points();
         let mut bucket_lens = Vec::new();
@@ -767,7 +769,9 @@ pub(crate) fn decode(
                     p.time_unix_nano = time;
                     p.start_time_unix_nano = start;
                     p.exemplars = point_exemplars;
-                    list.push(p);
+                    if keep {
+                        list.push(p);
+                    }
                 }
                 MetricPoints::Histogram(list) => {
                     let mut p = HistogramDataPoint::decode(rest_bytes).map_err(bad)?;
@@ -793,7 +797,9 @@ pub(crate) fn decode(
                     p.time_unix_nano = time;
                     p.start_time_unix_nano = start;
                     p.exemplars = point_exemplars;
-                    list.push(p);
+                    if keep {
+                        list.push(p);
+                    }
                 }
                 MetricPoints::ExponentialHistogram(list) => {
                     let mut p = ExponentialHistogramDataPoint::decode(rest_bytes).map_err(bad)?;
@@ -839,7 +845,9 @@ pub(crate) fn decode(
                         .wrapping_add(p.zero_count)
                         .wrapping_add(buckets(&p.positive))
                         .wrapping_add(buckets(&p.negative));
-                    list.push(p);
+                    if keep {
+                        list.push(p);
+                    }
                 }
                 MetricPoints::Summary(list) => {
                     let mut p = SummaryDataPoint::decode(rest_bytes).map_err(bad)?;
@@ -878,7 +886,9 @@ pub(crate) fn decode(
                     if !point_exemplars.is_empty() {
                         return Err(BlockError("a summary point holds exemplars".into()));
                     }
-                    list.push(p);
+                    if keep {
+                        list.push(p);
+                    }
                 }
             }
             state.time = time;
@@ -893,7 +903,7 @@ pub(crate) fn decode(
         }
         out.push(DecodedSeries {
             canonical: canonical.to_vec(),
-            points: wanted(position).then_some(points),
+            points: keep.then_some(points),
             series: decoded,
         });
     }

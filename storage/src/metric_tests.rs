@@ -1002,12 +1002,15 @@ const DURATION_BOUNDS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
+/// One (route, status) request-duration histogram: route, status, rate, median, then the
+/// cumulative count, sum, min, max and buckets.
+type DurationSeries = (String, i64, f64, f64, u64, f64, f64, f64, [u64; 15]);
+
 /// One instance's cumulative state, as `server/src/workload/metrics.rs` keeps it.
 struct Instance {
     resource: Resource,
     next_time: u64,
-    /// Per (route, status): rate, median, count, sum, min, max, buckets.
-    durations: Vec<(String, i64, f64, f64, u64, f64, f64, f64, [u64; 15])>,
+    durations: Vec<DurationSeries>,
     in_flight: Vec<i64>,
     cpu: [f64; 2],
     pool_used: i64,
@@ -1067,7 +1070,7 @@ fn sdk_like_exports(
                     *max = max.max(latency);
                 }
                 *count += new;
-                let exemplars = if *count > 0 && rng.unit() < 0.2 {
+                let exemplars = if *count > 0 && rng.unit() < exemplar_share() {
                     vec![Exemplar {
                         time_unix_nano: time - rng.below(interval),
                         value: Some(exemplar::Value::AsDouble(rng.log_normal(*median, 0.6))),
@@ -1214,6 +1217,15 @@ fn sdk_like_exports(
         .collect()
 }
 
+/// The share of histogram points with an exemplar: 0.2 as the load generator sends them, or
+/// `OTELITE_BENCH_EXEMPLARS` (0 measures what Prometheus quotes: samples without exemplars).
+fn exemplar_share() -> f64 {
+    std::env::var("OTELITE_BENCH_EXEMPLARS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.2)
+}
+
 /// Prometheus samples of a data point: 1 for a number, buckets + 2 for a histogram (each
 /// bound's and +Inf's `_bucket`, `_sum`, `_count`), quantiles + 2 for a summary.
 fn prometheus_samples(groups: &[ResourceMetrics]) -> u64 {
@@ -1254,6 +1266,7 @@ fn prometheus_samples(groups: &[ResourceMetrics]) -> u64 {
 /// Bytes on disk per Prometheus sample, row blocks and compacted, on ~900 SDK-like series
 /// exported every 15 s for 8 hours. Prints a line for BENCHMARKS.md ("Metrics store").
 /// `cargo test --release -p otelite-storage metrics_bytes_per_sample -- --ignored --nocapture`
+/// (`OTELITE_BENCH_HOURS` changes the 8 hours, `OTELITE_BENCH_EXEMPLARS` the exemplar share).
 #[test]
 #[ignore = "a benchmark: 8 hours of metrics, a minute or two in release"]
 fn metrics_bytes_per_sample() {
