@@ -13,7 +13,8 @@
 //! aligned by bucket index before taking deltas. Exemplars keep their trace and span ids raw.
 //! Whatever no column holds (flags, min/max, zero threshold, exemplar attributes) is the point's
 //! protobuf with the columned fields cleared, identical from point to point in the common case.
-//! Every column is then its own zstd frame. Every OTLP field comes back; the byte layout is in
+//! Each chunk's extent in every per-point column is recorded, so a reader steps over the chunks
+//! of series it does not want without parsing them. Every column is then its own zstd frame. Every OTLP field comes back; the byte layout is in
 //! `docs/format.md`, "Codec 4". This module must never touch files or the database, and never
 //! panic on bad bytes.
 
@@ -36,9 +37,10 @@ pub(crate) const CODEC_METRIC_CHUNKS: u8 = 4;
 pub(crate) const MAX_POINTS_PER_BLOCK: usize = 65_536;
 
 /// The sections of a codec-4 payload, in order (`docs/format.md`, "Codec 4").
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "series",
     "point counts",
+    "chunk extents",
     "times",
     "start times",
     "shapes",
@@ -51,6 +53,10 @@ const SECTIONS: [&str; 13] = [
     "exemplar ids",
     "rest",
 ];
+
+/// The per-point columns ("times" to "rest"), whose extent per chunk the "chunk extents"
+/// column records so a reader can step over a chunk it does not want.
+const POINT_COLUMNS: usize = 11;
 
 /// Float tags: how a float is coded against the previous value of its field.
 const FLOAT_SAME: u8 = 0;
@@ -178,6 +184,7 @@ fn get_delta(ints: &mut Cursor<'_>, prev: u64) -> Result<u64, BlockError> {
 struct Columns {
     series: Vec<u8>,
     counts: Vec<u8>,
+    extents: Vec<u8>,
     times: Vec<u8>,
     starts: Vec<u8>,
     shapes: Vec<u8>,
@@ -192,6 +199,23 @@ struct Columns {
 }
 
 impl Columns {
+    /// The lengths of the per-point columns, in [`SECTIONS`] order from "times" on.
+    fn point_columns(&self) -> [usize; POINT_COLUMNS] {
+        [
+            self.times.len(),
+            self.starts.len(),
+            self.shapes.len(),
+            self.ints.len(),
+            self.buckets.len(),
+            self.float_tags.len(),
+            self.floats.len(),
+            self.exemplar_counts.len(),
+            self.exemplars.len(),
+            self.exemplar_ids.len(),
+            self.rest.len(),
+        ]
+    }
+
     fn float(&mut self, prev: &mut f64, v: f64) {
         put_float(&mut self.float_tags, &mut self.floats, *prev, v);
         *prev = v;
@@ -386,6 +410,7 @@ pub(crate) fn encode(
         put_varint(&mut c.series, chunk.canonical.len() as u64);
         c.series.extend_from_slice(chunk.canonical);
         put_varint(&mut c.counts, chunk.points.len() as u64);
+        let before = c.point_columns();
         let mut state = State::default();
         let mut first = true;
         let mut time = |c: &mut Columns, state: &mut State, t: u64| {
@@ -567,11 +592,15 @@ pub(crate) fn encode(
                 }
             }
         }
+        for (after, before) in c.point_columns().into_iter().zip(before) {
+            put_varint(&mut c.extents, (after - before) as u64);
+        }
     }
     let mut out = SectionWriter::new(zstd);
-    let columns: [&Vec<u8>; 13] = [
+    let columns: [&Vec<u8>; 14] = [
         &c.series,
         &c.counts,
+        &c.extents,
         &c.times,
         &c.starts,
         &c.shapes,
@@ -606,7 +635,8 @@ pub(crate) fn encode(
 /// A decoded block's series: canonical encodings and (if asked for) points, in block order.
 pub(crate) struct DecodedSeries {
     pub canonical: Vec<u8>,
-    pub series: MetricSeries,
+    /// The series and its points, for a chunk that was wanted.
+    pub series: Option<MetricSeries>,
     pub points: Option<MetricPoints>,
 }
 
@@ -638,9 +668,9 @@ pub(crate) fn series_times(
     header: &BlockHeader,
     payload: &[u8],
 ) -> Result<Vec<SeriesTimes>, BlockError> {
-    let sections = Sections::read(payload, 3)?;
+    let sections = Sections::read(payload, 4)?;
     let (series, counts) = read_series(header, &sections)?;
-    let mut times = Cursor::new(&sections.0[2], "times");
+    let mut times = Cursor::new(&sections.0[3], "times");
     let mut out = Vec::with_capacity(series.len());
     for (canonical, count) in series.into_iter().zip(counts) {
         let mut state = State::default();
@@ -684,6 +714,9 @@ fn read_series<'s>(
     Ok((canonical, counts))
 }
 
+/// A column longer than this is damage.
+const MAX_SECTION: usize = 1 << 30;
+
 /// More points than this in one block is damage.
 const MAX_POINTS: usize = 1 << 26;
 
@@ -718,23 +751,54 @@ pub(crate) fn decode(
     let sections = Sections::read(payload, SECTIONS.len())?;
     let (series, counts) = read_series(header, &sections)?;
     let s = &sections.0;
-    let mut times = Cursor::new(&s[2], "times");
-    let mut starts = Cursor::new(&s[3], "start times");
-    let mut shapes = Cursor::new(&s[4], "shapes");
-    let mut ints = Cursor::new(&s[5], "integers");
-    let mut bucket_cursor = Cursor::new(&s[6], "bucket counts");
-    let mut tags = Cursor::new(&s[7], "float tags");
-    let mut floats = Cursor::new(&s[8], "floats");
-    let mut exemplar_counts = Cursor::new(&s[9], "exemplar counts");
-    let mut exemplars = Cursor::new(&s[10], "exemplars");
-    let mut ids = Cursor::new(&s[11], "exemplar ids");
-    let mut rest = Cursor::new(&s[12], "rest");
+    let mut times = Cursor::new(&s[3], "times");
+    let mut starts = Cursor::new(&s[4], "start times");
+    let mut shapes = Cursor::new(&s[5], "shapes");
+    let mut ints = Cursor::new(&s[6], "integers");
+    let mut bucket_cursor = Cursor::new(&s[7], "bucket counts");
+    let mut tags = Cursor::new(&s[8], "float tags");
+    let mut floats = Cursor::new(&s[9], "floats");
+    let mut exemplar_counts = Cursor::new(&s[10], "exemplar counts");
+    let mut exemplars = Cursor::new(&s[11], "exemplars");
+    let mut ids = Cursor::new(&s[12], "exemplar ids");
+    let mut rest = Cursor::new(&s[13], "rest");
     let mut out = Vec::with_capacity(series.len());
     let (mut min_seen, mut max_seen) = (u64::MAX, 0);
+    let mut extents = Cursor::new(&s[2], "chunk extents");
+    let mut skipped = false;
     for (position, (canonical, count)) in series.into_iter().zip(counts).enumerate() {
+        let mut extent = [0usize; POINT_COLUMNS];
+        for e in &mut extent {
+            *e = extents.index(MAX_SECTION)?;
+        }
+        let mut cursors = [
+            &mut times,
+            &mut starts,
+            &mut shapes,
+            &mut ints,
+            &mut bucket_cursor,
+            &mut tags,
+            &mut floats,
+            &mut exemplar_counts,
+            &mut exemplars,
+            &mut ids,
+            &mut rest,
+        ];
+        if !wanted(position) {
+            // An unwanted chunk is stepped over, column by column.
+            for (cursor, len) in cursors.iter_mut().zip(extent) {
+                cursor.bytes(len)?;
+            }
+            out.push(DecodedSeries {
+                canonical: canonical.to_vec(),
+                series: None,
+                points: None,
+            });
+            skipped = true;
+            continue;
+        }
+        let starts_at = cursors.each_ref().map(|c| c.position());
         let decoded = MetricSeries::from_canonical(canonical)?;
-        // An unwanted series' columns are read past without keeping its points.
-        let keep = wanted(position);
         let mut state = State::default();
         let mut points = decoded.kind.no_points();
         let mut bucket_lens = Vec::new();
@@ -769,9 +833,7 @@ pub(crate) fn decode(
                     p.time_unix_nano = time;
                     p.start_time_unix_nano = start;
                     p.exemplars = point_exemplars;
-                    if keep {
-                        list.push(p);
-                    }
+                    list.push(p);
                 }
                 MetricPoints::Histogram(list) => {
                     let mut p = HistogramDataPoint::decode(rest_bytes).map_err(bad)?;
@@ -797,9 +859,7 @@ pub(crate) fn decode(
                     p.time_unix_nano = time;
                     p.start_time_unix_nano = start;
                     p.exemplars = point_exemplars;
-                    if keep {
-                        list.push(p);
-                    }
+                    list.push(p);
                 }
                 MetricPoints::ExponentialHistogram(list) => {
                     let mut p = ExponentialHistogramDataPoint::decode(rest_bytes).map_err(bad)?;
@@ -845,9 +905,7 @@ pub(crate) fn decode(
                         .wrapping_add(p.zero_count)
                         .wrapping_add(buckets(&p.positive))
                         .wrapping_add(buckets(&p.negative));
-                    if keep {
-                        list.push(p);
-                    }
+                    list.push(p);
                 }
                 MetricPoints::Summary(list) => {
                     let mut p = SummaryDataPoint::decode(rest_bytes).map_err(bad)?;
@@ -886,9 +944,7 @@ pub(crate) fn decode(
                     if !point_exemplars.is_empty() {
                         return Err(BlockError("a summary point holds exemplars".into()));
                     }
-                    if keep {
-                        list.push(p);
-                    }
+                    list.push(p);
                 }
             }
             state.time = time;
@@ -901,13 +957,36 @@ pub(crate) fn decode(
                 p.bucket_counts = counts;
             }
         }
+        let ends_at = [
+            &times,
+            &starts,
+            &shapes,
+            &ints,
+            &bucket_cursor,
+            &tags,
+            &floats,
+            &exemplar_counts,
+            &exemplars,
+            &ids,
+            &rest,
+        ]
+        .map(|c| c.position());
+        for ((end, start), len) in ends_at.iter().zip(starts_at).zip(extent) {
+            if end - start != len {
+                return Err(BlockError(format!(
+                    "a chunk takes {} bytes of a column whose extent says {len}",
+                    end - start
+                )));
+            }
+        }
         out.push(DecodedSeries {
             canonical: canonical.to_vec(),
-            points: keep.then_some(points),
-            series: decoded,
+            points: Some(points),
+            series: Some(decoded),
         });
     }
     for cursor in [
+        &extents,
         &times,
         &starts,
         &shapes,
@@ -922,7 +1001,10 @@ pub(crate) fn decode(
     ] {
         cursor.finish()?;
     }
-    if header.item_count > 0 && (min_seen, max_seen) != (header.min_time, header.max_time) {
+    if header.item_count > 0
+        && !skipped
+        && (min_seen, max_seen) != (header.min_time, header.max_time)
+    {
         return Err(BlockError(format!(
             "the points are timed {min_seen}..={max_seen} but the header says {}..={}",
             header.min_time, header.max_time
@@ -968,7 +1050,7 @@ pub(crate) fn decode_all(
     let mut groups: Vec<ResourceMetrics> = Vec::new();
     let mut index: rustc_hash::FxHashMap<Vec<u8>, usize> = Default::default();
     for decoded in decode(header, payload, |_| true)? {
-        let series = decoded.series;
+        let series = decoded.series.expect("every series wanted");
         let points = decoded.points.expect("every series wanted");
         if points.is_empty() {
             continue;

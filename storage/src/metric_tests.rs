@@ -774,9 +774,17 @@ proptest! {
         let decoded = metric_block::decode(&header, &payload, |_| true).unwrap();
         prop_assert_eq!(decoded.len(), chunks.len());
         for ((d, points), series) in decoded.iter().zip(&chunks).zip(&series) {
-            prop_assert_eq!(&d.series, series);
+            prop_assert_eq!(d.series.as_ref().unwrap(), series);
             // Bytes, so that NaNs compare equal when their bits are.
             prop_assert_eq!(points_of(d.points.as_ref().unwrap()), points_of(points));
+        }
+        // Only the chunks asked for are decoded; the others are stepped over.
+        let some = metric_block::decode(&header, &payload, |i| i % 2 == 1).unwrap();
+        for (i, (d, points)) in some.iter().zip(&chunks).enumerate() {
+            prop_assert_eq!(d.points.is_some(), i % 2 == 1);
+            if let Some(got) = &d.points {
+                prop_assert_eq!(points_of(got), points_of(points));
+            }
         }
         let times = metric_block::series_times(&header, &payload).unwrap();
         for ((_, times), points) in times.iter().zip(&chunks) {
