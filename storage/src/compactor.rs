@@ -1,6 +1,7 @@
 //! The compactor: a background thread that rewrites a partition's row blocks (codec 1, as the
-//! writer stores requests) into columnar span blocks (codec 2) grouped by trace, the way Tempo
-//! turns its WAL into blocks.
+//! writer stores requests) into columnar blocks: spans grouped by trace (codec 2), the way Tempo
+//! turns its WAL into blocks; log records in time order (codec 3); metric points in per-series
+//! chunks (codec 4), numbering the series new to the partition in its catalog.
 //!
 //! A partition is compacted once its row blocks have been left alone for the idle delay, or
 //! sooner when they add up to a run's worth of bytes. A run: rotate the partition's files

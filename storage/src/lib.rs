@@ -14,7 +14,9 @@
 //! trait describing a signal's OTLP groups, implemented in `traces`, `metrics`, `logs`),
 //! `index` (the shared, reopenable redb database), `writer` (group commit and recovery from
 //! failed writes), `reader` (time-range reads), `faults` (fault injection for the crate's
-//! tests). This file holds the public API only.
+//! tests); the compactor and each signal's columnar codec and queries (`span_block` and
+//! `trace_index`, `log_block` and `log_index`, `metric_block`, `metric_index` and
+//! `metric_query`). This file holds the public API only.
 
 mod block;
 mod bloom;
@@ -618,7 +620,7 @@ impl Store {
         })
     }
 
-    /// Uncompressed bytes of trace row blocks waiting for the compactor: 0 once it has caught
+    /// Uncompressed bytes of row blocks waiting for the compactor: 0 once it has caught
     /// up. With compaction off nothing is compacted and this only grows.
     pub fn compaction_backlog(&self) -> u64 {
         self.inner.compaction.backlog()

@@ -13,7 +13,8 @@
 //! aligned by bucket index before taking deltas. Exemplars keep their trace and span ids raw.
 //! Whatever no column holds (flags, min/max, zero threshold, exemplar attributes) is the point's
 //! protobuf with the columned fields cleared, identical from point to point in the common case.
-//! Every column is then its own zstd frame. Every OTLP field comes back; the byte layout is in
+//! Each chunk's extent in every per-point column is recorded, so a reader steps over the chunks
+//! of series it does not want without parsing them. Every column is then its own zstd frame. Every OTLP field comes back; the byte layout is in
 //! `docs/format.md`, "Codec 4". This module must never touch files or the database, and never
 //! panic on bad bytes.
 
@@ -36,13 +37,15 @@ pub(crate) const CODEC_METRIC_CHUNKS: u8 = 4;
 pub(crate) const MAX_POINTS_PER_BLOCK: usize = 65_536;
 
 /// The sections of a codec-4 payload, in order (`docs/format.md`, "Codec 4").
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 14] = [
     "series",
     "point counts",
+    "chunk extents",
     "times",
     "start times",
     "shapes",
     "integers",
+    "bucket counts",
     "float tags",
     "floats",
     "exemplar counts",
@@ -50,6 +53,10 @@ const SECTIONS: [&str; 12] = [
     "exemplar ids",
     "rest",
 ];
+
+/// The per-point columns ("times" to "rest"), whose extent per chunk the "chunk extents"
+/// column records so a reader can step over a chunk it does not want.
+const POINT_COLUMNS: usize = 11;
 
 /// Float tags: how a float is coded against the previous value of its field.
 const FLOAT_SAME: u8 = 0;
@@ -59,6 +66,9 @@ const FLOAT_DECIMAL: u8 = 2;
 const MAX_DECIMALS: u8 = 12;
 const FLOAT_XOR: u8 = FLOAT_DECIMAL + MAX_DECIMALS;
 const FLOAT_RAW: u8 = FLOAT_XOR + 1;
+/// The difference of the two values' bits as `i64`: for a growing sum, often a byte shorter
+/// than their XOR.
+const FLOAT_BITS_DELTA: u8 = FLOAT_RAW + 1;
 
 /// Shape bits.
 const NUMBER_INT: u64 = 1;
@@ -105,6 +115,12 @@ fn put_float(tags: &mut Vec<u8>, out: &mut Vec<u8>, prev: f64, v: f64) {
     let mut bytes = Vec::new();
     put_varint(&mut bytes, xor);
     consider(FLOAT_XOR, bytes);
+    let mut bytes = Vec::new();
+    put_varint(
+        &mut bytes,
+        zigzag(v.to_bits().wrapping_sub(prev.to_bits()) as i64),
+    );
+    consider(FLOAT_BITS_DELTA, bytes);
     if v.is_finite() && v.abs() < EXACT && prev.is_finite() && prev.abs() < EXACT {
         if v.fract() == 0.0 && prev.fract() == 0.0 {
             let delta = (v as i64).wrapping_sub(prev as i64);
@@ -135,6 +151,10 @@ fn get_float(tags: &mut Cursor<'_>, floats: &mut Cursor<'_>, prev: f64) -> Resul
         FLOAT_INTEGER => (prev as i64).wrapping_add(unzigzag(floats.varint()?)) as f64,
         FLOAT_XOR => f64::from_bits(prev.to_bits() ^ floats.varint()?),
         FLOAT_RAW => f64::from_le_bytes(floats.fixed::<8>()?),
+        FLOAT_BITS_DELTA => f64::from_bits(
+            prev.to_bits()
+                .wrapping_add(unzigzag(floats.varint()?) as u64),
+        ),
         tag if (FLOAT_DECIMAL..FLOAT_XOR).contains(&tag) => {
             let e = usize::from(tag - FLOAT_DECIMAL + 1);
             from_mantissa(
@@ -144,6 +164,11 @@ fn get_float(tags: &mut Cursor<'_>, floats: &mut Cursor<'_>, prev: f64) -> Resul
         }
         other => return Err(BlockError(format!("unknown float tag {other}"))),
     })
+}
+
+/// The wrapping sum of bucket counts.
+fn sum_of(counts: &[u64]) -> u64 {
+    counts.iter().fold(0, |a, b| a.wrapping_add(*b))
 }
 
 fn put_delta(out: &mut Vec<u8>, prev: u64, v: u64) {
@@ -159,10 +184,12 @@ fn get_delta(ints: &mut Cursor<'_>, prev: u64) -> Result<u64, BlockError> {
 struct Columns {
     series: Vec<u8>,
     counts: Vec<u8>,
+    extents: Vec<u8>,
     times: Vec<u8>,
     starts: Vec<u8>,
     shapes: Vec<u8>,
     ints: Vec<u8>,
+    buckets: Vec<u8>,
     float_tags: Vec<u8>,
     floats: Vec<u8>,
     exemplar_counts: Vec<u8>,
@@ -172,6 +199,23 @@ struct Columns {
 }
 
 impl Columns {
+    /// The lengths of the per-point columns, in [`SECTIONS`] order from "times" on.
+    fn point_columns(&self) -> [usize; POINT_COLUMNS] {
+        [
+            self.times.len(),
+            self.starts.len(),
+            self.shapes.len(),
+            self.ints.len(),
+            self.buckets.len(),
+            self.float_tags.len(),
+            self.floats.len(),
+            self.exemplar_counts.len(),
+            self.exemplars.len(),
+            self.exemplar_ids.len(),
+            self.rest.len(),
+        ]
+    }
+
     fn float(&mut self, prev: &mut f64, v: f64) {
         put_float(&mut self.float_tags, &mut self.floats, *prev, v);
         *prev = v;
@@ -228,7 +272,6 @@ struct State {
     count: u64,
     sum: f64,
     bounds: Vec<f64>,
-    buckets: Vec<u64>,
     scale: u64,
     zero_count: u64,
     positive: (u64, Vec<u64>),
@@ -291,6 +334,49 @@ fn get_buckets(
     Ok((offset, counts))
 }
 
+/// A histogram chunk's bucket counts, bucket by bucket ("per-bucket columns"): for bucket 0
+/// every point's count, then bucket 1's, and so on (a point with fewer buckets is skipped),
+/// each as the zigzag varint of its difference to the previous point's count of the same
+/// bucket (0 if that point had none). A bucket's counts change alike from point to point, so
+/// they compress far better side by side than point by point.
+fn put_bucket_columns(out: &mut Vec<u8>, points: &[&[u64]]) {
+    let buckets = points.iter().map(|p| p.len()).max().unwrap_or(0);
+    for j in 0..buckets {
+        for (i, counts) in points.iter().enumerate() {
+            if let Some(count) = counts.get(j) {
+                let prev = i
+                    .checked_sub(1)
+                    .and_then(|i| points[i].get(j))
+                    .copied()
+                    .unwrap_or(0);
+                put_delta(out, prev, *count);
+            }
+        }
+    }
+}
+
+fn get_bucket_columns(
+    cursor: &mut Cursor<'_>,
+    lens: &[usize],
+) -> Result<Vec<Vec<u64>>, BlockError> {
+    let mut points: Vec<Vec<u64>> = lens.iter().map(|len| Vec::with_capacity(*len)).collect();
+    let buckets = lens.iter().copied().max().unwrap_or(0);
+    for j in 0..buckets {
+        for i in 0..points.len() {
+            if lens[i] > j {
+                let prev = i
+                    .checked_sub(1)
+                    .and_then(|i| points[i].get(j))
+                    .copied()
+                    .unwrap_or(0);
+                let count = get_delta(cursor, prev)?;
+                points[i].push(count);
+            }
+        }
+    }
+    Ok(points)
+}
+
 /// More buckets, bounds or quantiles than this in one point is damage.
 const MAX_BUCKETS: usize = 1 << 16;
 
@@ -324,6 +410,7 @@ pub(crate) fn encode(
         put_varint(&mut c.series, chunk.canonical.len() as u64);
         c.series.extend_from_slice(chunk.canonical);
         put_varint(&mut c.counts, chunk.points.len() as u64);
+        let before = c.point_columns();
         let mut state = State::default();
         let mut first = true;
         let mut time = |c: &mut Columns, state: &mut State, t: u64| {
@@ -383,7 +470,8 @@ pub(crate) fn encode(
                     let shape = if p.sum.is_some() { HAS_SUM } else { 0 }
                         | if new_bounds { NEW_BOUNDS } else { 0 };
                     put_varint(&mut c.shapes, shape);
-                    c.delta(&mut state.count, p.count);
+                    // The count is (almost always) the buckets' sum: store the difference.
+                    put_delta(&mut c.ints, sum_of(&p.bucket_counts), p.count);
                     if let Some(sum) = p.sum {
                         c.float(&mut state.sum, sum);
                     }
@@ -396,14 +484,6 @@ pub(crate) fn encode(
                         state.bounds.clone_from(&p.explicit_bounds);
                     }
                     put_varint(&mut c.ints, p.bucket_counts.len() as u64);
-                    for (i, count) in p.bucket_counts.iter().enumerate() {
-                        put_delta(
-                            &mut c.ints,
-                            state.buckets.get(i).copied().unwrap_or(0),
-                            *count,
-                        );
-                    }
-                    state.buckets.clone_from(&p.bucket_counts);
                     c.exemplars(p.time_unix_nano, &p.exemplars);
                     c.rest(&HistogramDataPoint {
                         flags: p.flags,
@@ -414,6 +494,8 @@ pub(crate) fn encode(
                     state.time = p.time_unix_nano;
                     state.start = p.start_time_unix_nano;
                 }
+                let counts: Vec<&[u64]> = points.iter().map(|p| &p.bucket_counts[..]).collect();
+                put_bucket_columns(&mut c.buckets, &counts);
             }
             MetricPoints::ExponentialHistogram(points) => {
                 for p in points {
@@ -436,7 +518,13 @@ pub(crate) fn encode(
                             0
                         };
                     put_varint(&mut c.shapes, shape);
-                    c.delta(&mut state.count, p.count);
+                    let buckets =
+                        |b: &Option<Buckets>| b.as_ref().map_or(0, |b| sum_of(&b.bucket_counts));
+                    let total = p
+                        .zero_count
+                        .wrapping_add(buckets(&p.positive))
+                        .wrapping_add(buckets(&p.negative));
+                    put_delta(&mut c.ints, total, p.count);
                     if let Some(sum) = p.sum {
                         c.float(&mut state.sum, sum);
                     }
@@ -504,15 +592,20 @@ pub(crate) fn encode(
                 }
             }
         }
+        for (after, before) in c.point_columns().into_iter().zip(before) {
+            put_varint(&mut c.extents, (after - before) as u64);
+        }
     }
     let mut out = SectionWriter::new(zstd);
-    let columns: [&Vec<u8>; 12] = [
+    let columns: [&Vec<u8>; 14] = [
         &c.series,
         &c.counts,
+        &c.extents,
         &c.times,
         &c.starts,
         &c.shapes,
         &c.ints,
+        &c.buckets,
         &c.float_tags,
         &c.floats,
         &c.exemplar_counts,
@@ -542,7 +635,8 @@ pub(crate) fn encode(
 /// A decoded block's series: canonical encodings and (if asked for) points, in block order.
 pub(crate) struct DecodedSeries {
     pub canonical: Vec<u8>,
-    pub series: MetricSeries,
+    /// The series and its points, for a chunk that was wanted.
+    pub series: Option<MetricSeries>,
     pub points: Option<MetricPoints>,
 }
 
@@ -574,9 +668,9 @@ pub(crate) fn series_times(
     header: &BlockHeader,
     payload: &[u8],
 ) -> Result<Vec<SeriesTimes>, BlockError> {
-    let sections = Sections::read(payload, 3)?;
+    let sections = Sections::read(payload, 4)?;
     let (series, counts) = read_series(header, &sections)?;
-    let mut times = Cursor::new(&sections.0[2], "times");
+    let mut times = Cursor::new(&sections.0[3], "times");
     let mut out = Vec::with_capacity(series.len());
     for (canonical, count) in series.into_iter().zip(counts) {
         let mut state = State::default();
@@ -620,6 +714,9 @@ fn read_series<'s>(
     Ok((canonical, counts))
 }
 
+/// A column longer than this is damage.
+const MAX_SECTION: usize = 1 << 30;
+
 /// More points than this in one block is damage.
 const MAX_POINTS: usize = 1 << 26;
 
@@ -654,22 +751,57 @@ pub(crate) fn decode(
     let sections = Sections::read(payload, SECTIONS.len())?;
     let (series, counts) = read_series(header, &sections)?;
     let s = &sections.0;
-    let mut times = Cursor::new(&s[2], "times");
-    let mut starts = Cursor::new(&s[3], "start times");
-    let mut shapes = Cursor::new(&s[4], "shapes");
-    let mut ints = Cursor::new(&s[5], "integers");
-    let mut tags = Cursor::new(&s[6], "float tags");
-    let mut floats = Cursor::new(&s[7], "floats");
-    let mut exemplar_counts = Cursor::new(&s[8], "exemplar counts");
-    let mut exemplars = Cursor::new(&s[9], "exemplars");
-    let mut ids = Cursor::new(&s[10], "exemplar ids");
-    let mut rest = Cursor::new(&s[11], "rest");
+    let mut times = Cursor::new(&s[3], "times");
+    let mut starts = Cursor::new(&s[4], "start times");
+    let mut shapes = Cursor::new(&s[5], "shapes");
+    let mut ints = Cursor::new(&s[6], "integers");
+    let mut bucket_cursor = Cursor::new(&s[7], "bucket counts");
+    let mut tags = Cursor::new(&s[8], "float tags");
+    let mut floats = Cursor::new(&s[9], "floats");
+    let mut exemplar_counts = Cursor::new(&s[10], "exemplar counts");
+    let mut exemplars = Cursor::new(&s[11], "exemplars");
+    let mut ids = Cursor::new(&s[12], "exemplar ids");
+    let mut rest = Cursor::new(&s[13], "rest");
     let mut out = Vec::with_capacity(series.len());
     let (mut min_seen, mut max_seen) = (u64::MAX, 0);
+    let mut extents = Cursor::new(&s[2], "chunk extents");
+    let mut skipped = false;
     for (position, (canonical, count)) in series.into_iter().zip(counts).enumerate() {
+        let mut extent = [0usize; POINT_COLUMNS];
+        for e in &mut extent {
+            *e = extents.index(MAX_SECTION)?;
+        }
+        let mut cursors = [
+            &mut times,
+            &mut starts,
+            &mut shapes,
+            &mut ints,
+            &mut bucket_cursor,
+            &mut tags,
+            &mut floats,
+            &mut exemplar_counts,
+            &mut exemplars,
+            &mut ids,
+            &mut rest,
+        ];
+        if !wanted(position) {
+            // An unwanted chunk is stepped over, column by column.
+            for (cursor, len) in cursors.iter_mut().zip(extent) {
+                cursor.bytes(len)?;
+            }
+            out.push(DecodedSeries {
+                canonical: canonical.to_vec(),
+                series: None,
+                points: None,
+            });
+            skipped = true;
+            continue;
+        }
+        let starts_at = cursors.each_ref().map(|c| c.position());
         let decoded = MetricSeries::from_canonical(canonical)?;
         let mut state = State::default();
         let mut points = decoded.kind.no_points();
+        let mut bucket_lens = Vec::new();
         for i in 0..count {
             let time = next_time(&mut times, header, &mut state, i == 0)?;
             min_seen = min_seen.min(time);
@@ -708,8 +840,8 @@ pub(crate) fn decode(
                     if shape > (HAS_SUM | NEW_BOUNDS) {
                         return Err(BlockError(format!("unknown histogram shape {shape}")));
                     }
-                    state.count = get_delta(&mut ints, state.count)?;
-                    p.count = state.count;
+                    p.count = unzigzag(ints.varint()?) as u64;
+
                     if shape & HAS_SUM != 0 {
                         p.sum = Some(float(&mut state.sum)?);
                     }
@@ -723,16 +855,7 @@ pub(crate) fn decode(
                         state.bounds = bounds;
                     }
                     p.explicit_bounds.clone_from(&state.bounds);
-                    let len = ints.index(MAX_BUCKETS)?;
-                    let mut buckets = Vec::with_capacity(len);
-                    for i in 0..len {
-                        buckets.push(get_delta(
-                            &mut ints,
-                            state.buckets.get(i).copied().unwrap_or(0),
-                        )?);
-                    }
-                    state.buckets.clone_from(&buckets);
-                    p.bucket_counts = buckets;
+                    bucket_lens.push(ints.index(MAX_BUCKETS)?);
                     p.time_unix_nano = time;
                     p.start_time_unix_nano = start;
                     p.exemplars = point_exemplars;
@@ -743,8 +866,8 @@ pub(crate) fn decode(
                     if shape > (HAS_SUM | HAS_POSITIVE | HAS_NEGATIVE) {
                         return Err(BlockError(format!("unknown exponential shape {shape}")));
                     }
-                    state.count = get_delta(&mut ints, state.count)?;
-                    p.count = state.count;
+                    let residual = unzigzag(ints.varint()?) as u64;
+
                     if shape & HAS_SUM != 0 {
                         p.sum = Some(float(&mut state.sum)?);
                     }
@@ -776,6 +899,12 @@ pub(crate) fn decode(
                     p.time_unix_nano = time;
                     p.start_time_unix_nano = start;
                     p.exemplars = point_exemplars;
+                    let buckets =
+                        |b: &Option<Buckets>| b.as_ref().map_or(0, |b| sum_of(&b.bucket_counts));
+                    p.count = residual
+                        .wrapping_add(p.zero_count)
+                        .wrapping_add(buckets(&p.positive))
+                        .wrapping_add(buckets(&p.negative));
                     list.push(p);
                 }
                 MetricPoints::Summary(list) => {
@@ -821,17 +950,48 @@ pub(crate) fn decode(
             state.time = time;
             state.start = start;
         }
+        if let MetricPoints::Histogram(list) = &mut points {
+            let counts = get_bucket_columns(&mut bucket_cursor, &bucket_lens)?;
+            for (p, counts) in list.iter_mut().zip(counts) {
+                p.count = p.count.wrapping_add(sum_of(&counts));
+                p.bucket_counts = counts;
+            }
+        }
+        let ends_at = [
+            &times,
+            &starts,
+            &shapes,
+            &ints,
+            &bucket_cursor,
+            &tags,
+            &floats,
+            &exemplar_counts,
+            &exemplars,
+            &ids,
+            &rest,
+        ]
+        .map(|c| c.position());
+        for ((end, start), len) in ends_at.iter().zip(starts_at).zip(extent) {
+            if end - start != len {
+                return Err(BlockError(format!(
+                    "a chunk takes {} bytes of a column whose extent says {len}",
+                    end - start
+                )));
+            }
+        }
         out.push(DecodedSeries {
             canonical: canonical.to_vec(),
-            points: wanted(position).then_some(points),
-            series: decoded,
+            points: Some(points),
+            series: Some(decoded),
         });
     }
     for cursor in [
+        &extents,
         &times,
         &starts,
         &shapes,
         &ints,
+        &bucket_cursor,
         &tags,
         &floats,
         &exemplar_counts,
@@ -841,7 +1001,10 @@ pub(crate) fn decode(
     ] {
         cursor.finish()?;
     }
-    if header.item_count > 0 && (min_seen, max_seen) != (header.min_time, header.max_time) {
+    if header.item_count > 0
+        && !skipped
+        && (min_seen, max_seen) != (header.min_time, header.max_time)
+    {
         return Err(BlockError(format!(
             "the points are timed {min_seen}..={max_seen} but the header says {}..={}",
             header.min_time, header.max_time
@@ -887,7 +1050,7 @@ pub(crate) fn decode_all(
     let mut groups: Vec<ResourceMetrics> = Vec::new();
     let mut index: rustc_hash::FxHashMap<Vec<u8>, usize> = Default::default();
     for decoded in decode(header, payload, |_| true)? {
-        let series = decoded.series;
+        let series = decoded.series.expect("every series wanted");
         let points = decoded.points.expect("every series wanted");
         if points.is_empty() {
             continue;

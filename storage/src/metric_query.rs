@@ -473,16 +473,18 @@ impl<'w> SeriesCollector<'w> {
     ) {
         // Points of one metric mostly repeat a few attribute sets: look those up first.
         let mut local: HashMap<Vec<u8>, Option<usize>> = HashMap::new();
+        let mut key = Vec::new();
         for mut point in points {
             if !keep(point.time()) {
                 continue;
             }
             let attributes = std::mem::take(point.attributes_mut());
-            let local_key: Vec<u8> = attributes
-                .iter()
-                .flat_map(Message::encode_length_delimited_to_vec)
-                .collect();
-            let position = match local.get(&local_key) {
+            key.clear();
+            for kv in &attributes {
+                kv.encode_length_delimited(&mut key)
+                    .expect("a Vec grows as needed");
+            }
+            let position = match local.get(key.as_slice()) {
                 Some(position) => *position,
                 None => {
                     let series = MetricSeries {
@@ -493,7 +495,7 @@ impl<'w> SeriesCollector<'w> {
                     let position = self
                         .decide(&canonical, || Ok(series))
                         .expect("building a series cannot fail");
-                    local.insert(local_key, position);
+                    local.insert(key.clone(), position);
                     position
                 }
             };

@@ -774,9 +774,17 @@ proptest! {
         let decoded = metric_block::decode(&header, &payload, |_| true).unwrap();
         prop_assert_eq!(decoded.len(), chunks.len());
         for ((d, points), series) in decoded.iter().zip(&chunks).zip(&series) {
-            prop_assert_eq!(&d.series, series);
+            prop_assert_eq!(d.series.as_ref().unwrap(), series);
             // Bytes, so that NaNs compare equal when their bits are.
             prop_assert_eq!(points_of(d.points.as_ref().unwrap()), points_of(points));
+        }
+        // Only the chunks asked for are decoded; the others are stepped over.
+        let some = metric_block::decode(&header, &payload, |i| i % 2 == 1).unwrap();
+        for (i, (d, points)) in some.iter().zip(&chunks).enumerate() {
+            prop_assert_eq!(d.points.is_some(), i % 2 == 1);
+            if let Some(got) = &d.points {
+                prop_assert_eq!(points_of(got), points_of(points));
+            }
         }
         let times = metric_block::series_times(&header, &payload).unwrap();
         for ((_, times), points) in times.iter().zip(&chunks) {
@@ -965,4 +973,455 @@ impl ShiftForTest for ResourceMetrics {
             }
         }
     }
+}
+
+/// A small deterministic random source for the benchmark's data (splitmix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn log_normal(&mut self, median: f64, sigma: f64) -> f64 {
+        let (u1, u2) = (self.unit().max(1e-12), self.unit());
+        let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        median * (sigma * normal).exp()
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+const DURATION_BOUNDS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// One (route, status) request-duration histogram: route, status, rate, median, then the
+/// cumulative count, sum, min, max and buckets.
+type DurationSeries = (String, i64, f64, f64, u64, f64, f64, f64, [u64; 15]);
+
+/// One instance's cumulative state, as `server/src/workload/metrics.rs` keeps it.
+struct Instance {
+    resource: Resource,
+    next_time: u64,
+    durations: Vec<DurationSeries>,
+    in_flight: Vec<i64>,
+    cpu: [f64; 2],
+    pool_used: i64,
+    memory: f64,
+    orders: Option<[f64; 3]>,
+}
+
+/// What an OpenTelemetry SDK exports every 15 s, modelled on `otelite loadgen`'s metrics:
+/// cumulative request-duration histograms per route and status (15 buckets, min/max, 20 %
+/// with an exemplar), up-down counters, CPU counters, pool gauges, memory, business counters;
+/// timers drifting by up to 5 ms.
+fn sdk_like_exports(
+    instances: &mut [Instance],
+    rng: &mut Rng,
+    interval: u64,
+) -> Vec<ResourceMetrics> {
+    let number = |attributes: Vec<KeyValue>, start: u64, time: u64, v: number_data_point::Value| {
+        NumberDataPoint {
+            attributes,
+            start_time_unix_nano: start,
+            time_unix_nano: time,
+            value: Some(v),
+            ..Default::default()
+        }
+    };
+    let sum = |name: &str, unit: &str, monotonic: bool, points: Vec<NumberDataPoint>| Metric {
+        name: name.into(),
+        description: format!("{name}."),
+        unit: unit.into(),
+        metadata: Vec::new(),
+        data: Some(Data::Sum(Sum {
+            data_points: points,
+            aggregation_temporality: 2,
+            is_monotonic: monotonic,
+        })),
+    };
+    let seconds = interval as f64 / 1e9;
+    let start = BASE - HOUR;
+    instances
+        .iter_mut()
+        .map(|instance| {
+            let time = instance.next_time;
+            instance.next_time += interval + rng.below(5_000_000);
+            let mut histograms = Vec::new();
+            let mut in_flight = Vec::new();
+            for (i, (route, status, rate, median, count, sum, min, max, buckets)) in
+                instance.durations.iter_mut().enumerate()
+            {
+                let new = (*rate * seconds * (0.6 + 0.8 * rng.unit())) as u64;
+                let samples = new.min(32);
+                for sample in 0..samples {
+                    let latency = rng.log_normal(*median, 0.6);
+                    let weight = new / samples + u64::from(sample < new % samples);
+                    buckets[DURATION_BOUNDS.partition_point(|b| *b < latency)] += weight;
+                    *sum += latency * weight as f64;
+                    *min = min.min(latency);
+                    *max = max.max(latency);
+                }
+                *count += new;
+                let exemplars = if *count > 0 && rng.unit() < exemplar_share() {
+                    vec![Exemplar {
+                        time_unix_nano: time - rng.below(interval),
+                        value: Some(exemplar::Value::AsDouble(rng.log_normal(*median, 0.6))),
+                        span_id: rng.bytes(8),
+                        trace_id: rng.bytes(16),
+                        ..Default::default()
+                    }]
+                } else {
+                    Vec::new()
+                };
+                let attributes = vec![
+                    kv("http.request.method", "GET"),
+                    kv("http.route", route),
+                    KeyValue {
+                        key: "http.response.status_code".into(),
+                        value: Some(AnyValue {
+                            value: Some(any_value::Value::IntValue(*status)),
+                        }),
+                        key_strindex: 0,
+                    },
+                ];
+                histograms.push(HistogramDataPoint {
+                    attributes,
+                    start_time_unix_nano: start,
+                    time_unix_nano: time,
+                    count: *count,
+                    sum: Some(*sum),
+                    bucket_counts: buckets.to_vec(),
+                    explicit_bounds: DURATION_BOUNDS.to_vec(),
+                    exemplars,
+                    min: (*count > 0).then_some(*min),
+                    max: (*count > 0).then_some(*max),
+                    ..Default::default()
+                });
+                if *status == 200 {
+                    let v = &mut instance.in_flight[i / 2];
+                    *v = (*v + rng.below(5) as i64 - 2).max(0);
+                    in_flight.push(number(
+                        vec![kv("http.route", route)],
+                        start,
+                        time,
+                        number_data_point::Value::AsInt(*v),
+                    ));
+                }
+            }
+            instance.cpu[0] += seconds * (0.15 + 0.3 * rng.unit());
+            instance.cpu[1] += seconds * (0.02 + 0.05 * rng.unit());
+            instance.pool_used = (instance.pool_used + rng.below(5) as i64 - 2).clamp(0, 20);
+            instance.memory = (instance.memory * (0.97 + 0.06 * rng.unit())).clamp(150e6, 900e6);
+            let mut metrics = vec![
+                Metric {
+                    name: "http.server.request.duration".into(),
+                    description: "Duration of requests served.".into(),
+                    unit: "s".into(),
+                    metadata: Vec::new(),
+                    data: Some(Data::Histogram(Histogram {
+                        data_points: histograms,
+                        aggregation_temporality: 2,
+                    })),
+                },
+                sum("http.server.active_requests", "{request}", false, in_flight),
+                sum(
+                    "process.cpu.time",
+                    "s",
+                    true,
+                    ["user", "system"]
+                        .iter()
+                        .zip(instance.cpu)
+                        .map(|(mode, v)| {
+                            number(
+                                vec![kv("cpu.mode", mode)],
+                                start,
+                                time,
+                                number_data_point::Value::AsDouble(v),
+                            )
+                        })
+                        .collect(),
+                ),
+                sum(
+                    "db.client.connection.count",
+                    "{connection}",
+                    false,
+                    [
+                        ("used", instance.pool_used),
+                        ("idle", 20 - instance.pool_used),
+                    ]
+                    .iter()
+                    .map(|(state, v)| {
+                        number(
+                            vec![
+                                kv("db.client.connection.pool.name", "db"),
+                                kv("db.client.connection.state", state),
+                            ],
+                            start,
+                            time,
+                            number_data_point::Value::AsInt(*v),
+                        )
+                    })
+                    .collect(),
+                ),
+                Metric {
+                    name: "process.memory.usage".into(),
+                    description: "Resident memory of the process.".into(),
+                    unit: "By".into(),
+                    metadata: Vec::new(),
+                    data: Some(Data::Gauge(Gauge {
+                        data_points: vec![number(
+                            Vec::new(),
+                            start,
+                            time,
+                            number_data_point::Value::AsInt(instance.memory as i64),
+                        )],
+                    })),
+                },
+            ];
+            if let Some(orders) = &mut instance.orders {
+                let mut points = Vec::new();
+                for (method, orders) in ["card", "paypal", "invoice"].iter().zip(orders.iter_mut())
+                {
+                    *orders += (seconds * (0.5 + rng.unit())).floor();
+                    points.push(number(
+                        vec![kv("payment.method", method)],
+                        start,
+                        time,
+                        number_data_point::Value::AsDouble(*orders),
+                    ));
+                }
+                metrics.push(sum("app.orders.placed", "{order}", true, points));
+            }
+            ResourceMetrics {
+                resource: Some(instance.resource.clone()),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(InstrumentationScope {
+                        name: "io.opentelemetry.http".into(),
+                        version: "1.28.0".into(),
+                        ..Default::default()
+                    }),
+                    metrics,
+                    schema_url: String::new(),
+                }],
+                schema_url: "https://opentelemetry.io/schemas/1.28.0".into(),
+            }
+        })
+        .collect()
+}
+
+/// The share of histogram points with an exemplar: 0.2 as the load generator sends them, or
+/// `OTELITE_BENCH_EXEMPLARS` (0 measures what Prometheus quotes: samples without exemplars).
+fn exemplar_share() -> f64 {
+    std::env::var("OTELITE_BENCH_EXEMPLARS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.2)
+}
+
+/// Prometheus samples of a data point: 1 for a number, buckets + 2 for a histogram (each
+/// bound's and +Inf's `_bucket`, `_sum`, `_count`), quantiles + 2 for a summary.
+fn prometheus_samples(groups: &[ResourceMetrics]) -> u64 {
+    let mut samples = 0;
+    for metric in groups
+        .iter()
+        .flat_map(|g| &g.scope_metrics)
+        .flat_map(|s| &s.metrics)
+    {
+        samples += match metric.data.as_ref().unwrap() {
+            Data::Gauge(g) => g.data_points.len() as u64,
+            Data::Sum(s) => s.data_points.len() as u64,
+            Data::Histogram(h) => h
+                .data_points
+                .iter()
+                .map(|p| p.explicit_bounds.len() as u64 + 3)
+                .sum(),
+            Data::ExponentialHistogram(h) => h
+                .data_points
+                .iter()
+                .map(|p| {
+                    p.positive
+                        .as_ref()
+                        .map_or(0, |b| b.bucket_counts.len() as u64)
+                        + 3
+                })
+                .sum(),
+            Data::Summary(s) => s
+                .data_points
+                .iter()
+                .map(|p| p.quantile_values.len() as u64 + 2)
+                .sum(),
+        };
+    }
+    samples
+}
+
+/// Bytes on disk per Prometheus sample, row blocks and compacted, on ~900 SDK-like series
+/// exported every 15 s for 8 hours. Prints a line for BENCHMARKS.md ("Metrics store").
+/// `cargo test --release -p otelite-storage metrics_bytes_per_sample -- --ignored --nocapture`
+/// (`OTELITE_BENCH_HOURS` changes the 8 hours, `OTELITE_BENCH_EXEMPLARS` the exemplar share).
+#[test]
+#[ignore = "a benchmark: 8 hours of metrics, a minute or two in release"]
+fn metrics_bytes_per_sample() {
+    const INTERVAL: u64 = 15_000_000_000;
+    let hours: u64 = std::env::var("OTELITE_BENCH_HOURS")
+        .ok()
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(8);
+    let mut rng = Rng(42);
+    let routes = ["/", "/cart", "/cart/{id}", "/checkout", "/product/{id}"];
+    let mut instances = Vec::new();
+    for service in 0..6 {
+        for instance in 0..8 {
+            let mut durations = Vec::new();
+            for (r, route) in routes.iter().enumerate().take(4 + service % 2) {
+                let statuses: &[(i64, f64)] = if route.contains("{id}") {
+                    &[(200, 0.965), (404, 0.03), (500, 0.005)]
+                } else {
+                    &[(200, 0.995), (500, 0.005)]
+                };
+                for (status, share) in statuses {
+                    let median = 0.005 * (1 + r + service) as f64;
+                    durations.push((
+                        route.to_string(),
+                        *status,
+                        40.0 * share,
+                        median,
+                        0,
+                        0.0,
+                        f64::MAX,
+                        0.0,
+                        [0u64; 15],
+                    ));
+                }
+            }
+            let in_flight = vec![0; durations.len()];
+            instances.push(Instance {
+                resource: Resource {
+                    attributes: vec![
+                        kv("service.name", &format!("service-{service}")),
+                        kv("service.namespace", "shop"),
+                        kv("service.instance.id", &format!("{:016x}", rng.next())),
+                        kv("service.version", "1.4.2"),
+                        kv("host.name", &format!("node-{}", instance % 3)),
+                        kv("telemetry.sdk.language", "java"),
+                        kv("telemetry.sdk.name", "opentelemetry"),
+                        kv("telemetry.sdk.version", "1.44.1"),
+                        kv("deployment.environment.name", "production"),
+                    ],
+                    ..Default::default()
+                },
+                next_time: BASE + rng.below(INTERVAL),
+                durations,
+                in_flight,
+                cpu: [0.0; 2],
+                pool_used: 5,
+                memory: 300e6,
+                orders: (service == 1).then_some([0.0; 3]),
+            });
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut points, mut samples) = (0u64, 0u64);
+    {
+        let store = row_store(dir.path());
+        // A batch every 2 minutes of exports, as a collector would forward them.
+        let exports = hours * 3600 * 1_000_000_000 / INTERVAL;
+        let mut batch = Vec::new();
+        for export in 0..exports {
+            let groups = sdk_like_exports(&mut instances, &mut rng, INTERVAL);
+            points += items_of_count(&groups);
+            samples += prometheus_samples(&groups);
+            batch.extend(groups);
+            if export % 8 == 7 || export + 1 == exports {
+                store
+                    .write(Batch::Metrics(std::mem::take(&mut batch)))
+                    .unwrap();
+            }
+        }
+        store.shutdown().unwrap();
+    }
+    let usage = |store: &Store| {
+        let u = store.disk_usage().unwrap();
+        (u.signals[1], u.index)
+    };
+    let row = {
+        let store = row_store(dir.path());
+        let row = usage(&store);
+        store.shutdown().unwrap();
+        row
+    };
+    let started = std::time::Instant::now();
+    let store = compacting(dir.path());
+    wait_for_compaction(&store, Signal::Metrics);
+    let compaction = started.elapsed();
+    store.shutdown().unwrap();
+    drop(store);
+    let store = row_store(dir.path());
+    let compacted = usage(&store);
+    let series = store.metric_series(TimeRange::ALL).unwrap().len();
+    let started = std::time::Instant::now();
+    let listed = store.metric_series(TimeRange::ALL).unwrap().len();
+    let list_time = started.elapsed();
+    let started = std::time::Instant::now();
+    let selected = store.select_metrics(TimeRange::ALL, &mut |_| true).unwrap();
+    let select_time = started.elapsed();
+    let started = std::time::Instant::now();
+    let one = store
+        .select_metrics(TimeRange::ALL, &mut |s| {
+            s.name == "process.memory.usage" && s.resource.attributes[0].value == text("service-3")
+        })
+        .unwrap();
+    let one_time = started.elapsed();
+    assert_eq!(listed, series);
+    assert_eq!(
+        selected.iter().map(|s| s.points.len() as u64).sum::<u64>(),
+        points
+    );
+    assert_eq!(store.stats().unwrap().metric_points, points);
+    let per = |bytes: u64| bytes as f64 / samples as f64;
+    println!(
+        "metrics store: {series} series, {hours} h at 15 s: {points} points, {samples} Prometheus samples ({:.2} per point)",
+        samples as f64 / points as f64
+    );
+    println!(
+        "  row blocks (codec 1): {} B segments + {} B index = {:.3} B/sample ({:.3} without the index)",
+        row.0,
+        row.1,
+        per(row.0 + row.1),
+        per(row.0)
+    );
+    println!(
+        "  compacted (codec 4):  {} B segments + {} B index = {:.3} B/sample ({:.3} without the index), {:.2} B/point; compaction {:.1?}",
+        compacted.0,
+        compacted.1,
+        per(compacted.0 + compacted.1),
+        per(compacted.0),
+        (compacted.0 + compacted.1) as f64 / points as f64,
+        compaction
+    );
+    println!(
+        "  metric_series(all) {list_time:.1?}; select_metrics(all, every series) {select_time:.1?}; select of {} series {one_time:.1?}",
+        one.len()
+    );
+}
+
+fn items_of_count(groups: &[ResourceMetrics]) -> u64 {
+    use crate::signal::SignalGroup;
+    groups.iter().map(SignalGroup::item_count).sum()
 }
