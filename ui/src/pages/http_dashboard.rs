@@ -1,0 +1,5 @@
+use leptos::prelude::*;
+#[component]
+pub fn HttpDashboardPage() -> impl IntoView {
+    view! { <h1>"HTTP"</h1> }
+}

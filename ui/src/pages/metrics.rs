@@ -1,0 +1,5 @@
+use leptos::prelude::*;
+#[component]
+pub fn MetricsPage() -> impl IntoView {
+    view! { <h1>"Metrics"</h1> }
+}
