@@ -4,6 +4,7 @@
 //! virtualised lists share; the token prompt the shell shows when the server asks for one.
 //! Each takes its data as props; the pages own fetching and the URL.
 
+pub mod line_chart;
 pub mod log_detail;
 pub mod log_list;
 pub mod scatter_plot;

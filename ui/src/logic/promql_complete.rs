@@ -398,6 +398,24 @@ pub fn apply(query: &str, site: &Site, suggestion: &Suggestion) -> (String, usiz
     (text, cursor)
 }
 
+/// The byte offset of the `units`th UTF-16 code unit of `text` (how the DOM counts a text
+/// field's cursor), clamped to the text.
+pub fn byte_offset(text: &str, units: usize) -> usize {
+    let mut seen = 0;
+    for (i, c) in text.char_indices() {
+        if seen >= units {
+            return i;
+        }
+        seen += c.len_utf16();
+    }
+    text.len()
+}
+
+/// The UTF-16 offset of byte `byte` of `text`.
+pub fn utf16_offset(text: &str, byte: usize) -> usize {
+    text[..byte.min(text.len())].encode_utf16().count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,6 +426,16 @@ mod tests {
         let query = marked.replacen('|', "", 1);
         let site = site(&query, cursor);
         (query, site)
+    }
+
+    #[test]
+    fn dom_cursors_count_utf16_units() {
+        let text = "up{x=\"é😀\"}";
+        assert_eq!(byte_offset(text, 6), 6);
+        assert_eq!(byte_offset(text, 7), 8);
+        assert_eq!(byte_offset(text, 9), 12);
+        assert_eq!(byte_offset(text, 99), text.len());
+        assert_eq!(utf16_offset(text, 12), 9);
     }
 
     #[test]
