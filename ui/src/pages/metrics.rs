@@ -21,7 +21,7 @@ use crate::app::Location;
 use crate::clock::now_ns;
 use crate::components::line_chart::{ExemplarDot, LineChart};
 use crate::components::time_range_field::TimeRangeField;
-use crate::logic::metric_chart::{ChartSeries, Unit, chart_series};
+use crate::logic::metric_chart::{ChartSeries, chart_series};
 use crate::logic::metric_explorer::{
     ExplorerState, METADATA_PATH, METRIC_NAMES_PATH, MetricEntry, catalog, default_query,
     exemplar_trace_id, exemplars_path, filter_catalog, label_chips, label_values_path, labels_path,
@@ -44,7 +44,8 @@ struct Charted {
     start_ms: i64,
     end_ms: i64,
     step_ms: i64,
-    unit: Unit,
+    /// The query drawn, whose text tells the values' unit.
+    query: String,
     stacked: bool,
 }
 
@@ -138,7 +139,6 @@ pub fn MetricsPage() -> impl IntoView {
         }
         let (path, step_ms) = query_range_path(&query, (start_ns, end_ns));
         let (start_ms, end_ms) = window_ms((start_ns, end_ns));
-        let unit = entries.with_untracked(|e| query_unit(&query, e));
         let exemplar_path = exemplars_path(&query, (start_ns, end_ns));
         status.set(Status::Loading);
         spawn_local(async move {
@@ -157,7 +157,7 @@ pub fn MetricsPage() -> impl IntoView {
                         start_ms,
                         end_ms,
                         step_ms,
-                        unit,
+                        query: query.clone(),
                         stacked: s.stacked,
                     }));
                     status.set(Status::Ready);
@@ -299,6 +299,8 @@ pub fn MetricsPage() -> impl IntoView {
                             charted
                                 .get()
                                 .map(|c| {
+                                    // Tracked: a deep link's chart may come before the list.
+                                    let unit = entries.with(|e| query_unit(&c.query, e));
                                     let empty = c.series.is_empty();
                                     let summary = if c.total > c.series.len() {
                                         format!("{} of {} series shown", c.series.len(), format_count(c.total as u64))
@@ -327,7 +329,7 @@ pub fn MetricsPage() -> impl IntoView {
                                                         start_ms=c.start_ms
                                                         end_ms=c.end_ms
                                                         step_ms=c.step_ms
-                                                        unit=c.unit
+                                                        unit
                                                         stacked=c.stacked
                                                         exemplars=exemplars.get()
                                                         zoom
@@ -479,8 +481,10 @@ fn LabelChips(
                     view! {
                         <div class="label-row">
                             <span class="label-name mono">{label.clone()}</span>
-                            {buttons}
-                            {(more > 0).then(|| view! { <span class="muted">{format!("+{more}")}</span> })}
+                            <span class="label-values">
+                                {buttons}
+                                {(more > 0).then(|| view! { <span class="muted">{format!("+{more}")}</span> })}
+                            </span>
                         </div>
                     }
                 })
