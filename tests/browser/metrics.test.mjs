@@ -7,8 +7,8 @@
 // a counter and a gauge. Then the explorer finds a metric by search, its chips narrow it, a
 // PromQL query typed with autocompletion draws one line per route with a legend and hover
 // values, stacking and drag-to-zoom land in the URL, and an exemplar opens its trace. The HTTP
-// dashboard lists both services with their panels, and a click on a point opens the trace
-// search for that service and route. Screenshots land beside ui.test.mjs's.
+// dashboard lists both services with their headline figures and panels, and a click on a point
+// opens the trace search for that service and route. Screenshots land beside ui.test.mjs's.
 //
 // Needs a running server: OTELITE_UI_URL and OTELITE_OTLP_HTTP_URL (run.sh sets both).
 
@@ -406,6 +406,13 @@ test("HTTP dashboard: every service with its panels, and a point opens the trace
   assert.deepEqual(classes.map((c) => c.trim()).sort(), ['{status_class="2xx"}', '{status_class="4xx"}', '{status_class="5xx"}']);
   const quantiles = await frontend.getByTestId("chart-quantiles").locator(".mc-legend-label").allTextContents();
   assert.deepEqual(quantiles.map((q) => q.trim()), ["p50", "p95", "p99"]);
+  // The headline sums up the hour: 6 of every 68 of the frontend's requests failed with a 5xx.
+  const headline = (id) => frontend.getByTestId(`headline-${id}`).locator(".headline-value");
+  await headline("errors").filter({ hasText: /%$/ }).waitFor({ timeout: 15_000 });
+  assert.match(await headline("errors").textContent(), /^8\.8\d?%$/);
+  await headline("requests").filter({ hasText: /k$/ }).waitFor();
+  assert.match(await headline("requests").textContent(), /^4\.\d+k$/, "about 4,080 requests");
+  await headline("p99").filter({ hasText: /s$/ }).waitFor();
   await page.screenshot({ path: shot("metrics-http"), fullPage: true });
   console.log(`screenshot: ${shot("metrics-http")}`);
 

@@ -203,6 +203,74 @@ pub fn panels(service: &HttpService, route: Option<&str>, step_ms: i64) -> Vec<P
     panels
 }
 
+/// One figure of a service's headline: a name, an instant query over the whole window and the
+/// unit of its single value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Headline {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub query: String,
+    pub unit: Unit,
+}
+
+/// The headline of `service` over the last `span_ms` before the window's end: how many
+/// requests, how many a second, the share of 5xx, the mean and the 99th percentile latency.
+pub fn headlines(service: &HttpService, route: Option<&str>, span_ms: i64) -> Vec<Headline> {
+    let span = promql_duration(span_ms.max(1000) / 1000 * 1000);
+    let mut matchers = vec![format!("job={}", quote(&service.job))];
+    if let (Some(label), Some(route)) = (&service.route_label, route) {
+        matchers.push(format!("{label}={}", quote(route)));
+    }
+    let selector = |suffix: &str, extra: Option<String>| {
+        let mut all = matchers.clone();
+        all.extend(extra);
+        format!("{}_{suffix}{{{}}}", service.family, all.join(", "))
+    };
+    let total = format!("sum(increase({}[{span}]))", selector("count", None));
+    let mut out = vec![
+        Headline {
+            id: "requests",
+            title: "Requests",
+            query: total.clone(),
+            unit: Unit::Plain,
+        },
+        Headline {
+            id: "rps",
+            title: "Requests/s",
+            query: format!("sum(rate({}[{span}]))", selector("count", None)),
+            unit: Unit::PerSecond,
+        },
+    ];
+    if let Some(status) = &service.status_label {
+        let errors = format!(
+            "sum(increase({}[{span}]))",
+            selector("count", Some(format!("{status}=~\"5..\"")))
+        );
+        out.push(Headline {
+            id: "errors",
+            title: "5xx",
+            query: format!("({errors} or vector(0)) / {total}"),
+            unit: Unit::Ratio,
+        });
+    }
+    out.push(Headline {
+        id: "mean",
+        title: "Mean latency",
+        query: format!("sum(increase({}[{span}])) / {total}", selector("sum", None)),
+        unit: Unit::Seconds,
+    });
+    out.push(Headline {
+        id: "p99",
+        title: "p99 latency",
+        query: format!(
+            "histogram_quantile(0.99, sum by (le) (increase({}[{span}])))",
+            selector("bucket", None)
+        ),
+        unit: Unit::Seconds,
+    });
+    out
+}
+
 /// The dashboard's URL state: the time range, and the route picked per service is not kept.
 pub fn dashboard_query(range: SearchRange) -> String {
     let [lookback, start, end] = range.query_pairs();
@@ -365,6 +433,34 @@ mod tests {
         };
         let ids: Vec<&str> = panels(&bare, None, 5_000).iter().map(|p| p.id).collect();
         assert_eq!(ids, ["rps", "latency", "quantiles"]);
+    }
+
+    #[test]
+    fn headlines_sum_up_the_window() {
+        let all = headlines(&shop(), Some("/cart"), 3_600_000);
+        let ids: Vec<&str> = all.iter().map(|h| h.id).collect();
+        assert_eq!(ids, ["requests", "rps", "errors", "mean", "p99"]);
+        let sel = "{job=\"shop/frontend\", http_route=\"/cart\"}";
+        let total = format!("sum(increase({COUNT}{sel}[1h]))");
+        assert_eq!(all[0].query, total);
+        assert_eq!(
+            all[2].query,
+            format!(
+                "(sum(increase({COUNT}{{job=\"shop/frontend\", http_route=\"/cart\", http_response_status_code=~\"5..\"}}[1h])) or vector(0)) / {total}"
+            )
+        );
+        assert_eq!(
+            all[4].query,
+            format!(
+                "histogram_quantile(0.99, sum by (le) (increase(http_server_request_duration_seconds_bucket{sel}[1h])))"
+            )
+        );
+        // A custom window of any length is a whole number of seconds.
+        assert!(
+            headlines(&shop(), None, 1_234_567)[0]
+                .query
+                .ends_with("[1234s]))")
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::logic::metric_chart::{Unit, promql_duration, rate_window_ms, step_for
 use crate::logic::query_string;
 use crate::logic::trace_search::SearchRange;
 
+pub const QUERY_PATH: &str = "/api/v1/query";
 pub const QUERY_RANGE_PATH: &str = "/api/v1/query_range";
 pub const SERIES_PATH: &str = "/api/v1/series";
 pub const LABELS_PATH: &str = "/api/v1/labels";
@@ -134,6 +135,14 @@ pub fn query_range_path(query: &str, window: (u64, u64)) -> (String, i64) {
         ])
     );
     (path, step)
+}
+
+/// An instant query at `ns`.
+pub fn instant_query_path(query: &str, ns: u64) -> String {
+    format!(
+        "{QUERY_PATH}?{}",
+        query_string::build([("query", query.to_owned()), ("time", seconds_param(ns))])
+    )
 }
 
 /// The exemplars of `query`'s series over `window`.
@@ -449,6 +458,10 @@ mod tests {
                 .starts_with("/api/v1/label/job/values?match%5B%5D=")
         );
         assert!(labels_path(None, window).starts_with("/api/v1/labels?start="));
+        assert_eq!(
+            instant_query_path("up", 1_700_000_000_000_000_000),
+            "/api/v1/query?query=up&time=1700000000"
+        );
         assert!(
             exemplars_path("up", window).starts_with("/api/v1/query_exemplars?query=up&start=")
         );

@@ -15,10 +15,11 @@ use crate::components::line_chart::LineChart;
 use crate::components::time_range_field::TimeRangeField;
 use crate::logic::Route;
 use crate::logic::http_dashboard::{
-    FAMILIES, HttpService, Panel, dashboard_query, panels, services, trace_search_for_point,
+    FAMILIES, Headline, HttpService, Panel, dashboard_query, headlines, panels, services,
+    trace_search_for_point,
 };
-use crate::logic::metric_chart::{ChartSeries, chart_series};
-use crate::logic::metric_explorer::{query_range_path, series_path, window_ms};
+use crate::logic::metric_chart::{ChartSeries, chart_series, format_value};
+use crate::logic::metric_explorer::{instant_query_path, query_range_path, series_path, window_ms};
 use crate::logic::query_string;
 use crate::logic::trace_search::SearchRange;
 
@@ -185,6 +186,13 @@ fn ServiceBoard(
                     </label>
                 })}
             </div>
+            {move || {
+                let window = window.get()?;
+                let picked = route.get();
+                let span_ms = (window.1.saturating_sub(window.0) / 1_000_000) as i64;
+                let figures = service.with_value(|s| headlines(s, picked.as_deref(), span_ms));
+                Some(view! { <div class="headlines"><HeadlineRow figures at_ns=window.1/></div> })
+            }}
             <div class="panels">
                 {move || {
                     let Some(window) = window.get() else { return ().into_any() };
@@ -214,6 +222,38 @@ fn ServiceBoard(
             </div>
         </article>
     }
+}
+
+/// The service's figures over the whole window, one instant query each.
+#[component]
+fn HeadlineRow(figures: Vec<Headline>, at_ns: u64) -> impl IntoView {
+    figures
+        .into_iter()
+        .map(|figure| {
+            let value = RwSignal::new(None::<String>);
+            let path = instant_query_path(&figure.query, at_ns);
+            let unit = figure.unit;
+            spawn_local(async move {
+                let text = match prometheus::<QueryData>(&path).await {
+                    Ok(QueryData::Vector(samples)) => samples
+                        .first()
+                        .map(|s| format_value(s.value.v, unit))
+                        .unwrap_or_else(|| "–".to_owned()),
+                    Ok(QueryData::Scalar(s)) => format_value(s.v, unit),
+                    Ok(_) => "–".to_owned(),
+                    Err(_) => "?".to_owned(),
+                };
+                value.try_set(Some(text));
+            });
+            view! {
+                <div class="headline" data-testid=format!("headline-{}", figure.id)>
+                    <span class="headline-value">{move || value.get().unwrap_or_else(|| "…".to_owned())}</span>
+                    <span class="headline-title muted">{figure.title}</span>
+                </div>
+            }
+        })
+        .collect_view()
+        .into_any()
 }
 
 /// One panel: its queries over the window, drawn together.
