@@ -13,8 +13,8 @@ use crate::clock::utc_offset_minutes;
 use crate::logic::chart::{time_step, time_ticks};
 use crate::logic::log_search::drag_range;
 use crate::logic::metric_chart::{
-    ChartSeries, Unit, VIEW_HEIGHT, VIEW_WIDTH, format_value, fraction, geometry, nearest_time,
-    series_near, values_at,
+    ChartSeries, Unit, VIEW_HEIGHT, VIEW_WIDTH, format_value, fraction, geometry, meaningful_color,
+    nearest_time, series_near, values_at,
 };
 use crate::logic::trace_search::SearchRange;
 use crate::logic::{Route, format_clock, format_timestamp};
@@ -60,6 +60,13 @@ pub fn LineChart(
     let drag = RwSignal::new(None::<(f64, f64)>);
     let hover = RwSignal::new(None::<i64>);
     let shape = geometry(&series, start_ms, end_ms, step_ms, stacked);
+    let colors: Vec<&'static str> = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| meaningful_color(&s.labels).unwrap_or(series_color(i)))
+        .collect();
+    let colors = StoredValue::new(colors);
+    let color = move |i: usize| colors.with_value(|c| c.get(i).copied().unwrap_or(series_color(i)));
     let (y_min, y_max) = (shape.y_min, shape.y_max);
     let series = StoredValue::new(series);
     let span = (end_ms - start_ms).max(1) as f64;
@@ -97,7 +104,7 @@ pub fn LineChart(
         .iter()
         .enumerate()
         .map(|(i, d)| {
-            view! { <path class="mc-area" d=d.clone() fill=series_color(i)></path> }
+            view! { <path class="mc-area" d=d.clone() fill=color(i)></path> }
         })
         .collect_view();
     let lines = shape
@@ -106,7 +113,7 @@ pub fn LineChart(
         .enumerate()
         .map(|(i, d)| {
             view! {
-                <path class="mc-line" d=d.clone() stroke=series_color(i) data-series=i></path>
+                <path class="mc-line" d=d.clone() stroke=color(i) data-series=i></path>
             }
         })
         .collect_view();
@@ -178,7 +185,7 @@ pub fn LineChart(
             .map(|(i, s)| {
                 view! {
                     <li class="mc-legend-item" title=s.label.clone()>
-                        <span class="mc-swatch" style=format!("background: {}", series_color(i))></span>
+                        <span class="mc-swatch" style=format!("background: {}", color(i))></span>
                         <span class="mc-legend-label">{s.label.clone()}</span>
                     </li>
                 }
@@ -197,7 +204,7 @@ pub fn LineChart(
                 .map(|(i, v)| {
                     view! {
                         <li>
-                            <span class="mc-swatch" style=format!("background: {}", series_color(*i))></span>
+                            <span class="mc-swatch" style=format!("background: {}", color(*i))></span>
                             <span class="mc-tip-label">{all[*i].label.clone()}</span>
                             <span class="mc-tip-value">{format_value(*v, unit)}</span>
                         </li>

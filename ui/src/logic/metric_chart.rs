@@ -120,6 +120,19 @@ pub fn series_label(labels: &LabelSet, shown: &[String]) -> String {
     format!("{name}{{{}}}", pairs.join(", "))
 }
 
+/// The colour a series' meaning asks for, where it has one: HTTP status classes (the
+/// dashboard's `status_class` label) green for 2xx through red for 5xx, as people read them.
+pub fn meaningful_color(labels: &LabelSet) -> Option<&'static str> {
+    match labels.get("status_class")?.as_str() {
+        "1xx" => Some("#64748b"),
+        "2xx" => Some("#2ca02c"),
+        "3xx" => Some("#1f77b4"),
+        "4xx" => Some("#f59e0b"),
+        "5xx" => Some("#d62728"),
+        _ => None,
+    }
+}
+
 /// What a chart draws: one line (and, stacked, one filled band) per series, in view-box
 /// coordinates, and the value axis.
 #[derive(Debug, Clone, PartialEq)]
@@ -560,6 +573,15 @@ mod tests {
             matrix(set(&[("__name__", "b"), ("job", "x")])),
         ]);
         assert_eq!(same[1].label, "b");
+    }
+
+    #[test]
+    fn status_classes_get_their_colours() {
+        let class = |c: &str| LabelSet::from([("status_class".to_owned(), c.to_owned())]);
+        assert_eq!(meaningful_color(&class("5xx")), Some("#d62728"));
+        assert_eq!(meaningful_color(&class("2xx")), Some("#2ca02c"));
+        assert_eq!(meaningful_color(&class("9xx")), None);
+        assert_eq!(meaningful_color(&LabelSet::new()), None);
     }
 
     #[test]
