@@ -48,6 +48,10 @@ pub struct Config {
     pub item_limits: ItemLimits,
     /// How long a query API request may run; `None` waits for any.
     pub query_timeout: Option<Duration>,
+    /// The longest time range a metric query (PromQL or LogQL) may cover; `None`: any.
+    pub query_max_range: Option<Duration>,
+    /// The most series one PromQL selector may load.
+    pub query_max_series: usize,
     // Security: who may send and read data, and whether connections are encrypted.
     /// The bearer token OTLP clients must send on the gRPC and HTTP ports; `None`: no check.
     pub ingest_token: Option<Token>,
@@ -105,6 +109,13 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// The default of `--query-max-range`: a month, as Loki's default `max_query_length` (721 h).
+pub const DEFAULT_QUERY_MAX_RANGE: Duration = Duration::from_secs(30 * 86_400);
+
+/// The default of `--query-max-series`: far more than a chart can show, few enough that one
+/// query's series fit in memory beside everything else.
+pub const DEFAULT_QUERY_MAX_SERIES: usize = 50_000;
+
 /// The default of `--query-timeout`: as long as Loki and Grafana wait for a query by default.
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -157,6 +168,8 @@ impl Default for Config {
             max_disk_per_signal: [None; 3],
             item_limits: ItemLimits::default(),
             query_timeout: Some(DEFAULT_QUERY_TIMEOUT),
+            query_max_range: Some(DEFAULT_QUERY_MAX_RANGE),
+            query_max_series: DEFAULT_QUERY_MAX_SERIES,
             ingest_token: None,
             query_token: None,
             tls: None,
@@ -295,6 +308,12 @@ pub struct Settings {
     /// How long a query API request may run before it is answered 503, e.g. 30s or 2m; 0 or unlimited waits for any [default: 1m].
     #[arg(long, env = "OTELITE_QUERY_TIMEOUT", global = true)]
     pub query_timeout: Option<String>,
+    /// The longest time range a metric query may cover (PromQL range queries and range selectors, LogQL queries), e.g. 7d; unlimited allows any [default: 30d].
+    #[arg(long, env = "OTELITE_QUERY_MAX_RANGE", global = true)]
+    pub query_max_range: Option<String>,
+    /// The most series one PromQL selector may load; a query selecting more is refused with 422 [default: 50000].
+    #[arg(long, env = "OTELITE_QUERY_MAX_SERIES", global = true)]
+    pub query_max_series: Option<usize>,
     // Security. Tokens are shown by neither `--help` defaults nor `Debug`.
     /// Bearer token required both of OTLP clients and of the query APIs (unless --ingest-token or --query-token sets that side's own) [default: none, no check].
     #[arg(
@@ -494,6 +513,16 @@ impl Settings {
                 self.query_timeout.or(file.query_timeout),
                 defaults.query_timeout,
             )?,
+            query_max_range: duration_setting(
+                "query-max-range",
+                self.query_max_range.or(file.query_max_range),
+                defaults.query_max_range,
+            )?,
+            query_max_series: self
+                .query_max_series
+                .or(file.query_max_series)
+                .unwrap_or(defaults.query_max_series)
+                .max(1),
             ingest_token: None,
             query_token: None,
             tls: None,
@@ -950,7 +979,8 @@ mod tests {
         std::fs::write(
             &path,
             "max-attributes = 64\nmax-attribute-value-size = \"4KiB\"\nmax-span-events = 8\n\
-             max-span-links = 2\nquery-timeout = \"30s\"\n",
+             max-span-links = 2\nquery-timeout = \"30s\"\nquery-max-range = \"7d\"\n\
+             query-max-series = 500\n",
         )
         .unwrap();
         let file = path.to_str().unwrap();
@@ -965,8 +995,17 @@ mod tests {
             }
         );
         assert_eq!(config.query_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(
+            config.query_max_range,
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(config.query_max_series, 500);
         let config = parse(&["--query-timeout", "unlimited"]).unwrap();
         assert_eq!(config.query_timeout, None);
+        assert_eq!(config.query_max_range, Some(DEFAULT_QUERY_MAX_RANGE));
+        assert_eq!(config.query_max_series, DEFAULT_QUERY_MAX_SERIES);
+        let config = parse(&["--query-max-range", "unlimited"]).unwrap();
+        assert_eq!(config.query_max_range, None);
 
         let cli = Cli::command();
         for flag in [
@@ -975,6 +1014,8 @@ mod tests {
             "max-span-events",
             "max-span-links",
             "query-timeout",
+            "query-max-range",
+            "query-max-series",
         ] {
             let arg = cli
                 .get_arguments()

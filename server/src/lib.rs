@@ -104,6 +104,8 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         },
         items: config.item_limits,
         query_timeout: config.query_timeout,
+        query_max_range: config.query_max_range,
+        query_max_series: config.query_max_series,
         decode_slots: state::decode_slot_count(),
         retention: config.retention,
     };

@@ -42,6 +42,10 @@ pub struct Limits {
     pub items: ItemLimits,
     /// How long a query API request may take; `None` waits for any.
     pub query_timeout: Option<Duration>,
+    /// The longest time range a metric query may cover; `None`: any.
+    pub query_max_range: Option<Duration>,
+    /// The most series one PromQL selector may load.
+    pub query_max_series: usize,
     /// Requests decoded at the same time (the size of [`AppState::decode_slots`]).
     pub decode_slots: usize,
 }
@@ -65,6 +69,8 @@ impl Default for Limits {
             retention: [None; 3],
             items: ItemLimits::default(),
             query_timeout: Some(crate::config::DEFAULT_QUERY_TIMEOUT),
+            query_max_range: Some(crate::config::DEFAULT_QUERY_MAX_RANGE),
+            query_max_series: crate::config::DEFAULT_QUERY_MAX_SERIES,
             decode_slots: decode_slot_count(),
         }
     }

@@ -117,14 +117,17 @@ pub enum QueryFamily {
     Export,
     Jaeger,
     Loki,
+    /// Prometheus' query API (`/api/v1/query`, `/series`, ...).
+    Prometheus,
 }
 
 impl QueryFamily {
-    const ALL: [QueryFamily; 4] = [
+    const ALL: [QueryFamily; 5] = [
         QueryFamily::Native,
         QueryFamily::Export,
         QueryFamily::Jaeger,
         QueryFamily::Loki,
+        QueryFamily::Prometheus,
     ];
 
     pub fn name(self) -> &'static str {
@@ -133,6 +136,7 @@ impl QueryFamily {
             QueryFamily::Export => "export",
             QueryFamily::Jaeger => "jaeger",
             QueryFamily::Loki => "loki",
+            QueryFamily::Prometheus => "prometheus",
         }
     }
 
@@ -141,6 +145,8 @@ impl QueryFamily {
     pub fn of_path(path: &str) -> Option<QueryFamily> {
         if path.starts_with("/api/v1/export/") {
             Some(QueryFamily::Export)
+        } else if PROMETHEUS_PATHS.iter().any(|p| path.starts_with(p)) {
+            Some(QueryFamily::Prometheus)
         } else if path.starts_with("/api/v1/") {
             Some(QueryFamily::Native)
         } else if path.starts_with("/loki/") {
@@ -152,6 +158,20 @@ impl QueryFamily {
         }
     }
 }
+
+/// The paths of Prometheus' query API (the rest of `/api/v1/` is otelite's own).
+const PROMETHEUS_PATHS: [&str; 10] = [
+    "/api/v1/query",
+    "/api/v1/query_range",
+    "/api/v1/query_exemplars",
+    "/api/v1/series",
+    "/api/v1/labels",
+    "/api/v1/label/",
+    "/api/v1/metadata",
+    "/api/v1/status/buildinfo",
+    "/api/v1/rules",
+    "/api/v1/alerts",
+];
 
 /// Upper bounds of the latency buckets, in seconds (the last bucket, `+Inf`, is implied).
 const LATENCY_BUCKETS: [f64; 14] = [

@@ -19,11 +19,12 @@ use crate::signal::SignalGroup;
 pub(crate) const CODEC_ZSTD_PROTOBUF: u8 = 1;
 
 /// Every codec byte this build reads: codec 2 is `span_block`'s columnar spans, codec 3
-/// `log_block`'s columnar log records.
-const KNOWN_CODECS: [u8; 3] = [
+/// `log_block`'s columnar log records, codec 4 `metric_block`'s per-series metric chunks.
+const KNOWN_CODECS: [u8; 4] = [
     CODEC_ZSTD_PROTOBUF,
     crate::span_block::CODEC_SPAN_COLUMNS,
     crate::log_block::CODEC_LOG_COLUMNS,
+    crate::metric_block::CODEC_METRIC_CHUNKS,
 ];
 
 /// zstd level: 3 is zstd's default and a good speed/ratio balance for protobuf telemetry.

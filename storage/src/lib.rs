@@ -27,6 +27,9 @@ mod log_block;
 mod log_index;
 mod log_query;
 mod logs;
+mod metric_block;
+mod metric_index;
+mod metric_query;
 mod metrics;
 mod reader;
 mod retention;
@@ -41,6 +44,8 @@ mod writer;
 
 #[cfg(test)]
 mod log_tests;
+#[cfg(test)]
+mod metric_tests;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
@@ -64,6 +69,7 @@ pub use log_query::{
     Direction, LogCursor, LogHit, LogQuery, LogStream, LogVolume, SEVERITY_CLASSES, SpanId,
     VolumeBucket, body_text, severity_class, words,
 };
+pub use metric_query::{MetricKind, MetricPoints, MetricSeries, SeriesPoints};
 pub use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
 pub use opentelemetry_proto::tonic::metrics::v1::ResourceMetrics;
 pub use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
@@ -457,6 +463,43 @@ impl Store {
         )
     }
 
+    /// Every distinct metric series with at least one point in `range`: descriptors only, from
+    /// the series catalog and block series lists of compacted partitions (no values decoded)
+    /// and from the row blocks not compacted yet. Sorted by metric name, then by the series'
+    /// canonical encoding.
+    pub fn metric_series(&self, range: TimeRange) -> Result<Vec<Arc<MetricSeries>>, ReadError> {
+        let db = || self.inner.database();
+        Ok(
+            metric_index::select(self.inner.read_context(&db), range, &mut |_| true, false)?
+                .into_iter()
+                .map(|c| c.series)
+                .collect(),
+        )
+    }
+
+    /// The points in `range` of every series `wanted` accepts (sorted as
+    /// [`Store::metric_series`]). `wanted` is called at most once per distinct series in the
+    /// range, before any of its points are decoded; compacted blocks holding no wanted series
+    /// are not read. A series whose points span several partitions or blocks comes back once
+    /// with all of them in time order; a point stored twice (same series, time and value: a
+    /// client's retry) comes back once.
+    pub fn select_metrics(
+        &self,
+        range: TimeRange,
+        wanted: &mut dyn FnMut(&MetricSeries) -> bool,
+    ) -> Result<Vec<SeriesPoints>, ReadError> {
+        let db = || self.inner.database();
+        Ok(
+            metric_index::select(self.inner.read_context(&db), range, wanted, true)?
+                .into_iter()
+                .map(|c| SeriesPoints {
+                    series: c.series,
+                    points: c.points,
+                })
+                .collect(),
+        )
+    }
+
     /// Every stored span of the trace `trace_id`, in resource groups; empty when there is none.
     /// Reads only the blocks whose trace-id filter may hold it.
     pub fn trace(&self, trace_id: &TraceId) -> Result<Vec<ResourceSpans>, ReadError> {
@@ -740,6 +783,10 @@ fn prepare_schema(db: &Database, path: &Path) -> Result<(), OpenError> {
         txn.open_table(schema::LOG_FILTERS)
             .map_err(|e| database(&e))?;
         txn.open_table(schema::LOG_STREAMS)
+            .map_err(|e| database(&e))?;
+        txn.open_table(schema::METRIC_SERIES)
+            .map_err(|e| database(&e))?;
+        txn.open_table(schema::METRIC_BLOCK_SERIES)
             .map_err(|e| database(&e))?;
     }
     txn.commit().map_err(|e| database(&e))

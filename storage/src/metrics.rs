@@ -60,6 +60,19 @@ impl SignalGroup for ResourceMetrics {
     const SIGNAL: Signal = Signal::Metrics;
     type Envelope = MetricsData;
 
+    fn decode_columnar(
+        header: &crate::block::BlockHeader,
+        payload: &[u8],
+    ) -> Result<Vec<Self>, crate::block::BlockError> {
+        if header.codec != crate::metric_block::CODEC_METRIC_CHUNKS {
+            return Err(crate::block::BlockError(format!(
+                "codec {} does not hold metrics",
+                header.codec
+            )));
+        }
+        crate::metric_block::decode_all(header, payload)
+    }
+
     fn from_envelope(envelope: MetricsData) -> Vec<Self> {
         envelope.resource_metrics
     }

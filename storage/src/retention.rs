@@ -253,7 +253,7 @@ fn drop_partition(
         let per_block: &[schema::BlockTable] = match signal {
             Signal::Traces => &[schema::TRACE_ID_FILTERS, schema::TRACE_SEARCH_FILTERS],
             Signal::Logs => &[schema::LOG_FILTERS],
-            Signal::Metrics => &[],
+            Signal::Metrics => &[schema::METRIC_BLOCK_SERIES],
         };
         for definition in per_block {
             let mut filters = txn
@@ -276,6 +276,24 @@ fn drop_partition(
             let to = floor.to_be_bytes();
             let doomed: Vec<Vec<u8>> = catalog
                 .range::<&[u8]>(&from[..]..&to[..])
+                .map_err(|e| index_error(e.into()))?
+                .map(|entry| entry.map(|(key, _)| key.value().to_vec()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| index_error(e.into()))?;
+            for key in doomed {
+                catalog
+                    .remove(key.as_slice())
+                    .map_err(|e| index_error(e.into()))?;
+            }
+        }
+        if signal == Signal::Metrics {
+            let mut catalog = txn
+                .open_table(schema::METRIC_SERIES)
+                .map_err(|e| index_error(e.into()))?;
+            let from = schema::series_key(partition, 0);
+            let to = schema::series_key(partition, u32::MAX);
+            let doomed: Vec<Vec<u8>> = catalog
+                .range::<&[u8]>(&from[..]..=&to[..])
                 .map_err(|e| index_error(e.into()))?
                 .map(|entry| entry.map(|(key, _)| key.value().to_vec()))
                 .collect::<Result<_, _>>()

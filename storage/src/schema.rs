@@ -14,12 +14,12 @@ use crate::Signal;
 
 /// The on-disk format this build reads and writes. Stored in [`META`] under
 /// [`META_FORMAT_VERSION`] when a store is created; a store holding any other version is refused.
-pub(crate) const FORMAT_VERSION: u32 = 3;
+pub(crate) const FORMAT_VERSION: u32 = 4;
 
 /// Older formats this build opens and upgrades in place: they differ only by what they lack
 /// (version 1: file numbers other than 0, codec 2, the trace tables; version 2: codec 3 and
-/// the log tables), so their data is read as is.
-pub(crate) const UPGRADABLE_FORMATS: [u64; 2] = [1, 2];
+/// the log tables; version 3: codec 4 and the metric tables), so their data is read as is.
+pub(crate) const UPGRADABLE_FORMATS: [u64; 3] = [1, 2, 3];
 
 /// The redb file inside the data directory: settings, counts and the block index.
 pub(crate) const DATABASE_FILE: &str = "otelite.redb";
@@ -151,6 +151,36 @@ pub(crate) fn parse_stream_key(key: &[u8]) -> Option<(Vec<(String, String)>, Str
     let severity = read(&mut cursor)?;
     cursor.finish().ok()?;
     Some((resource, severity))
+}
+
+/// The metric series catalog: [`series_key`] bytes -> a chunk of canonical series encodings
+/// (`metric_index::encode_catalog_chunk`), numbered on from the key's first id. Each
+/// compaction run adds one key for the series new to the partition, so a partition's series
+/// are listed without reading points, and dropped with it.
+pub(crate) const METRIC_SERIES: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("metric_series");
+
+/// Series list of every codec-4 metric block: [`BlockKey`] bytes -> the catalog ids of the
+/// series whose chunks it holds, with each chunk's time bounds (`metric_index::ChunkEntry`), so
+/// a query decodes only blocks holding series it wants.
+pub(crate) const METRIC_BLOCK_SERIES: BlockTable = TableDefinition::new("metric_block_series");
+
+/// A [`METRIC_SERIES`] key: partition start (8 bytes big-endian), then the id of the chunk's
+/// first series (4 bytes big-endian).
+pub(crate) fn series_key(partition_start: u64, first_id: u32) -> [u8; 12] {
+    let mut key = [0; 12];
+    key[..8].copy_from_slice(&partition_start.to_be_bytes());
+    key[8..].copy_from_slice(&first_id.to_be_bytes());
+    key
+}
+
+/// Reads a [`series_key`]: (partition start, first series id).
+pub(crate) fn parse_series_key(key: &[u8]) -> Option<(u64, u32)> {
+    let key: &[u8; 12] = key.try_into().ok()?;
+    Some((
+        u64::from_be_bytes(key[..8].try_into().ok()?),
+        u32::from_be_bytes(key[8..].try_into().ok()?),
+    ))
 }
 
 /// The operation catalog: [`operation_key`] bytes -> unit. One key per (partition, service,

@@ -157,7 +157,7 @@ fn every_field_survives_write_reopen_read() {
         (stats.spans, stats.metric_points, stats.log_records),
         (12, 7, 3)
     );
-    assert_eq!(stats.format_version, 3);
+    assert_eq!(stats.format_version, 4);
     assert!(stats.disk_bytes > 0);
 }
 
@@ -645,14 +645,14 @@ fn a_store_of_another_format_version_is_refused() {
             error,
             OpenError::UnsupportedFormat {
                 found: 99,
-                supported: 3,
+                supported: 4,
                 ..
             }
         ),
         "{message}"
     );
     assert!(
-        message.contains("version 99") && message.contains("version 3"),
+        message.contains("version 99") && message.contains("version 4"),
         "{message}"
     );
 }

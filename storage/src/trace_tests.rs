@@ -541,10 +541,12 @@ fn a_version_1_store_is_upgraded_and_its_traces_found_and_compacted() {
         txn.delete_table(schema::TRACE_OPERATIONS).unwrap();
         txn.delete_table(schema::LOG_FILTERS).unwrap();
         txn.delete_table(schema::LOG_STREAMS).unwrap();
+        txn.delete_table(schema::METRIC_SERIES).unwrap();
+        txn.delete_table(schema::METRIC_BLOCK_SERIES).unwrap();
         txn.commit().unwrap();
     }
     let store = row_store(dir.path());
-    assert_eq!(store.stats().unwrap().format_version, 3);
+    assert_eq!(store.stats().unwrap().format_version, 4);
     assert_eq!(
         items_of(&store.read_traces(TimeRange::ALL).unwrap()),
         items_of(&written)

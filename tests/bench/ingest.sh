@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Trace or log ingest as the disk and CPU targets are defined (BENCHMARKS.md, "Traces", "Logs"):
+# Trace, log or metric ingest as the disk and CPU targets are defined (BENCHMARKS.md,
+# "Traces", "Logs", "Metrics"):
 #
 #   bash tests/bench/ingest.sh traces [SECONDS]     # SECONDS of ingest per run, default 15
 #   bash tests/bench/ingest.sh logs [SECONDS]
+#   bash tests/bench/ingest.sh metrics [SECONDS]    # per Prometheus sample, as the targets are
 #
 # For OTLP/gRPC and OTLP/HTTP in turn: starts a fresh release server, drives it with
 # `otelite loadgen --signal SIGNAL` (8 connections, 1000-item requests, as fast as it takes
@@ -13,7 +15,7 @@
 # same client for the ceiling, and `loadgen --reference` for how hard the items are to compress.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SIGNAL=${1:?usage: ingest.sh traces|logs [SECONDS]}
+SIGNAL=${1:?usage: ingest.sh traces|logs|metrics [SECONDS]}
 SECONDS_PER_RUN=${2:-15}
 cargo build --release -p otelite >&2
 BIN=target/release/otelite
@@ -64,9 +66,12 @@ report = json.load(open(sys.argv[1]))
 name, before, after, settled, hz = sys.argv[2], *map(int, sys.argv[3:7])
 disk = sys.argv[7]
 items = report["accepted_items"]
+if report["samples_per_second"] > 0:
+    # Metrics are measured per Prometheus sample (a histogram point is many).
+    items = round(report["samples_per_second"] * report["seconds"])
 run_us = (after - before) / hz / items * 1e6
 total_us = (settled - before) / hz / items * 1e6
-rate = report["items_per_second"]
+rate = report["samples_per_second"] or report["items_per_second"]
 line = f"| {name} | {items:,} | {rate:,.0f} | {run_us:.2f} |"
 line += f" {total_us:.2f} | {int(disk) / items:.1f} |" if disk else " – | – |"
 print(line)
@@ -74,6 +79,7 @@ EOF
 }
 
 ITEM=${SIGNAL%s}; [ "$SIGNAL" = traces ] && ITEM=span; [ "$SIGNAL" = logs ] && ITEM=record
+[ "$SIGNAL" = metrics ] && ITEM=sample
 echo "| run | ${ITEM}s | ${ITEM}s/s | server CPU µs/$ITEM over the run | incl. compaction after it | disk B/$ITEM, idle 1 min |"
 echo "|---|---|---|---|---|---|"
 run grpc grpc

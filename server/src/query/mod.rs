@@ -1,7 +1,7 @@
 //! The HTTP query side, served on the UI port: otelite's own API under `/api/v1/...` (status,
 //! export, traces, logs), Jaeger's trace query APIs v1 and v3 (`jaeger/`), Loki's log query
 //! API (`loki/`, `/loki/api/v1/...`), otelite's own metrics (`/metrics`, `metrics.rs`), and the
-//! health probes. Later: Prometheus-compatible routes.
+//! health probes, and Prometheus' query API (`prom/`, `/api/v1/query` and the rest).
 //!
 //! Every handler returns `Result<_, ApiError>`, so every failure a user can cause becomes a 4xx
 //! with a JSON body that says what was wrong; nothing here panics on input.
@@ -12,6 +12,7 @@ mod jaeger;
 mod logs;
 mod loki;
 mod metrics;
+mod prom;
 mod status;
 mod traces;
 
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/log-services", get(logs::services))
         .merge(jaeger::routes())
         .merge(loki::routes())
+        .merge(prom::routes())
         .route("/metrics", get(metrics::metrics))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

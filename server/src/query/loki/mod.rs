@@ -14,6 +14,7 @@ mod pipeline;
 mod tail;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -35,8 +36,6 @@ use pipeline::Labels;
 const MAX_LIMIT: usize = 5_000;
 /// Entries a log query returns when it gives no `limit`.
 const DEFAULT_LIMIT: usize = 100;
-/// The longest time range a query may cover (Loki's `max_query_length` is 30d1h by default).
-const MAX_RANGE_NS: u64 = 30 * 86_400 * NS_PER_S;
 /// Points a metric query may return per series.
 const MAX_POINTS: u64 = 11_000;
 /// How far back a query without `start` looks: an hour for queries, six for label lists.
@@ -146,8 +145,13 @@ fn parse_time(name: &str, text: &str) -> Result<u64, LokiError> {
     })
 }
 
-/// `start` and `end` (default: now and `lookback` before it), checked.
-fn time_range(params: &Params, lookback: u64) -> Result<(u64, u64), LokiError> {
+/// `start` and `end` (default: now and `lookback` before it), checked against each other and
+/// against `--query-max-range` (`max_range`).
+fn time_range(
+    params: &Params,
+    lookback: u64,
+    max_range: Option<Duration>,
+) -> Result<(u64, u64), LokiError> {
     let end = match params.get("end") {
         Some(text) => parse_time("end", text)?,
         None => params::now_unix_nanos(),
@@ -161,10 +165,13 @@ fn time_range(params: &Params, lookback: u64) -> Result<(u64, u64), LokiError> {
             "the end timestamp must not be before the start time".into()
         ));
     }
-    if end - start > MAX_RANGE_NS {
+    if let Some(max) = max_range
+        && end - start > max.as_nanos() as u64
+    {
         return Err(bad(format!(
-            "the query time range exceeds the limit (query length: {}, limit: 30d): ask for at most 30 days",
-            go_duration_text(end - start)
+            "the query time range exceeds the limit (query length: {}, limit: {}, --query-max-range): ask for a shorter range",
+            go_duration_text(end - start),
+            crate::otlp::human_duration(max)
         )));
     }
     Ok((start, end))
@@ -232,14 +239,19 @@ fn parse_step(params: &Params, start: u64, end: u64) -> Result<u64, LokiError> {
     Ok(step)
 }
 
-/// Refuses a range (`[400d]`) longer than a query may cover.
-fn check_ranges(expr: &logql::MetricExpr) -> Result<(), LokiError> {
+/// Refuses a range (`[400d]`) longer than a query may cover (`--query-max-range`).
+fn check_ranges(expr: &logql::MetricExpr, max_range: Option<Duration>) -> Result<(), LokiError> {
     match expr {
-        logql::MetricExpr::Range { range_ns, .. } if *range_ns > MAX_RANGE_NS => Err(bad(format!(
-            "the range [{}] exceeds the limit of 30d: give a shorter range",
-            go_duration_text(*range_ns)
-        ))),
-        logql::MetricExpr::Aggregate { inner, .. } => check_ranges(inner),
+        logql::MetricExpr::Range { range_ns, .. }
+            if max_range.is_some_and(|max| *range_ns > max.as_nanos() as u64) =>
+        {
+            Err(bad(format!(
+                "the range [{}] exceeds the limit of {} (--query-max-range): give a shorter range",
+                go_duration_text(*range_ns),
+                crate::otlp::human_duration(max_range.unwrap_or_default())
+            )))
+        }
+        logql::MetricExpr::Aggregate { inner, .. } => check_ranges(inner, max_range),
         _ => Ok(()),
     }
 }
@@ -259,7 +271,7 @@ async fn query_range(
 ) -> Result<Json<Value>, LokiError> {
     let params = request_params(raw, &body);
     let expr = required_query(&params)?;
-    let (start, end) = time_range(&params, DEFAULT_LOOKBACK_NS)?;
+    let (start, end) = time_range(&params, DEFAULT_LOOKBACK_NS, state.limits.query_max_range)?;
     let store = state.store;
     match expr {
         Expr::Log(log) => {
@@ -272,7 +284,7 @@ async fn query_range(
             Ok(Json(success("streams", streams_json(streams))))
         }
         Expr::Metric(metric) => {
-            check_ranges(&metric)?;
+            check_ranges(&metric, state.limits.query_max_range)?;
             let step = parse_step(&params, start, end)?;
             let steps = eval::steps(start, end, step);
             let result = {
@@ -309,7 +321,7 @@ async fn query(
             "log queries are not supported as an instant query type, please change your query to a range query type".into(),
         ));
     };
-    check_ranges(&metric)?;
+    check_ranges(&metric, state.limits.query_max_range)?;
     let time = match params.get("time") {
         Some(text) => parse_time("time", text)?,
         None => params::now_unix_nanos(),
@@ -384,7 +396,7 @@ async fn matching_streams(
     params: &Params,
     selectors: Vec<Vec<Matcher>>,
 ) -> Result<BTreeSet<Labels>, LokiError> {
-    let (start, end) = time_range(params, LABELS_LOOKBACK_NS)?;
+    let (start, end) = time_range(params, LABELS_LOOKBACK_NS, state.limits.query_max_range)?;
     let store = state.store;
     let streams = blocking(move || Ok(store.log_streams(TimeRange::new(start, end))?)).await?;
     Ok(streams

@@ -1,0 +1,739 @@
+//! The evaluator: loads every selector's series once, then evaluates the expression at each
+//! instant it is asked for (a range query is one evaluation per step, as Prometheus defines
+//! it).
+//!
+//! Each selector is read from the [`Source`] exactly once, over the union of the time ranges
+//! every evaluation of it needs (found by walking the AST with the query's time span, through
+//! `offset`, `@` and subqueries), so evaluation itself never calls the source.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use promql_parser::label::{MatchOp, Matcher};
+use promql_parser::parser::value::ValueType;
+use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
+
+use crate::value::{self, Element, RangeSeries, SharedLabels, Val};
+use crate::{Error, Labels, Options, Sample, Series, Source, Value, VectorSample, is_stale_nan};
+
+/// The step of a subquery written without one (`x[5m:]`): Prometheus uses the global
+/// evaluation interval, one minute by default.
+const DEFAULT_SUBQUERY_STEP_MS: i64 = 60_000;
+
+pub(crate) fn instant(
+    source: &dyn Source,
+    query: &str,
+    t: i64,
+    options: &Options,
+) -> Result<Value, Error> {
+    let expr = parse(query)?;
+    let ev = Evaluator::load(source, &expr, t, t, 0, options)?;
+    match ev.eval(&expr, t)? {
+        Val::Scalar(v) => Ok(Value::Scalar { t, v }),
+        Val::String(v) => Ok(Value::String { t, v }),
+        Val::Vector(elements) => Ok(Value::Vector(finish_vector(elements, t)?)),
+        Val::Matrix(series) => Ok(Value::Matrix(finish_matrix(series)?)),
+    }
+}
+
+pub(crate) fn range(
+    source: &dyn Source,
+    query: &str,
+    start: i64,
+    end: i64,
+    step: i64,
+    options: &Options,
+) -> Result<Value, Error> {
+    if step <= 0 {
+        return Err(Error::Execution(
+            "zero or negative query resolution step widths are not accepted; try a positive integer"
+                .into(),
+        ));
+    }
+    if end < start {
+        return Err(Error::Execution(
+            "end timestamp must not be before start time".into(),
+        ));
+    }
+    let points = ((end - start) / step + 1) as usize;
+    if points > options.max_points_per_series {
+        return Err(Error::TooManyPoints { points });
+    }
+    let expr = parse(query)?;
+    match expr.value_type() {
+        ValueType::Scalar | ValueType::Vector => {}
+        other => {
+            return Err(Error::Execution(format!(
+                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                type_name(other)
+            )));
+        }
+    }
+    let ev = Evaluator::load(source, &expr, start, end, step, options)?;
+    let mut out = MatrixBuilder::default();
+    let mut t = start;
+    while t <= end {
+        match ev.eval(&expr, t)? {
+            Val::Scalar(v) => out.push(&Rc::default(), false, t, v)?,
+            Val::Vector(elements) => {
+                for e in &elements {
+                    out.push(&e.labels, e.drop_name, t, e.v)?;
+                }
+            }
+            _ => unreachable!("checked above: the expression is a scalar or a vector"),
+        }
+        t += step;
+    }
+    Ok(Value::Matrix(out.finish()))
+}
+
+/// Gathers a range query's steps into series, dropping the names marked for dropping and
+/// rejecting two samples of one label set at one step.
+#[derive(Default)]
+struct MatrixBuilder {
+    series: Vec<Series>,
+    by_labels: HashMap<Labels, usize>,
+    /// Label sets seen before, by address (and the drop flag in the low bit), each kept alive
+    /// here so that its address cannot be reused: most elements of a step carry the label set
+    /// of a selected series, and this finds their output series without comparing labels.
+    by_address: HashMap<usize, (SharedLabels, usize)>,
+}
+
+impl MatrixBuilder {
+    fn push(
+        &mut self,
+        labels: &SharedLabels,
+        drop_name: bool,
+        t: i64,
+        v: f64,
+    ) -> Result<(), Error> {
+        let address = Rc::as_ptr(labels) as usize | drop_name as usize;
+        let i = match self.by_address.get(&address) {
+            Some((_, i)) => *i,
+            None => {
+                let key = if drop_name {
+                    value::without_name(labels)
+                } else {
+                    (**labels).clone()
+                };
+                let next = self.series.len();
+                let i = *self.by_labels.entry(key.clone()).or_insert(next);
+                if i == next {
+                    self.series.push(Series {
+                        labels: key,
+                        samples: Vec::new(),
+                    });
+                }
+                // Only label sets shared with longer-lived data are worth remembering.
+                if Rc::strong_count(labels) > 1 {
+                    self.by_address.insert(address, (labels.clone(), i));
+                }
+                i
+            }
+        };
+        let samples = &mut self.series[i].samples;
+        if samples.last().is_some_and(|s| s.t == t) {
+            return Err(duplicate_labelset());
+        }
+        samples.push(Sample { t, v });
+        Ok(())
+    }
+
+    fn finish(mut self) -> Vec<Series> {
+        self.series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        self.series
+    }
+}
+
+fn parse(query: &str) -> Result<Expr, Error> {
+    promql_parser::parser::parse(query).map_err(|message| Error::Parse { message })
+}
+
+pub(crate) fn type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Scalar => "scalar",
+        ValueType::String => "string",
+        ValueType::Vector => "instant vector",
+        ValueType::Matrix => "range vector",
+    }
+}
+
+/// Drops the names still marked for dropping and rejects two elements with one label set.
+fn finish_vector(elements: Vec<Element>, t: i64) -> Result<Vec<VectorSample>, Error> {
+    let mut out: Vec<VectorSample> = elements
+        .into_iter()
+        .map(|e| VectorSample {
+            labels: if e.drop_name {
+                value::without_name(&e.labels)
+            } else {
+                Rc::unwrap_or_clone(e.labels)
+            },
+            t,
+            v: e.v,
+        })
+        .collect();
+    let mut seen: Vec<&Labels> = out.iter().map(|s| &s.labels).collect();
+    seen.sort();
+    if seen.windows(2).any(|w| w[0] == w[1]) {
+        return Err(duplicate_labelset());
+    }
+    // Keep the evaluation's order (sort() and topk() define it).
+    out.shrink_to_fit();
+    Ok(out)
+}
+
+fn finish_matrix(series: Vec<RangeSeries>) -> Result<Vec<Series>, Error> {
+    let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    let mut order: Vec<Labels> = Vec::new();
+    for s in series {
+        let labels = if s.drop_name {
+            value::without_name(&s.labels)
+        } else {
+            Rc::unwrap_or_clone(s.labels)
+        };
+        match merged.get_mut(&labels) {
+            Some(samples) => {
+                samples.extend(s.samples);
+                samples.sort_by_key(|s| s.t);
+                if samples.windows(2).any(|w| w[0].t == w[1].t) {
+                    return Err(duplicate_labelset());
+                }
+            }
+            None => {
+                order.push(labels.clone());
+                merged.insert(labels, s.samples);
+            }
+        }
+    }
+    Ok(order
+        .into_iter()
+        .map(|labels| {
+            let samples = merged.remove(&labels).unwrap_or_default();
+            Series { labels, samples }
+        })
+        .collect())
+}
+
+pub(crate) fn duplicate_labelset() -> Error {
+    Error::Execution("vector cannot contain metrics with the same labelset".into())
+}
+
+pub(crate) fn millis(d: &Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+fn offset_millis(offset: &Option<Offset>) -> i64 {
+    match offset {
+        None => 0,
+        Some(Offset::Pos(d)) => millis(d),
+        Some(Offset::Neg(d)) => -millis(d),
+    }
+}
+
+fn system_time_millis(t: &SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => millis(&d),
+        Err(e) => -millis(&e.duration()),
+    }
+}
+
+/// How often evaluation checks the deadline: `Instant::now()` is cheap but not free.
+const DEADLINE_CHECK_EVERY: u32 = 256;
+
+pub(crate) struct Evaluator<'a> {
+    pub options: &'a Options,
+    pub query_start: i64,
+    pub query_end: i64,
+    /// 0 for an instant query.
+    pub query_step: i64,
+    /// Every selector's series, by the selector's address in the AST.
+    series: HashMap<usize, Vec<Loaded>>,
+    /// For each subquery, the span of window ends its evaluations ask for (from the AST walk).
+    subquery_spans: RefCell<HashMap<usize, (i64, i64)>>,
+    /// Each subquery's inner expression evaluated once at every step of its whole span, as
+    /// series; each evaluation of the subquery is a window of them (as Prometheus does it).
+    subquery_series: RefCell<HashMap<usize, SubquerySeries>>,
+    /// Samples held by `subquery_series`, counted against `max_samples` with the loaded ones.
+    samples_held: Cell<usize>,
+    ticks: Cell<u32>,
+}
+
+/// A selected series as evaluation keeps it.
+struct Loaded {
+    labels: SharedLabels,
+    samples: Vec<Sample>,
+}
+
+fn selector_key(vs: &VectorSelector) -> usize {
+    vs as *const VectorSelector as usize
+}
+
+fn subquery_key(sq: &SubqueryExpr) -> usize {
+    sq as *const SubqueryExpr as usize
+}
+
+impl<'a> Evaluator<'a> {
+    fn load(
+        source: &dyn Source,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        options: &'a Options,
+    ) -> Result<Evaluator<'a>, Error> {
+        let mut ev = Evaluator {
+            options,
+            query_start: start,
+            query_end: end,
+            query_step: step,
+            series: HashMap::new(),
+            subquery_spans: RefCell::new(HashMap::new()),
+            subquery_series: RefCell::new(HashMap::new()),
+            samples_held: Cell::new(0),
+            ticks: Cell::new(0),
+        };
+        let mut needed: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::new();
+        ev.collect(expr, start, end, &mut needed)?;
+        let mut loaded = 0usize;
+        for (key, (vs, lo, hi)) in needed {
+            ev.check_deadline()?;
+            let series = select(source, vs, lo, hi)?;
+            loaded += series.iter().map(|s| s.samples.len()).sum::<usize>();
+            if loaded > options.max_samples {
+                return Err(Error::TooManySamples);
+            }
+            ev.samples_held.set(loaded);
+            let series = series
+                .into_iter()
+                .map(|s| Loaded {
+                    labels: Rc::new(s.labels),
+                    samples: s.samples,
+                })
+                .collect();
+            ev.series.insert(key, series);
+        }
+        Ok(ev)
+    }
+
+    /// Records, for every selector under `expr`, the time range its evaluations at times in
+    /// [lo, hi] read.
+    fn collect<'e>(
+        &self,
+        expr: &'e Expr,
+        lo: i64,
+        hi: i64,
+        out: &mut HashMap<usize, (&'e VectorSelector, i64, i64)>,
+    ) -> Result<(), Error> {
+        let mut need = |vs: &'e VectorSelector, back: i64| {
+            let (lo, hi) = self.shifted(&vs.at, &vs.offset, lo, hi);
+            let entry = out.entry(selector_key(vs)).or_insert((vs, lo - back, hi));
+            entry.1 = entry.1.min(lo - back);
+            entry.2 = entry.2.max(hi);
+        };
+        match expr {
+            Expr::VectorSelector(vs) => need(vs, self.options.lookback_ms),
+            Expr::MatrixSelector(ms) => need(&ms.vs, millis(&ms.range)),
+            Expr::Subquery(sq) => {
+                let (lo, hi) = self.shifted(&sq.at, &sq.offset, lo, hi);
+                let mut spans = self.subquery_spans.borrow_mut();
+                let span = spans.entry(subquery_key(sq)).or_insert((lo, hi));
+                *span = (span.0.min(lo), span.1.max(hi));
+                drop(spans);
+                self.collect(&sq.expr, lo - millis(&sq.range), hi, out)?;
+            }
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    self.collect(p, lo, hi, out)?;
+                }
+                self.collect(&a.expr, lo, hi, out)?;
+            }
+            Expr::Unary(u) => self.collect(&u.expr, lo, hi, out)?,
+            Expr::Binary(b) => {
+                self.collect(&b.lhs, lo, hi, out)?;
+                self.collect(&b.rhs, lo, hi, out)?;
+            }
+            Expr::Paren(p) => self.collect(&p.expr, lo, hi, out)?,
+            Expr::Call(c) => {
+                for a in &c.args.args {
+                    self.collect(a, lo, hi, out)?;
+                }
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+            Expr::Extension(_) => {
+                return Err(Error::Execution(
+                    "extension expressions are not supported".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The evaluation times [lo, hi] as a selector with this `@` and `offset` sees them.
+    fn shifted(
+        &self,
+        at: &Option<AtModifier>,
+        offset: &Option<Offset>,
+        lo: i64,
+        hi: i64,
+    ) -> (i64, i64) {
+        let off = offset_millis(offset);
+        match at {
+            None => (lo - off, hi - off),
+            Some(_) => {
+                let t = self.selector_time_of(at, offset, lo);
+                (t, t)
+            }
+        }
+    }
+
+    /// The time a selector evaluated at `t` reads at.
+    pub(crate) fn selector_time_of(
+        &self,
+        at: &Option<AtModifier>,
+        offset: &Option<Offset>,
+        t: i64,
+    ) -> i64 {
+        let base = match at {
+            None => t,
+            Some(AtModifier::Start) => self.query_start,
+            Some(AtModifier::End) => self.query_end,
+            Some(AtModifier::At(at)) => system_time_millis(at),
+        };
+        base - offset_millis(offset)
+    }
+
+    pub(crate) fn check_deadline(&self) -> Result<(), Error> {
+        let ticks = self.ticks.get().wrapping_add(1);
+        self.ticks.set(ticks);
+        if ticks.is_multiple_of(DEADLINE_CHECK_EVERY)
+            && let Some(deadline) = self.options.deadline
+            && std::time::Instant::now() >= deadline
+        {
+            return Err(Error::Timeout);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn eval(&self, expr: &Expr, t: i64) -> Result<Val, Error> {
+        self.check_deadline()?;
+        match expr {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Val::String(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, t),
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_selector(vs, t))),
+            Expr::MatrixSelector(_) | Expr::Subquery(_) => {
+                Ok(Val::Matrix(self.range_vector(expr, t)?))
+            }
+            Expr::Unary(u) => match self.eval(&u.expr, t)? {
+                Val::Scalar(v) => Ok(Val::Scalar(-v)),
+                Val::Vector(mut elements) => {
+                    for e in &mut elements {
+                        e.v = -e.v;
+                        e.drop_name = true;
+                    }
+                    Ok(Val::Vector(elements))
+                }
+                _ => Err(Error::Execution(
+                    "unary expression only allowed on expressions of type scalar or instant vector"
+                        .into(),
+                )),
+            },
+            Expr::Binary(b) => crate::binary::eval(self, b, t),
+            Expr::Aggregate(a) => crate::aggregate::eval(self, a, t),
+            Expr::Call(c) => crate::functions::eval(self, c, t),
+            Expr::Extension(_) => Err(Error::Execution(
+                "extension expressions are not supported".into(),
+            )),
+        }
+    }
+
+    pub(crate) fn eval_vector(&self, expr: &Expr, t: i64) -> Result<Vec<Element>, Error> {
+        match self.eval(expr, t)? {
+            Val::Vector(v) => Ok(v),
+            other => Err(Error::Execution(format!(
+                "expected an instant vector, got {}",
+                val_name(&other)
+            ))),
+        }
+    }
+
+    pub(crate) fn eval_scalar(&self, expr: &Expr, t: i64) -> Result<f64, Error> {
+        match self.eval(expr, t)? {
+            Val::Scalar(v) => Ok(v),
+            other => Err(Error::Execution(format!(
+                "expected a scalar, got {}",
+                val_name(&other)
+            ))),
+        }
+    }
+
+    pub(crate) fn eval_matrix(&self, expr: &Expr, t: i64) -> Result<Vec<RangeSeries>, Error> {
+        match self.eval(expr, t)? {
+            Val::Matrix(m) => Ok(m),
+            other => Err(Error::Execution(format!(
+                "expected a range vector, got {}",
+                val_name(&other)
+            ))),
+        }
+    }
+
+    fn loaded(&self, vs: &VectorSelector) -> &[Loaded] {
+        self.series
+            .get(&selector_key(vs))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    pub(crate) fn vector_selector(&self, vs: &VectorSelector, t: i64) -> Vec<Element> {
+        self.vector_selector_timed(vs, t)
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect()
+    }
+
+    /// The newest sample of each series in (t - lookback, t], unless that sample is a stale
+    /// marker, with the sample's time (which `timestamp(selector)` answers with).
+    pub(crate) fn vector_selector_timed(&self, vs: &VectorSelector, t: i64) -> Vec<(Element, i64)> {
+        let ts = self.selector_time_of(&vs.at, &vs.offset, t);
+        let mut out = Vec::new();
+        for s in self.loaded(vs) {
+            let end = s.samples.partition_point(|p| p.t <= ts);
+            if end == 0 {
+                continue;
+            }
+            let p = s.samples[end - 1];
+            if p.t <= ts - self.options.lookback_ms || is_stale_nan(p.v) {
+                continue;
+            }
+            let element = Element {
+                labels: s.labels.clone(),
+                v: p.v,
+                drop_name: false,
+            };
+            out.push((element, p.t));
+        }
+        out
+    }
+
+    /// Calls `f` with every series of a range-vector expression evaluated at `t`: its labels,
+    /// whether its name is to be dropped, and its samples in the window. The samples of
+    /// selectors and subqueries are borrowed, not copied, unless stale markers must be taken
+    /// out.
+    pub(crate) fn for_each_window(
+        &self,
+        expr: &Expr,
+        t: i64,
+        f: &mut WindowVisitor<'_>,
+    ) -> Result<(), Error> {
+        match expr {
+            Expr::Paren(p) => self.for_each_window(&p.expr, t, f),
+            Expr::MatrixSelector(ms) => {
+                let ts = self.selector_time_of(&ms.vs.at, &ms.vs.offset, t);
+                let from = ts - millis(&ms.range);
+                let mut filtered = Vec::new();
+                for s in self.loaded(&ms.vs) {
+                    let window = window_of(&s.samples, from, ts);
+                    let window = if window.iter().any(|p| is_stale_nan(p.v)) {
+                        filtered.clear();
+                        filtered.extend(window.iter().filter(|p| !is_stale_nan(p.v)));
+                        &filtered[..]
+                    } else {
+                        window
+                    };
+                    if !window.is_empty() {
+                        f(&s.labels, false, window)?;
+                    }
+                }
+                Ok(())
+            }
+            Expr::Subquery(sq) => {
+                let end = self.selector_time_of(&sq.at, &sq.offset, t);
+                let from = end - millis(&sq.range);
+                let (span, series) = self.subquery_series(sq, end)?;
+                if end < span.0 || end > span.1 {
+                    // Outside the span the AST walk found (it should not be): evaluate just
+                    // this window.
+                    let series = self.evaluate_subquery(sq, from, end)?;
+                    for s in &series {
+                        f(&s.labels, s.drop_name, &s.samples)?;
+                    }
+                    return Ok(());
+                }
+                for s in series.iter() {
+                    let window = window_of(&s.samples, from, end);
+                    if !window.is_empty() {
+                        f(&s.labels, s.drop_name, window)?;
+                    }
+                }
+                Ok(())
+            }
+            other => {
+                for s in self.eval_matrix(other, t)? {
+                    f(&s.labels, s.drop_name, &s.samples)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The series of a range-vector selector or subquery at `t`, copied out.
+    fn range_vector(&self, expr: &Expr, t: i64) -> Result<Vec<RangeSeries>, Error> {
+        let mut out = Vec::new();
+        self.for_each_window(expr, t, &mut |labels, drop_name, samples| {
+            out.push(RangeSeries {
+                labels: labels.clone(),
+                samples: samples.to_vec(),
+                drop_name,
+            });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The inner expression of `sq` evaluated at every multiple of its step in the windows
+    /// its evaluations cover, computed on first use, with the span of window ends it covers.
+    /// `end` is the current window's end, used when the AST walk has no span for `sq`.
+    fn subquery_series(&self, sq: &SubqueryExpr, end: i64) -> Result<SubquerySeries, Error> {
+        let key = subquery_key(sq);
+        if let Some(series) = self.subquery_series.borrow().get(&key) {
+            return Ok(series.clone());
+        }
+        let span = self
+            .subquery_spans
+            .borrow()
+            .get(&key)
+            .copied()
+            .unwrap_or((end, end));
+        let series = Rc::new(self.evaluate_subquery(sq, span.0 - millis(&sq.range), span.1)?);
+        self.subquery_series
+            .borrow_mut()
+            .insert(key, (span, series.clone()));
+        Ok((span, series))
+    }
+
+    /// The inner expression of `sq` at every multiple of its step in (from, to], as series.
+    fn evaluate_subquery(
+        &self,
+        sq: &SubqueryExpr,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<RangeSeries>, Error> {
+        let step = match &sq.step {
+            Some(d) if millis(d) > 0 => millis(d),
+            _ => DEFAULT_SUBQUERY_STEP_MS,
+        };
+        // Go's integer division truncates toward zero, and Prometheus' alignment relies on it.
+        let mut ts = step * (from / step);
+        if ts <= from {
+            ts += step;
+        }
+        let mut out: Vec<RangeSeries> = Vec::new();
+        let mut index: HashMap<SharedLabels, usize> = HashMap::new();
+        let mut held = self.samples_held.get();
+        while ts <= to {
+            match self.eval(&sq.expr, ts)? {
+                Val::Scalar(v) => {
+                    push_sample(&mut out, &mut index, Rc::default(), false, ts, v);
+                    held += 1;
+                }
+                Val::Vector(elements) => {
+                    held += elements.len();
+                    for e in elements {
+                        push_sample(&mut out, &mut index, e.labels, e.drop_name, ts, e.v);
+                    }
+                }
+                other => {
+                    return Err(Error::Execution(format!(
+                        "subquery is only allowed on instant vector, got {}",
+                        val_name(&other)
+                    )));
+                }
+            }
+            if held > self.options.max_samples {
+                return Err(Error::TooManySamples);
+            }
+            ts += step;
+        }
+        self.samples_held.set(held);
+        Ok(out)
+    }
+}
+
+/// A subquery's precomputed series and the span of window ends they serve.
+type SubquerySeries = ((i64, i64), Rc<Vec<RangeSeries>>);
+
+/// What `for_each_window` calls per series: labels, whether the name is to be dropped, and
+/// the samples in the window.
+pub(crate) type WindowVisitor<'f> =
+    dyn FnMut(&SharedLabels, bool, &[Sample]) -> Result<(), Error> + 'f;
+
+/// The samples with times in (from, to].
+fn window_of(samples: &[Sample], from: i64, to: i64) -> &[Sample] {
+    let lo = samples.partition_point(|p| p.t <= from);
+    let hi = samples.partition_point(|p| p.t <= to);
+    &samples[lo..hi.max(lo)]
+}
+
+fn push_sample(
+    out: &mut Vec<RangeSeries>,
+    index: &mut HashMap<SharedLabels, usize>,
+    labels: SharedLabels,
+    drop_name: bool,
+    t: i64,
+    v: f64,
+) {
+    match index.get(&labels) {
+        Some(&i) => {
+            out[i].samples.push(Sample { t, v });
+            out[i].drop_name |= drop_name;
+        }
+        None => {
+            index.insert(labels.clone(), out.len());
+            out.push(RangeSeries {
+                labels,
+                samples: vec![Sample { t, v }],
+                drop_name,
+            });
+        }
+    }
+}
+
+pub(crate) fn val_name(v: &Val) -> &'static str {
+    match v {
+        Val::Scalar(_) => "scalar",
+        Val::String(_) => "string",
+        Val::Vector(_) => "instant vector",
+        Val::Matrix(_) => "range vector",
+    }
+}
+
+fn select(
+    source: &dyn Source,
+    vs: &VectorSelector,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<Series>, Error> {
+    let mut base: Vec<Matcher> = vs.matchers.matchers.clone();
+    if let Some(name) = &vs.name
+        && !base
+            .iter()
+            .any(|m| m.name == value::METRIC_NAME && m.op == MatchOp::Equal && &m.value == name)
+    {
+        base.push(Matcher::new(MatchOp::Equal, value::METRIC_NAME, name));
+    }
+    if vs.matchers.or_matchers.is_empty() {
+        return source.select(&base, lo, hi).map_err(Error::Source);
+    }
+    // `{a="1" or b="2"}`: the union of each alternative's series.
+    let mut by_labels: BTreeMap<Labels, Series> = BTreeMap::new();
+    for alternative in &vs.matchers.or_matchers {
+        let mut matchers = base.clone();
+        matchers.extend(alternative.iter().cloned());
+        for s in source.select(&matchers, lo, hi).map_err(Error::Source)? {
+            by_labels.entry(s.labels.clone()).or_insert(s);
+        }
+    }
+    Ok(by_labels.into_values().collect())
+}

@@ -1,0 +1,226 @@
+//! The store as PromQL's [`Source`]: selectors are answered by translating each stored OTLP
+//! series into its Prometheus series (`translate.rs`) and keeping those the matchers accept.
+//! A stored series is ruled out from its descriptor alone, before its points are decoded,
+//! whenever its name or shared labels already fail a matcher.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use otelite_promql::promql_parser::label::Matcher;
+use otelite_promql::{Labels, Sample, Series, Source};
+use otelite_storage::{MetricSeries, SeriesPoints, Store, TimeRange};
+
+use super::translate::{self, Family, TARGET_INFO};
+
+const NAME: &str = "__name__";
+
+/// The store, read through the translation.
+pub(crate) struct StoreSource<'a> {
+    pub store: &'a Store,
+    /// The most series one selector may load (`--query-max-series`).
+    pub max_series: usize,
+    /// Set when a selector was refused for selecting more than `max_series`: the query's
+    /// fault (422), not the store's.
+    pub too_many_series: AtomicBool,
+}
+
+impl<'a> StoreSource<'a> {
+    pub(crate) fn new(store: &'a Store, max_series: usize) -> StoreSource<'a> {
+        StoreSource {
+            store,
+            max_series,
+            too_many_series: AtomicBool::new(false),
+        }
+    }
+}
+
+/// A range in milliseconds, both ends included, as the store's half-open nanosecond range
+/// (every nanosecond of the last millisecond belongs to it); negative times are clamped to 0.
+pub(crate) fn time_range(start_ms: i64, end_ms: i64) -> TimeRange {
+    let ns = |ms: i64| (ms.max(0) as u64).saturating_mul(1_000_000);
+    TimeRange::new(ns(start_ms), ns(end_ms.saturating_add(1)))
+}
+
+/// Whether `matcher` accepts `value` (an absent label is the empty value).
+fn accepts(matcher: &Matcher, value: &str) -> bool {
+    matcher.is_match(value)
+}
+
+fn label<'l>(labels: &'l Labels, name: &str) -> &'l str {
+    labels
+        .binary_search_by(|(n, _)| n.as_str().cmp(name))
+        .map_or("", |at| labels[at].1.as_str())
+}
+
+/// Whether any series of `family` could pass `matchers`: its possible names against the name
+/// matchers, its shared labels against the rest (`le` and `quantile`, added per series, are
+/// judged later).
+pub(super) fn could_match(family: &Family, matchers: &[Matcher]) -> bool {
+    let names_ok = family.series_names().any(|name| {
+        matchers
+            .iter()
+            .filter(|m| m.name == NAME)
+            .all(|m| accepts(m, &name))
+    });
+    names_ok
+        && matchers
+            .iter()
+            .filter(|m| m.name != NAME && m.name != "le" && m.name != "quantile")
+            .all(|m| accepts(m, label(&family.labels, &m.name)))
+}
+
+pub(super) fn matches_all(labels: &Labels, matchers: &[Matcher]) -> bool {
+    matchers.iter().all(|m| accepts(m, label(labels, &m.name)))
+}
+
+/// Whether the selector could ask for `target_info`.
+fn wants_target_info(matchers: &[Matcher]) -> bool {
+    matchers
+        .iter()
+        .filter(|m| m.name == NAME)
+        .all(|m| accepts(m, TARGET_INFO))
+}
+
+/// Merges series that translate to the same labels (the same metric from two scopes, say):
+/// samples in time order, the later stored one kept where two share a time.
+fn merge(all: impl IntoIterator<Item = Series>) -> Vec<Series> {
+    let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    for series in all {
+        merged
+            .entry(series.labels)
+            .or_default()
+            .extend(series.samples);
+    }
+    merged
+        .into_iter()
+        .map(|(labels, mut samples)| {
+            samples.sort_by_key(|s| s.t);
+            let mut deduped: Vec<Sample> = Vec::with_capacity(samples.len());
+            for sample in samples {
+                match deduped.last_mut() {
+                    Some(last) if last.t == sample.t => *last = sample,
+                    _ => deduped.push(sample),
+                }
+            }
+            Series {
+                labels,
+                samples: deduped,
+            }
+        })
+        .collect()
+}
+
+impl StoreSource<'_> {
+    /// Every stored series `wanted` accepts (shown its descriptor and family), with its family.
+    fn select_translated(
+        &self,
+        range: TimeRange,
+        mut wanted: impl FnMut(&MetricSeries, &Family) -> bool,
+    ) -> Result<Vec<(Family, SeriesPoints)>, String> {
+        let selected = self
+            .store
+            .select_metrics(range, &mut |series| wanted(series, &Family::of(series)))
+            .map_err(|e| e.to_string())?;
+        Ok(selected
+            .into_iter()
+            .map(|points| (Family::of(&points.series), points))
+            .collect())
+    }
+
+    /// `target_info`: one series per resource, 1 at every time a point of it was stored.
+    fn target_info(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<Series>, String> {
+        let selected = self.select_translated(range, |series, _| {
+            matches_all(
+                &translate::target_info_labels(&series.resource.attributes),
+                matchers,
+            )
+        })?;
+        let mut by_resource: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        for (_, points) in selected {
+            let labels = translate::target_info_labels(&points.series.resource.attributes);
+            let samples = by_resource.entry(labels).or_default();
+            for t in point_times(&points.points) {
+                samples.push(Sample { t, v: 1.0 });
+            }
+        }
+        Ok(merge(
+            by_resource
+                .into_iter()
+                .map(|(labels, samples)| Series { labels, samples }),
+        ))
+    }
+}
+
+fn point_times(points: &otelite_storage::MetricPoints) -> Vec<i64> {
+    use otelite_storage::MetricPoints;
+    let ms = |ns: u64| (ns / 1_000_000) as i64;
+    match points {
+        MetricPoints::Number(p) => p.iter().map(|p| ms(p.time_unix_nano)).collect(),
+        MetricPoints::Histogram(p) => p.iter().map(|p| ms(p.time_unix_nano)).collect(),
+        MetricPoints::ExponentialHistogram(p) => p.iter().map(|p| ms(p.time_unix_nano)).collect(),
+        MetricPoints::Summary(p) => p.iter().map(|p| ms(p.time_unix_nano)).collect(),
+    }
+}
+
+impl Source for StoreSource<'_> {
+    fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<Series>, String> {
+        let range = time_range(start, end);
+        let selected = self.select_translated(range, |_, family| could_match(family, matchers))?;
+        let mut out = Vec::new();
+        for (family, points) in &selected {
+            for series in translate::expand(family, &points.series, &points.points) {
+                if matches_all(&series.labels, matchers) {
+                    out.push(series);
+                }
+            }
+        }
+        if wants_target_info(matchers) {
+            out.extend(self.target_info(matchers, range)?);
+        }
+        let mut merged = merge(out);
+        if merged.len() > self.max_series {
+            self.too_many_series.store(true, Ordering::Relaxed);
+            return Err(format!(
+                "the selector {} selects {} series, more than the limit of {} (--query-max-series): add label matchers",
+                describe(matchers),
+                merged.len(),
+                self.max_series
+            ));
+        }
+        for series in &mut merged {
+            series.samples.retain(|s| (start..=end).contains(&s.t));
+        }
+        merged.retain(|s| !s.samples.is_empty());
+        Ok(merged)
+    }
+}
+
+/// The matcher lists a selector stands for: its matchers with the metric name as a
+/// `__name__` matcher, one list per `or` alternative (`{a="1" or b="2"}`).
+pub(crate) fn selector_matchers(
+    selector: &otelite_promql::promql_parser::parser::VectorSelector,
+) -> Vec<Vec<Matcher>> {
+    use otelite_promql::promql_parser::label::MatchOp;
+    let name = selector
+        .name
+        .as_ref()
+        .map(|name| Matcher::new(MatchOp::Equal, NAME, name));
+    let alternatives = if selector.matchers.or_matchers.is_empty() {
+        vec![selector.matchers.matchers.clone()]
+    } else {
+        selector.matchers.or_matchers.clone()
+    };
+    alternatives
+        .into_iter()
+        .map(|mut matchers| {
+            matchers.extend(name.clone());
+            matchers
+        })
+        .collect()
+}
+
+/// A selector as PromQL writes it, for messages: `{__name__="up", job="api"}`.
+fn describe(matchers: &[Matcher]) -> String {
+    let parts: Vec<String> = matchers.iter().map(|m| m.to_string()).collect();
+    format!("{{{}}}", parts.join(", "))
+}

@@ -1,0 +1,968 @@
+//! Metric series queries checked against a plain scan of everything written: whatever the
+//! blocks look like (row blocks, compacted codec-4 blocks, both at once after late points,
+//! points retried, series spanning partitions), `metric_series` lists exactly the series with a
+//! point in the range and `select_metrics` returns exactly their points, once each, in time
+//! order; and the codec round-trips arbitrary points of every kind bit for bit.
+
+use std::collections::BTreeMap;
+
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
+use opentelemetry_proto::tonic::metrics::v1::summary_data_point::ValueAtQuantile;
+use opentelemetry_proto::tonic::metrics::v1::{
+    Exemplar, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram,
+    HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary,
+    SummaryDataPoint, exemplar, metric::Data, number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use proptest::prelude::*;
+use prost::Message;
+
+use crate::metric_block;
+use crate::metric_query::{MetricPoints, MetricSeries};
+use crate::properties::items_of;
+use crate::test_fixtures::{compacting, proptest_config, row_store, wait_for_compaction};
+use crate::{Batch, Signal, Store, TimeRange};
+
+const MINUTE: u64 = 60_000_000_000;
+const HOUR: u64 = 60 * MINUTE;
+const BASE: u64 = 1_767_225_600_000_000_000;
+
+fn text(s: &str) -> Option<AnyValue> {
+    Some(AnyValue {
+        value: Some(any_value::Value::StringValue(s.into())),
+    })
+}
+
+fn kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: text(value),
+        key_strindex: 0,
+    }
+}
+
+/// A point: (service, metric, route, minute offset, value, exemplar).
+type Generated = (usize, usize, u8, u64, i64, bool);
+
+fn any_point() -> impl Strategy<Value = Generated> {
+    (
+        0..2usize,
+        0..6usize,
+        0u8..3,
+        0u64..150,
+        -50i64..5000,
+        any::<bool>(),
+    )
+}
+
+fn exemplars(with: bool, time: u64, n: usize) -> Vec<Exemplar> {
+    if !with {
+        return Vec::new();
+    }
+    vec![Exemplar {
+        filtered_attributes: vec![kv("user", "u7")],
+        time_unix_nano: time - 5,
+        span_id: vec![n as u8; 8],
+        trace_id: vec![3; 16],
+        value: Some(exemplar::Value::AsDouble(0.25)),
+    }]
+}
+
+/// The metric holding one generated point.
+fn metric(&(_, metric, route, minute, value, exemplar): &Generated, n: usize) -> Metric {
+    // Several points may share a time; the last digits of the nanoseconds keep most apart.
+    let time = BASE + minute * MINUTE + (n as u64 % 3);
+    let start = BASE - HOUR;
+    let attributes = vec![kv("http.route", &format!("/r{route}"))];
+    let number = |v: number_data_point::Value| NumberDataPoint {
+        attributes: attributes.clone(),
+        start_time_unix_nano: if metric == 2 { time - MINUTE } else { start },
+        time_unix_nano: time,
+        exemplars: exemplars(exemplar, time, n),
+        flags: u32::from(value < 0),
+        value: Some(v),
+    };
+    let (name, data) = match metric {
+        0 => (
+            "memory",
+            Data::Gauge(Gauge {
+                data_points: vec![number(number_data_point::Value::AsDouble(
+                    value as f64 / 7.0,
+                ))],
+            }),
+        ),
+        1 => (
+            "requests",
+            Data::Sum(Sum {
+                data_points: vec![number(number_data_point::Value::AsInt(value))],
+                aggregation_temporality: 2,
+                is_monotonic: true,
+            }),
+        ),
+        2 => (
+            "cpu",
+            Data::Sum(Sum {
+                data_points: vec![number(number_data_point::Value::AsDouble(
+                    value as f64 / 100.0,
+                ))],
+                aggregation_temporality: 1,
+                is_monotonic: false,
+            }),
+        ),
+        3 => (
+            "duration",
+            Data::Histogram(Histogram {
+                data_points: vec![HistogramDataPoint {
+                    attributes,
+                    start_time_unix_nano: start,
+                    time_unix_nano: time,
+                    count: value.unsigned_abs() * 3,
+                    sum: (value % 5 != 0).then_some(value as f64 * 0.37),
+                    bucket_counts: vec![value.unsigned_abs(), 1, value.unsigned_abs() * 2],
+                    explicit_bounds: if value % 11 == 0 {
+                        vec![0.5, 2.0]
+                    } else {
+                        vec![0.1, 1.0]
+                    },
+                    exemplars: exemplars(exemplar, time, n),
+                    flags: 0,
+                    min: Some(0.01),
+                    max: (value > 100).then_some(value as f64),
+                }],
+                aggregation_temporality: 2,
+            }),
+        ),
+        4 => (
+            "size",
+            Data::ExponentialHistogram(ExponentialHistogram {
+                data_points: vec![ExponentialHistogramDataPoint {
+                    attributes,
+                    start_time_unix_nano: start,
+                    time_unix_nano: time,
+                    count: value.unsigned_abs(),
+                    sum: Some(value as f64),
+                    scale: (value % 4) as i32,
+                    zero_count: 1,
+                    positive: Some(Buckets {
+                        offset: (value % 3) as i32,
+                        bucket_counts: vec![1, value.unsigned_abs()],
+                    }),
+                    negative: (value < 0).then(|| Buckets {
+                        offset: -1,
+                        bucket_counts: vec![2],
+                    }),
+                    flags: 1,
+                    exemplars: exemplars(exemplar, time, n),
+                    min: None,
+                    max: Some(9.0),
+                    zero_threshold: 1e-9,
+                }],
+                aggregation_temporality: 1,
+            }),
+        ),
+        _ => (
+            "latency",
+            Data::Summary(Summary {
+                data_points: vec![SummaryDataPoint {
+                    attributes,
+                    start_time_unix_nano: start,
+                    time_unix_nano: time,
+                    count: value.unsigned_abs(),
+                    sum: value as f64 * 1.5,
+                    quantile_values: vec![
+                        ValueAtQuantile {
+                            quantile: 0.5,
+                            value: value as f64,
+                        },
+                        ValueAtQuantile {
+                            quantile: 0.99,
+                            value: value as f64 * 2.0,
+                        },
+                    ],
+                    flags: 0,
+                }],
+            }),
+        ),
+    };
+    Metric {
+        name: name.into(),
+        description: format!("{name} of things"),
+        unit: "s".into(),
+        metadata: Vec::new(),
+        data: Some(data),
+    }
+}
+
+/// The generated points as batches: each batch one group per service, one metric per point.
+fn batches(generated: &[Generated], first: usize) -> Vec<Vec<ResourceMetrics>> {
+    generated
+        .chunks(generated.len().div_ceil(3).max(1))
+        .enumerate()
+        .map(|(b, chunk)| {
+            let mut groups: Vec<ResourceMetrics> = ["cart", "web"]
+                .iter()
+                .map(|service| ResourceMetrics {
+                    resource: Some(Resource {
+                        attributes: vec![kv("service.name", service)],
+                        ..Resource::default()
+                    }),
+                    scope_metrics: vec![ScopeMetrics {
+                        scope: Some(InstrumentationScope {
+                            name: "meter".into(),
+                            ..InstrumentationScope::default()
+                        }),
+                        metrics: Vec::new(),
+                        schema_url: String::new(),
+                    }],
+                    schema_url: "https://opentelemetry.io/schemas/1.28.0".into(),
+                })
+                .collect();
+            for (i, g) in chunk.iter().enumerate() {
+                groups[g.0].scope_metrics[0]
+                    .metrics
+                    .push(metric(g, first + b * 1000 + i));
+            }
+            groups.retain(|g| !g.scope_metrics[0].metrics.is_empty());
+            groups
+        })
+        .collect()
+}
+
+/// One point of the plain scan: its time and its protobuf (attributes cleared).
+type ScanPoint = (u64, Vec<u8>);
+
+/// What a plain scan of `written` says: per canonical series encoding, the series and its
+/// distinct points in `range`, sorted.
+fn scan(written: &[ResourceMetrics], range: TimeRange) -> BTreeMap<Vec<u8>, Vec<ScanPoint>> {
+    let mut out: BTreeMap<Vec<u8>, Vec<ScanPoint>> = BTreeMap::new();
+    for group in written {
+        for scope in &group.scope_metrics {
+            for metric in &scope.metrics {
+                let data = metric.data.as_ref().unwrap();
+                let series = |attributes: &[KeyValue]| MetricSeries {
+                    resource: group.resource.clone().unwrap(),
+                    resource_schema_url: group.schema_url.clone(),
+                    scope: scope.scope.clone().unwrap(),
+                    scope_schema_url: scope.schema_url.clone(),
+                    name: metric.name.clone(),
+                    description: metric.description.clone(),
+                    unit: metric.unit.clone(),
+                    metadata: metric.metadata.clone(),
+                    kind: crate::MetricKind::of(data),
+                    attributes: attributes.to_vec(),
+                };
+                let mut add = |attributes: &[KeyValue], time: u64, bytes: Vec<u8>| {
+                    if range.contains(time) {
+                        out.entry(series(attributes).canonical())
+                            .or_default()
+                            .push((time, bytes));
+                    }
+                };
+                fn bare<P: Message + Clone>(p: &P, clear: impl Fn(&mut P)) -> Vec<u8> {
+                    let mut p = p.clone();
+                    clear(&mut p);
+                    p.encode_to_vec()
+                }
+                match data {
+                    Data::Gauge(Gauge { data_points }) | Data::Sum(Sum { data_points, .. }) => {
+                        for p in data_points {
+                            add(
+                                &p.attributes,
+                                p.time_unix_nano,
+                                bare(p, |p| p.attributes.clear()),
+                            );
+                        }
+                    }
+                    Data::Histogram(h) => {
+                        for p in &h.data_points {
+                            add(
+                                &p.attributes,
+                                p.time_unix_nano,
+                                bare(p, |p| p.attributes.clear()),
+                            );
+                        }
+                    }
+                    Data::ExponentialHistogram(h) => {
+                        for p in &h.data_points {
+                            add(
+                                &p.attributes,
+                                p.time_unix_nano,
+                                bare(p, |p| p.attributes.clear()),
+                            );
+                        }
+                    }
+                    Data::Summary(s) => {
+                        for p in &s.data_points {
+                            add(
+                                &p.attributes,
+                                p.time_unix_nano,
+                                bare(p, |p| p.attributes.clear()),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for points in out.values_mut() {
+        points.sort();
+        points.dedup();
+    }
+    out
+}
+
+fn points_of(points: &MetricPoints) -> Vec<ScanPoint> {
+    fn go<P: Message>(points: &[P], time: impl Fn(&P) -> u64) -> Vec<ScanPoint> {
+        points
+            .iter()
+            .map(|p| (time(p), p.encode_to_vec()))
+            .collect()
+    }
+    match points {
+        MetricPoints::Number(p) => go(p, |p| p.time_unix_nano),
+        MetricPoints::Histogram(p) => go(p, |p| p.time_unix_nano),
+        MetricPoints::ExponentialHistogram(p) => go(p, |p| p.time_unix_nano),
+        MetricPoints::Summary(p) => go(p, |p| p.time_unix_nano),
+    }
+}
+
+fn ranges() -> Vec<TimeRange> {
+    vec![
+        TimeRange::ALL,
+        TimeRange::new(BASE + 30 * MINUTE, BASE + HOUR + 20 * MINUTE),
+        TimeRange::new(BASE + 61 * MINUTE, BASE + 62 * MINUTE),
+        TimeRange::new(BASE + 2 * HOUR, u64::MAX),
+        TimeRange::new(BASE + 10 * MINUTE + 1, BASE + 10 * MINUTE + 2),
+    ]
+}
+
+fn check(store: &Store, written: &[ResourceMetrics]) -> Result<(), TestCaseError> {
+    for range in ranges() {
+        let want = scan(written, range);
+        let listed: Vec<Vec<u8>> = store
+            .metric_series(range)
+            .expect("series")
+            .iter()
+            .map(|s| s.canonical())
+            .collect();
+        let mut sorted = listed.clone();
+        sorted.sort();
+        prop_assert_eq!(
+            &sorted,
+            &want.keys().cloned().collect::<Vec<_>>(),
+            "{:?}",
+            range
+        );
+        // Every other series, by the order of the listing: `wanted` decides what comes back.
+        let mut asked = Vec::new();
+        let selected = store
+            .select_metrics(range, &mut |s| {
+                asked.push(s.canonical());
+                s.name != "cpu" && !s.attributes[0].value.eq(&text("/r1"))
+            })
+            .expect("select");
+        let mut distinct = asked.clone();
+        distinct.sort();
+        distinct.dedup();
+        prop_assert_eq!(
+            distinct.len(),
+            asked.len(),
+            "wanted asked twice about a series"
+        );
+        let got: BTreeMap<Vec<u8>, Vec<ScanPoint>> = selected
+            .iter()
+            .map(|s| {
+                let points = points_of(&s.points);
+                let mut times: Vec<u64> = points.iter().map(|p| p.0).collect();
+                let sorted_times = {
+                    let mut t = times.clone();
+                    t.sort();
+                    t
+                };
+                assert_eq!(times, sorted_times, "points in time order");
+                times.clear();
+                let mut points = points;
+                points.sort();
+                (s.series.canonical(), points)
+            })
+            .collect();
+        prop_assert_eq!(got.len(), selected.len(), "a series came back twice");
+        let wanted: BTreeMap<Vec<u8>, Vec<ScanPoint>> = want
+            .into_iter()
+            .filter(|(k, _)| {
+                let s = MetricSeries::from_canonical(k).unwrap();
+                s.name != "cpu" && !s.attributes[0].value.eq(&text("/r1"))
+            })
+            .collect();
+        prop_assert_eq!(got, wanted, "{:?}", range);
+    }
+    // The export path returns every point written, retries included, whatever the layout.
+    prop_assert_eq!(
+        items_of(&store.read_metrics(TimeRange::ALL).unwrap()),
+        items_of(written)
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(proptest_config(8))]
+    #[test]
+    fn series_queries_agree_with_a_scan_before_during_and_after_compaction(
+        generated in proptest::collection::vec(any_point(), 1..120),
+        late in proptest::collection::vec(any_point(), 0..40),
+        retried in any::<prop::sample::Index>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let first_batches = batches(&generated, 0);
+        let mut written: Vec<ResourceMetrics> = Vec::new();
+        {
+            let store = row_store(dir.path());
+            for batch in &first_batches {
+                written.extend(batch.iter().cloned());
+                store.write(Batch::Metrics(batch.clone())).unwrap();
+            }
+            // A client retry: one batch stored twice.
+            let again = retried.get(&first_batches).clone();
+            written.extend(again.iter().cloned());
+            store.write(Batch::Metrics(again)).unwrap();
+            check(&store, &written)?;
+            store.shutdown().unwrap();
+        }
+        let store = compacting(dir.path());
+        wait_for_compaction(&store, Signal::Metrics);
+        check(&store, &written)?;
+        // Late points land in row blocks beside the compacted ones (queries run while they
+        // are compacted), then are compacted too.
+        let late: Vec<Generated> = late.into_iter().map(|mut g| { g.3 += 3; g }).collect();
+        for batch in batches(&late, 100_000) {
+            written.extend(batch.iter().cloned());
+            store.write(Batch::Metrics(batch)).unwrap();
+        }
+        let again = retried.get(&first_batches).clone();
+        written.extend(again.iter().cloned());
+        store.write(Batch::Metrics(again)).unwrap();
+        check(&store, &written)?;
+        wait_for_compaction(&store, Signal::Metrics);
+        check(&store, &written)?;
+        prop_assert_eq!(store.stats().unwrap().metric_points, items_of(&written).len() as u64);
+    }
+}
+
+/// A float from arbitrary bits, or one of the values real data has.
+fn any_float() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        any::<u64>().prop_map(f64::from_bits),
+        (-1_000_000i64..1_000_000).prop_map(|v| v as f64),
+        (-1_000_000i64..1_000_000, 0u32..6).prop_map(|(v, e)| v as f64 / 10f64.powi(e as i32)),
+        Just(0.0),
+        Just(-0.0),
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+    ]
+}
+
+fn any_exemplars() -> impl Strategy<Value = Vec<Exemplar>> {
+    proptest::collection::vec(
+        (
+            any::<u64>(),
+            any::<u8>(),
+            0usize..20,
+            0usize..20,
+            any_float(),
+            any::<bool>(),
+        )
+            .prop_map(|(time, tag, trace, span, value, int)| Exemplar {
+                filtered_attributes: if tag % 2 == 0 {
+                    vec![kv("k", "v")]
+                } else {
+                    Vec::new()
+                },
+                time_unix_nano: time,
+                span_id: vec![tag; [0, 8, 3][span % 3]],
+                trace_id: vec![tag; [0, 16, 5][trace % 3]],
+                value: Some(if int {
+                    exemplar::Value::AsInt(time as i64)
+                } else {
+                    exemplar::Value::AsDouble(value)
+                }),
+            }),
+        0..3,
+    )
+}
+
+/// Times: regular, jittery, repeated or anywhere, sorted (as series chunks are).
+fn any_times(n: usize) -> impl Strategy<Value = Vec<u64>> {
+    prop_oneof![
+        (any::<u64>(), 1u64..100_000_000_000).prop_map(move |(base, step)| {
+            let base = base % (u64::MAX / 2);
+            (0..n as u64).map(|i| base + i * step).collect()
+        }),
+        proptest::collection::vec(any::<u64>(), n).prop_map(|mut t| {
+            t.sort();
+            t
+        }),
+        proptest::collection::vec(0u64..5_000_000, n).prop_map(|jitter| {
+            jitter
+                .iter()
+                .enumerate()
+                .map(|(i, j)| BASE + i as u64 * 15_000_000_000 + j)
+                .collect()
+        }),
+    ]
+}
+
+fn any_points() -> impl Strategy<Value = MetricPoints> {
+    (0usize..12, 0u8..4).prop_flat_map(|(n, kind)| {
+        let times = any_times(n);
+        let starts =
+            proptest::collection::vec(prop_oneof![Just(None), any::<u64>().prop_map(Some)], n);
+        match kind {
+            0 => (
+                times,
+                starts,
+                proptest::collection::vec(
+                    (
+                        prop_oneof![
+                            Just(None),
+                            any::<i64>().prop_map(|v| Some(number_data_point::Value::AsInt(v))),
+                            any_float().prop_map(|v| Some(number_data_point::Value::AsDouble(v)))
+                        ],
+                        any_exemplars(),
+                        any::<u32>(),
+                    ),
+                    n,
+                ),
+            )
+                .prop_map(|(times, starts, values)| {
+                    MetricPoints::Number(
+                        times
+                            .iter()
+                            .zip(starts)
+                            .zip(values)
+                            .map(|((t, s), (value, exemplars, flags))| NumberDataPoint {
+                                attributes: Vec::new(),
+                                start_time_unix_nano: s.unwrap_or(BASE),
+                                time_unix_nano: *t,
+                                exemplars,
+                                flags,
+                                value,
+                            })
+                            .collect(),
+                    )
+                })
+                .boxed(),
+            1 => (
+                times,
+                starts,
+                proptest::collection::vec(
+                    (
+                        any::<u64>(),
+                        prop_oneof![Just(None), any_float().prop_map(Some)],
+                        proptest::collection::vec(0u64..1000, 0..4),
+                        prop_oneof![
+                            Just(vec![0.1, 1.0, 10.0]),
+                            proptest::collection::vec(any_float(), 0..4)
+                        ],
+                        any_exemplars(),
+                        (
+                            any::<u32>(),
+                            prop_oneof![Just(None), any_float().prop_map(Some)],
+                            prop_oneof![Just(None), any_float().prop_map(Some)],
+                        ),
+                    ),
+                    n,
+                ),
+            )
+                .prop_map(|(times, starts, values)| {
+                    MetricPoints::Histogram(
+                        times
+                            .iter()
+                            .zip(starts)
+                            .zip(values)
+                            .map(
+                                |(
+                                    (t, s),
+                                    (
+                                        count,
+                                        sum,
+                                        bucket_counts,
+                                        explicit_bounds,
+                                        exemplars,
+                                        (flags, min, max),
+                                    ),
+                                )| HistogramDataPoint {
+                                    attributes: Vec::new(),
+                                    start_time_unix_nano: s.unwrap_or(BASE),
+                                    time_unix_nano: *t,
+                                    count,
+                                    sum,
+                                    bucket_counts,
+                                    explicit_bounds,
+                                    exemplars,
+                                    flags,
+                                    min,
+                                    max,
+                                },
+                            )
+                            .collect(),
+                    )
+                })
+                .boxed(),
+            2 => {
+                let buckets = || {
+                    prop_oneof![
+                        Just(None),
+                        (any::<i32>(), proptest::collection::vec(any::<u64>(), 0..4)).prop_map(
+                            |(offset, bucket_counts)| Some(Buckets {
+                                offset,
+                                bucket_counts
+                            })
+                        ),
+                        (-3i32..3, proptest::collection::vec(0u64..10, 0..4)).prop_map(
+                            |(offset, bucket_counts)| Some(Buckets {
+                                offset,
+                                bucket_counts
+                            })
+                        ),
+                    ]
+                };
+                (
+                    times,
+                    starts,
+                    proptest::collection::vec(
+                        (
+                            (
+                                any::<u64>(),
+                                prop_oneof![Just(None), any_float().prop_map(Some)],
+                                any::<i32>(),
+                                any::<u64>(),
+                            ),
+                            buckets(),
+                            buckets(),
+                            any_exemplars(),
+                            (
+                                any::<u32>(),
+                                prop_oneof![Just(None), any_float().prop_map(Some)],
+                                any_float(),
+                            ),
+                        ),
+                        n,
+                    ),
+                )
+                    .prop_map(|(times, starts, values)| {
+                        MetricPoints::ExponentialHistogram(
+                            times
+                                .iter()
+                                .zip(starts)
+                                .zip(values)
+                                .map(
+                                    |(
+                                        (t, s),
+                                        (
+                                            (count, sum, scale, zero_count),
+                                            positive,
+                                            negative,
+                                            exemplars,
+                                            (flags, min, zero_threshold),
+                                        ),
+                                    )| {
+                                        ExponentialHistogramDataPoint {
+                                            attributes: Vec::new(),
+                                            start_time_unix_nano: s.unwrap_or(BASE),
+                                            time_unix_nano: *t,
+                                            count,
+                                            sum,
+                                            scale,
+                                            zero_count,
+                                            positive,
+                                            negative,
+                                            flags,
+                                            exemplars,
+                                            min,
+                                            max: sum,
+                                            zero_threshold,
+                                        }
+                                    },
+                                )
+                                .collect(),
+                        )
+                    })
+                    .boxed()
+            }
+            _ => (
+                times,
+                starts,
+                proptest::collection::vec(
+                    (
+                        any::<u64>(),
+                        any_float(),
+                        prop_oneof![
+                            Just(vec![0.5, 0.99]),
+                            proptest::collection::vec(any_float(), 0..3),
+                        ],
+                        proptest::collection::vec(any_float(), 3),
+                        any::<u32>(),
+                    ),
+                    n,
+                ),
+            )
+                .prop_map(|(times, starts, values)| {
+                    MetricPoints::Summary(
+                        times
+                            .iter()
+                            .zip(starts)
+                            .zip(values)
+                            .map(|((t, s), (count, sum, quantiles, values, flags))| {
+                                SummaryDataPoint {
+                                    attributes: Vec::new(),
+                                    start_time_unix_nano: s.unwrap_or(*t),
+                                    time_unix_nano: *t,
+                                    count,
+                                    sum,
+                                    quantile_values: quantiles
+                                        .iter()
+                                        .zip(values)
+                                        .map(|(q, v)| ValueAtQuantile {
+                                            quantile: *q,
+                                            value: v,
+                                        })
+                                        .collect(),
+                                    flags,
+                                }
+                            })
+                            .collect(),
+                    )
+                })
+                .boxed(),
+        }
+    })
+}
+
+fn series_for(points: &MetricPoints, i: usize) -> MetricSeries {
+    MetricSeries {
+        name: format!("m{i}"),
+        kind: match points {
+            MetricPoints::Number(_) => crate::MetricKind::Sum {
+                monotonic: i.is_multiple_of(2),
+                temporality: 2,
+            },
+            MetricPoints::Histogram(_) => crate::MetricKind::Histogram { temporality: 1 },
+            MetricPoints::ExponentialHistogram(_) => {
+                crate::MetricKind::ExponentialHistogram { temporality: 2 }
+            }
+            MetricPoints::Summary(_) => crate::MetricKind::Summary,
+        },
+        attributes: vec![kv("i", &i.to_string())],
+        ..MetricSeries::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(proptest_config(256))]
+    #[test]
+    fn chunks_round_trip_bit_for_bit(chunks in proptest::collection::vec(any_points(), 1..5)) {
+        let series: Vec<MetricSeries> = chunks.iter().enumerate().map(|(i, p)| series_for(p, i)).collect();
+        let canonical: Vec<Vec<u8>> = series.iter().map(MetricSeries::canonical).collect();
+        let input: Vec<metric_block::Chunk<'_>> = chunks
+            .iter()
+            .zip(&canonical)
+            .map(|(points, canonical)| metric_block::Chunk { canonical, points })
+            .collect();
+        let mut zstd = zstd::bulk::Compressor::new(3).unwrap();
+        let (header, payload) = metric_block::encode(&input, &mut zstd).unwrap();
+        let decoded = metric_block::decode(&header, &payload, |_| true).unwrap();
+        prop_assert_eq!(decoded.len(), chunks.len());
+        for ((d, points), series) in decoded.iter().zip(&chunks).zip(&series) {
+            prop_assert_eq!(&d.series, series);
+            // Bytes, so that NaNs compare equal when their bits are.
+            prop_assert_eq!(points_of(d.points.as_ref().unwrap()), points_of(points));
+        }
+        let times = metric_block::series_times(&header, &payload).unwrap();
+        for ((_, times), points) in times.iter().zip(&chunks) {
+            prop_assert_eq!(times.clone(), points_of(points).iter().map(|p| p.0).collect::<Vec<_>>());
+        }
+        // Damage is an error or changes nothing, never a panic.
+        for at in [0, payload.len() / 3, payload.len() / 2, payload.len() - 1] {
+            let mut damaged = payload.clone();
+            damaged[at] ^= 0x21;
+            prop_assert!(metric_block::decode(&header, &damaged, |_| true).is_err());
+        }
+    }
+}
+
+/// The number of keys of the metric side tables, read from a store's index.
+fn metric_side_keys(store: &Store) -> (usize, usize) {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    let db = store.inner.index.get().unwrap();
+    let txn = db.begin_read().unwrap();
+    let catalog = txn
+        .open_table(crate::schema::METRIC_SERIES)
+        .unwrap()
+        .len()
+        .unwrap();
+    let lists = txn
+        .open_table(crate::schema::METRIC_BLOCK_SERIES)
+        .unwrap()
+        .len()
+        .unwrap();
+    (catalog as usize, lists as usize)
+}
+
+#[test]
+fn a_version_3_store_is_upgraded_and_its_metrics_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated: Vec<Generated> = (0..60)
+        .map(|i| {
+            (
+                i % 2,
+                i % 6,
+                (i % 3) as u8,
+                i as u64 * 2,
+                i as i64 * 7,
+                i % 4 == 0,
+            )
+        })
+        .collect();
+    let written: Vec<ResourceMetrics> = batches(&generated, 0).concat();
+    {
+        let store = row_store(dir.path());
+        store.write(Batch::Metrics(written.clone())).unwrap();
+        store.shutdown().unwrap();
+    }
+    {
+        // What a version-3 store looks like: no metric tables.
+        let db = redb::Database::create(dir.path().join(crate::schema::DATABASE_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(crate::schema::META)
+            .unwrap()
+            .insert(crate::schema::META_FORMAT_VERSION, 3)
+            .unwrap();
+        txn.delete_table(crate::schema::METRIC_SERIES).unwrap();
+        txn.delete_table(crate::schema::METRIC_BLOCK_SERIES)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = compacting(dir.path());
+    assert_eq!(store.stats().unwrap().format_version, 4);
+    wait_for_compaction(&store, Signal::Metrics);
+    let (catalog, lists) = metric_side_keys(&store);
+    assert!(
+        catalog == 2 && lists >= 2,
+        "{catalog} catalog keys, {lists} lists"
+    );
+    check(&store, &written).unwrap();
+}
+
+#[test]
+fn retention_drops_a_metric_partition_with_its_catalog_and_series_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let old = crate::schema::partition_start(now - 50 * HOUR);
+    let recent = crate::schema::partition_start(now);
+    let at = |partition: u64| -> Vec<ResourceMetrics> {
+        let generated: Vec<Generated> = (0..30)
+            .map(|i| (i % 2, i % 6, 0, i as u64, i as i64, false))
+            .collect();
+        let mut groups = batches(&generated, 0).concat();
+        for group in &mut groups {
+            group.retain_items_for_test(partition);
+        }
+        groups
+    };
+    let store = Store::open(
+        dir.path(),
+        crate::StoreOptions::default()
+            .with_compaction_idle(Some(std::time::Duration::ZERO))
+            .with_retention(
+                crate::Retention {
+                    max_age: [None, Some(std::time::Duration::from_secs(36 * 3600)), None],
+                    ..crate::Retention::default()
+                },
+                std::time::Duration::from_millis(50),
+            ),
+    )
+    .unwrap();
+    store.write(Batch::Metrics(at(old))).unwrap();
+    store.write(Batch::Metrics(at(recent))).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let series = store.metric_series(TimeRange::ALL).unwrap();
+        let old_left = store
+            .metric_series(TimeRange::new(old, old + HOUR))
+            .unwrap()
+            .len();
+        if store.retention_drops(Signal::Metrics) >= 1 && old_left == 0 && !series.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old partition is still there"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    wait_for_compaction(&store, Signal::Metrics);
+    // Only the recent partition's catalog and lists remain.
+    use redb::{ReadableDatabase, ReadableTable};
+    let db = store.inner.index.get().unwrap();
+    let txn = db.begin_read().unwrap();
+    let catalog = txn.open_table(crate::schema::METRIC_SERIES).unwrap();
+    for entry in catalog.iter().unwrap() {
+        let (key, _) = entry.unwrap();
+        assert_eq!(
+            crate::schema::parse_series_key(key.value()).unwrap().0,
+            recent
+        );
+    }
+    let lists = txn.open_table(crate::schema::METRIC_BLOCK_SERIES).unwrap();
+    let mut recent_lists = 0;
+    for entry in lists.iter().unwrap() {
+        let (key, _) = entry.unwrap();
+        assert_eq!(
+            crate::schema::BlockKey::decode(key.value()).partition_start,
+            recent
+        );
+        recent_lists += 1;
+    }
+    assert!(recent_lists > 0);
+    assert_eq!(store.stats().unwrap().metric_points, 30);
+    let selected = store.select_metrics(TimeRange::ALL, &mut |_| true).unwrap();
+    assert_eq!(selected.iter().map(|s| s.points.len()).sum::<usize>(), 30);
+}
+
+trait ShiftForTest {
+    fn retain_items_for_test(&mut self, partition: u64);
+}
+
+impl ShiftForTest for ResourceMetrics {
+    /// Moves every point (times relative to [`BASE`]) into `partition`.
+    fn retain_items_for_test(&mut self, partition: u64) {
+        for metric in self.scope_metrics.iter_mut().flat_map(|s| &mut s.metrics) {
+            let shift = |t: &mut u64| *t = partition + (*t - BASE) % HOUR;
+            match metric.data.as_mut().unwrap() {
+                Data::Gauge(Gauge { data_points }) | Data::Sum(Sum { data_points, .. }) => {
+                    data_points.iter_mut().for_each(|p| {
+                        shift(&mut p.time_unix_nano);
+                        p.start_time_unix_nano = partition;
+                        p.exemplars.clear();
+                    })
+                }
+                Data::Histogram(h) => h.data_points.iter_mut().for_each(|p| {
+                    shift(&mut p.time_unix_nano);
+                    p.start_time_unix_nano = partition;
+                }),
+                Data::ExponentialHistogram(h) => h.data_points.iter_mut().for_each(|p| {
+                    shift(&mut p.time_unix_nano);
+                    p.start_time_unix_nano = partition;
+                }),
+                Data::Summary(s) => s.data_points.iter_mut().for_each(|p| {
+                    shift(&mut p.time_unix_nano);
+                    p.start_time_unix_nano = partition;
+                }),
+            }
+        }
+    }
+}
