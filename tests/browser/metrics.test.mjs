@@ -53,20 +53,23 @@ const POINTS = 61;
 const times = Array.from({ length: POINTS }, (_, i) => START + i * EVERY);
 const BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
-// The routes each service serves: requests per 30 s export, and the share per status code.
+// The routes each service serves: requests per 30 s export per status code. The checkout
+// service starts failing ten minutes ago (the troubleshooting story); the frontend is steady.
 const SERVICES = {
   frontend: { "/cart": { 200: 40, 404: 4 }, "/checkout": { 200: 18, 500: 6 } },
-  checkout: { "/orders": { 200: 25, 503: 2 } },
+  checkout: { "/orders": { 200: 25, 503: (i) => (i > 40 ? 14 : 1) } },
 };
 const exemplarTrace = { traceId: randomHex(16), spanId: randomHex(8) };
 
 // A cumulative histogram series: each export adds `perExport` requests spread over the
 // buckets (slower for errors), so rates are steady and quantiles sit in known buckets.
-function histogramPoints(perExport, slow, withExemplars) {
+function histogramPoints(rate, slow, withExemplars) {
+  const perExport = typeof rate === "function" ? rate : () => rate;
   const spread = slow ? [0, 0, 0, 1, 2, 3, 3, 1, 0, 0, 0] : [1, 3, 4, 2, 1, 1, 0, 0, 0, 0, 0];
   const weight = spread.reduce((a, b) => a + b, 0);
+  let n = 0;
   return times.map((t, i) => {
-    const n = perExport * i;
+    if (i > 0) n += perExport(i);
     const counts = spread.map((w) => Math.floor((n * w) / weight));
     counts[counts.findIndex((w, j) => spread[j] > 0)] += n - counts.reduce((a, b) => a + b, 0);
     const point = {
@@ -380,6 +383,23 @@ test("explorer: exemplars on a latency quantile open their trace", async () => {
   await dot.click();
   await page.waitForURL(`${uiUrl}/traces/${exemplarTrace.traceId}`);
   await page.getByText("POST /checkout").first().waitFor();
+  assertNoProblems();
+});
+
+test("explorer screenshot: request rates per service, route and status, with the metric's chips", async () => {
+  const query = `sum by (job, http_route, http_response_status_code) (rate(${HISTOGRAM}_count[5m]))`;
+  await page.goto(`${uiUrl}/metrics?q=${encodeURIComponent(query)}&metric=${HISTOGRAM}`);
+  await page.waitForFunction(() => document.querySelector('[data-testid="metric-chart"]')?.dataset.series === "6");
+  await page.getByTestId("label-chips").locator('[data-label="http_route"]').first().waitFor();
+  assert.equal(
+    await page.getByTestId("metric-list").locator(`[data-metric="${HISTOGRAM}"]`).getAttribute("class"),
+    "metric-item chosen",
+  );
+  const box = await page.getByTestId("chart-plot").boundingBox();
+  await page.mouse.move(box.x + box.width * 0.93, box.y + box.height * 0.3);
+  await page.getByTestId("chart-tooltip").waitFor();
+  await page.screenshot({ path: shot("metrics-explorer"), fullPage: false });
+  console.log(`screenshot: ${shot("metrics-explorer")}`);
   assertNoProblems();
 });
 

@@ -19,10 +19,11 @@ use crate::logic::metric_chart::{
 use crate::logic::trace_search::SearchRange;
 use crate::logic::{Route, format_clock, format_timestamp};
 
-/// Series colours, in legend order: distinct hues that read as thin lines on white.
+/// Series colours, in legend order: distinct hues that read as thin lines on white. No pure
+/// red: red means errors (the 5xx status class gets it, `meaningful_color`).
 const COLORS: [&str; 10] = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf",
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#2f4b7c",
 ];
 
 /// The colour of the `i`th series.
@@ -59,7 +60,12 @@ pub fn LineChart(
     let plot = NodeRef::<Div>::new();
     let drag = RwSignal::new(None::<(f64, f64)>);
     let hover = RwSignal::new(None::<i64>);
-    let shape = geometry(&series, start_ms, end_ms, step_ms, stacked);
+    let marks: Vec<f64> = exemplars
+        .iter()
+        .filter(|e| e.t_ms >= start_ms && e.t_ms <= end_ms)
+        .map(|e| e.value)
+        .collect();
+    let shape = geometry(&series, &marks, start_ms, end_ms, step_ms, stacked);
     let colors: Vec<&'static str> = series
         .iter()
         .enumerate()

@@ -147,11 +147,13 @@ pub struct ChartGeometry {
     pub y_ticks: Vec<f64>,
 }
 
-/// Lays out `series` over `[start_ms, end_ms]`. Points further apart than 1.5 steps, and values
+/// Lays out `series` over `[start_ms, end_ms]`, with a value axis that also holds the values of
+/// `marks` (exemplars drawn over the lines). Points further apart than 1.5 steps, and values
 /// that are not finite, break a line (the series had no sample there). Stacked, each series
 /// sits on the sum of those before it at the same time, a missing value counting as zero.
 pub fn geometry(
     series: &[ChartSeries],
+    marks: &[f64],
     start_ms: i64,
     end_ms: i64,
     step_ms: i64,
@@ -162,7 +164,12 @@ pub fn geometry(
     } else {
         series.iter().map(|s| s.points.clone()).collect()
     };
-    let finite = tops.iter().flatten().map(|p| p.1).filter(|v| v.is_finite());
+    let finite = tops
+        .iter()
+        .flatten()
+        .map(|p| p.1)
+        .chain(marks.iter().copied())
+        .filter(|v| v.is_finite());
     let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
     });
@@ -590,7 +597,7 @@ mod tests {
             "a",
             &[(0, 0.0), (10, 5.0), (20, 10.0), (50, 10.0), (60, f64::NAN)],
         );
-        let g = geometry(&[s], 0, 100, 10, false);
+        let g = geometry(&[s], &[], 0, 100, 10, false);
         assert_eq!(g.y_min, 0.0);
         assert_eq!(g.y_max, 10.0);
         assert_eq!(g.lines[0], "M0.0,300.0L100.0,150.0L200.0,0.0M500.0,0.0");
@@ -602,7 +609,7 @@ mod tests {
     fn stacked_series_sit_on_each_other() {
         let a = series("a", &[(0, 1.0), (10, 1.0)]);
         let b = series("b", &[(0, 2.0), (10, 3.0)]);
-        let g = geometry(&[a.clone(), b.clone()], 0, 10, 10, true);
+        let g = geometry(&[a.clone(), b.clone()], &[], 0, 10, 10, true);
         assert_eq!(g.y_max, 4.0);
         // b's line is drawn at 1+2 and 1+3: the top of the stack.
         assert_eq!(g.lines[1], "M0.0,75.0L1000.0,0.0");
@@ -627,12 +634,15 @@ mod tests {
 
     #[test]
     fn empty_and_flat_charts_still_have_an_axis() {
-        let g = geometry(&[], 0, 10, 1, false);
+        let g = geometry(&[], &[], 0, 10, 1, false);
         assert_eq!((g.y_min, g.y_max), (0.0, 1.0));
-        let flat = geometry(&[series("a", &[(0, 0.0), (1, 0.0)])], 0, 10, 1, false);
+        let flat = geometry(&[series("a", &[(0, 0.0), (1, 0.0)])], &[], 0, 10, 1, false);
         assert_eq!((flat.y_min, flat.y_max), (0.0, 1.0));
-        let high = geometry(&[series("a", &[(0, 42.0)])], 0, 10, 1, false);
+        let high = geometry(&[series("a", &[(0, 42.0)])], &[], 0, 10, 1, false);
         assert!(high.y_max > 42.0 && high.y_min == 0.0);
+        // Exemplars above the lines stretch the axis to show them.
+        let marked = geometry(&[series("a", &[(0, 0.2)])], &[0.4], 0, 10, 1, false);
+        assert!(marked.y_max >= 0.4, "{}", marked.y_max);
         let negative = value_ticks(-3.0, 7.0, 5);
         assert_eq!(negative, vec![-4.0, -2.0, 0.0, 2.0, 4.0, 6.0, 8.0]);
         let small = value_ticks(0.0, 0.013, 5);

@@ -151,6 +151,12 @@ pub fn MetricsPage() -> impl IntoView {
                     let total = matrix.len();
                     let mut series = chart_series(&matrix);
                     series.truncate(MAX_SERIES);
+                    // A result without labels (an aggregate over everything) is named by its query.
+                    for s in &mut series {
+                        if s.label == "{}" {
+                            s.label = query.clone();
+                        }
+                    }
                     charted.set(Some(Charted {
                         series,
                         total,
