@@ -12,6 +12,7 @@ use crate::api::prometheus;
 use crate::app::Location;
 use crate::clock::now_ns;
 use crate::components::line_chart::LineChart;
+use crate::components::metric_tabs::MetricTabs;
 use crate::components::time_range_field::TimeRangeField;
 use crate::logic::Route;
 use crate::logic::http_dashboard::{
@@ -101,49 +102,6 @@ pub fn HttpDashboardPage() -> impl IntoView {
                     .into_any(),
             }}
         </section>
-    }
-}
-
-/// The explorer and dashboard tabs, keeping the time range across them.
-#[component]
-pub fn MetricTabs(range: leptos::prelude::Signal<SearchRange>) -> impl IntoView {
-    let location = Location::current();
-    let tab = move |to: Route, label: &'static str| {
-        let target = to.clone();
-        let current = move || location.route.with(|r| *r == target);
-        let href = {
-            let to = to.clone();
-            move || {
-                let query = dashboard_query(range.get());
-                if query.is_empty() {
-                    to.path()
-                } else {
-                    format!("{}?{query}", to.path())
-                }
-            }
-        };
-        view! {
-            <a
-                class="tab"
-                class:active=current.clone()
-                aria-current=move || current().then_some("page")
-                href=href
-                on:click=move |event: web_sys::MouseEvent| {
-                    if crate::app::is_plain_click(&event) {
-                        event.prevent_default();
-                        location.push(to.clone(), &dashboard_query(range.get_untracked()));
-                    }
-                }
-            >
-                {label}
-            </a>
-        }
-    };
-    view! {
-        <nav class="tabs" aria-label="Metric views">
-            {tab(Route::Metrics, "Explorer")}
-            {tab(Route::HttpDashboard, "HTTP dashboard")}
-        </nav>
     }
 }
 

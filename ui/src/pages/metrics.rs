@@ -20,6 +20,7 @@ use crate::api::prometheus;
 use crate::app::Location;
 use crate::clock::now_ns;
 use crate::components::line_chart::{ExemplarDot, LineChart};
+use crate::components::metric_tabs::MetricTabs;
 use crate::components::time_range_field::TimeRangeField;
 use crate::logic::metric_chart::{ChartSeries, chart_series};
 use crate::logic::metric_explorer::{
@@ -31,7 +32,6 @@ use crate::logic::promql_complete::{self, Context, Suggestion, Vocabulary, apply
 use crate::logic::query_string;
 use crate::logic::trace_search::SearchRange;
 use crate::logic::{Route, Signal, TimeWindow, export_url, format_count};
-use crate::pages::http_dashboard::MetricTabs;
 
 /// Most series a chart draws; more would be an unreadable tangle (and slow).
 const MAX_SERIES: usize = 60;
