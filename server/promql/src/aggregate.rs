@@ -2,7 +2,6 @@
 //! computed the way Prometheus computes them (Kahan sums, incremental means on overflow,
 //! Welford variance) so results agree to the last bit where Prometheus' tests demand it.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use promql_parser::parser::token::{
@@ -10,10 +9,11 @@ use promql_parser::parser::token::{
     T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM, T_TOPK,
 };
 use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::eval::Evaluator;
 use crate::quantile::{kahan_inc, quantile};
-use crate::value::{self, Element, METRIC_NAME, Val};
+use crate::value::{self, Element, METRIC_NAME, SharedLabels, Val};
 use crate::{Error, Labels};
 
 pub(crate) fn eval(ev: &Evaluator, a: &AggregateExpr, t: i64) -> Result<Val, Error> {
@@ -36,7 +36,7 @@ pub(crate) fn eval(ev: &Evaluator, a: &AggregateExpr, t: i64) -> Result<Val, Err
             },
             None => return Err(Error::Execution("count_values needs a label name".into())),
         };
-        if !valid_label_name(&label) {
+        if !value::valid_label_name(&label) {
             return Err(Error::Execution(format!("invalid label name {label:?}")));
         }
         let input = ev.eval_vector(&a.expr, t)?;
@@ -73,6 +73,8 @@ pub(crate) fn eval(ev: &Evaluator, a: &AggregateExpr, t: i64) -> Result<Val, Err
             )))
         }
         _ => Ok(Val::Vector(aggregate(
+            ev,
+            a as *const AggregateExpr as usize,
             op,
             input,
             param.unwrap_or(f64::NAN),
@@ -80,10 +82,6 @@ pub(crate) fn eval(ev: &Evaluator, a: &AggregateExpr, t: i64) -> Result<Val, Err
             &grouping,
         ))),
     }
-}
-
-fn valid_label_name(name: &str) -> bool {
-    !name.is_empty() && std::str::from_utf8(name.as_bytes()).is_ok()
 }
 
 /// The labels an element is grouped under: the `by` labels, or every label but the `without`
@@ -105,7 +103,7 @@ pub(crate) fn group_labels(labels: &Labels, without: bool, grouping: &[String]) 
 }
 
 struct Group {
-    labels: Labels,
+    labels: SharedLabels,
     value: f64,
     mean: f64,
     kahan_c: f64,
@@ -116,6 +114,8 @@ struct Group {
 }
 
 fn aggregate(
+    ev: &Evaluator,
+    node: usize,
     op: u16,
     input: Vec<Element>,
     q: f64,
@@ -123,9 +123,9 @@ fn aggregate(
     grouping: &[String],
 ) -> Vec<Element> {
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<SharedLabels, usize> = HashMap::default();
     for e in input {
-        let key = group_labels(&e.labels, without, grouping);
+        let key = ev.derived_labels(node, &e.labels, |l| group_labels(l, without, grouping));
         let f = e.v;
         let Some(&gi) = index.get(&key) else {
             index.insert(key.clone(), groups.len());
@@ -143,7 +143,11 @@ fn aggregate(
                 incremental_mean: false,
                 count: 1.0,
                 drop_name: e.drop_name,
-                values: vec![f],
+                values: if op == T_QUANTILE {
+                    vec![f]
+                } else {
+                    Vec::new()
+                },
             });
             continue;
         };
@@ -199,7 +203,7 @@ fn aggregate(
                 _ => g.value,
             };
             Element {
-                labels: g.labels.into(),
+                labels: g.labels,
                 v,
                 drop_name: g.drop_name,
             }
@@ -221,7 +225,7 @@ fn top_k(op: u16, input: Vec<Element>, k: f64, without: bool, grouping: &[String
     }
     let k = k as usize;
     let mut groups: Vec<Vec<Element>> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<Labels, usize> = HashMap::default();
     for e in input {
         let key = group_labels(&e.labels, without, grouping);
         let gi = *index.entry(key).or_insert_with(|| {
@@ -317,7 +321,7 @@ fn sort_desc_by(heap: &mut [Element], less: impl Fn(f64, f64) -> bool) {
 /// `limit_ratio(-(1 - r), x)` split `x` in two.
 fn limit_ratio(input: Vec<Element>, r: f64, without: bool, grouping: &[String]) -> Vec<Element> {
     let mut groups: Vec<Vec<Element>> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<Labels, usize> = HashMap::default();
     for e in input {
         let key = group_labels(&e.labels, without, grouping);
         let gi = *index.entry(key).or_insert_with(|| {
@@ -343,7 +347,7 @@ fn count_values(
         grouping.push(label.to_string());
     }
     let mut groups: Vec<Element> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<Labels, usize> = HashMap::default();
     for e in input {
         let mut labels = Rc::unwrap_or_clone(e.labels);
         value::set(&mut labels, label, &format_value(e.v));

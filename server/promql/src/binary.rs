@@ -2,16 +2,17 @@
 //! operators, between scalars and vectors, with Prometheus' vector matching
 //! (`on`/`ignoring`, `group_left`/`group_right`, `fill`) and its errors for ambiguous matches.
 
-use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use promql_parser::parser::token::{
     T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD,
     T_MUL, T_NEQ, T_POW, T_SUB, TokenType,
 };
 use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchCardinality};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::eval::Evaluator;
-use crate::value::{self, Element, METRIC_NAME, Val};
+use crate::value::{self, Element, SharedLabels, Val};
 use crate::{Error, Labels};
 
 pub(crate) fn eval(ev: &Evaluator, b: &BinaryExpr, t: i64) -> Result<Val, Error> {
@@ -35,7 +36,8 @@ pub(crate) fn eval(ev: &Evaluator, b: &BinaryExpr, t: i64) -> Result<Val, Error>
             Ok(Val::Vector(vector_scalar(op, r, l, true, return_bool)))
         }
         (Val::Vector(l), Val::Vector(r)) => {
-            let matching = Matching::of(b.modifier.as_ref());
+            let matching =
+                Matching::of(b.modifier.as_ref()).cached(ev, b as *const BinaryExpr as usize);
             let out = match op.id() {
                 T_LAND => and(l, r, &matching),
                 T_LOR => or(l, r, &matching),
@@ -115,11 +117,14 @@ fn vector_scalar(
 }
 
 /// How two vectors' elements pair up.
-pub(crate) struct Matching {
+pub(crate) struct Matching<'e> {
     on: bool,
     names: Vec<String>,
     card: Cardinality,
     include: Vec<String>,
+    /// The evaluator and this operation's node, to compute the signatures of loaded series
+    /// once rather than at every step.
+    cache: Option<(&'e Evaluator<'e>, usize)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -129,8 +134,8 @@ enum Cardinality {
     OneToMany,
 }
 
-impl Matching {
-    fn of(modifier: Option<&BinModifier>) -> Matching {
+impl<'e> Matching<'e> {
+    fn of(modifier: Option<&BinModifier>) -> Matching<'e> {
         let (on, names) = match modifier.and_then(|m| m.matching.as_ref()) {
             Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
             Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
@@ -150,11 +155,23 @@ impl Matching {
             names,
             card,
             include,
+            cache: None,
         }
     }
 
-    fn signature(&self, labels: &Labels) -> Labels {
-        value::signature(labels, self.on, &self.names)
+    fn cached(self, ev: &'e Evaluator<'e>, node: usize) -> Matching<'e> {
+        Matching {
+            cache: Some((ev, node)),
+            ..self
+        }
+    }
+
+    fn signature(&self, labels: &SharedLabels) -> SharedLabels {
+        let derive = |l: &Labels| value::signature(l, self.on, &self.names);
+        match self.cache {
+            Some((ev, node)) => ev.derived_labels(node, labels, derive),
+            None => Rc::new(derive(labels)),
+        }
     }
 }
 
@@ -162,7 +179,7 @@ fn and(l: Vec<Element>, r: Vec<Element>, m: &Matching) -> Vec<Element> {
     if l.is_empty() || r.is_empty() {
         return Vec::new();
     }
-    let right: HashSet<Labels> = r.iter().map(|e| m.signature(&e.labels)).collect();
+    let right: HashSet<SharedLabels> = r.iter().map(|e| m.signature(&e.labels)).collect();
     l.into_iter()
         .filter(|e| right.contains(&m.signature(&e.labels)))
         .collect()
@@ -175,7 +192,7 @@ fn or(l: Vec<Element>, r: Vec<Element>, m: &Matching) -> Vec<Element> {
     if r.is_empty() {
         return l;
     }
-    let left: HashSet<Labels> = l.iter().map(|e| m.signature(&e.labels)).collect();
+    let left: HashSet<SharedLabels> = l.iter().map(|e| m.signature(&e.labels)).collect();
     let mut out = l;
     out.extend(
         r.into_iter()
@@ -188,7 +205,7 @@ fn unless(l: Vec<Element>, r: Vec<Element>, m: &Matching) -> Vec<Element> {
     if l.is_empty() || r.is_empty() {
         return l;
     }
-    let right: HashSet<Labels> = r.iter().map(|e| m.signature(&e.labels)).collect();
+    let right: HashSet<SharedLabels> = r.iter().map(|e| m.signature(&e.labels)).collect();
     l.into_iter()
         .filter(|e| !right.contains(&m.signature(&e.labels)))
         .collect()
@@ -217,7 +234,7 @@ fn vector_vector(
     // As in Prometheus, the fills are not swapped with the sides: fill_right fills the
     // indexed side, fill_left the other.
     let (fill_many, fill_one) = (fill.lhs, fill.rhs);
-    let mut one_by_sig: HashMap<Labels, usize> = HashMap::new();
+    let mut one_by_sig: HashMap<SharedLabels, usize> = HashMap::default();
     for (i, e) in one.iter().enumerate() {
         let sig = m.signature(&e.labels);
         if let Some(&j) = one_by_sig.get(&sig) {
@@ -242,8 +259,8 @@ fn vector_vector(
     }
 
     let mut state = Matches {
-        one_to_one: HashSet::new(),
-        grouped: HashMap::new(),
+        one_to_one: HashSet::default(),
+        grouped: HashMap::default(),
         out: Vec::new(),
     };
     for e in &many {
@@ -253,7 +270,7 @@ fn vector_vector(
             None => {
                 if let Some(f) = fill_one {
                     let filler = Element {
-                        labels: sig.clone().into(),
+                        labels: sig.clone(),
                         v: f,
                         drop_name: false,
                     };
@@ -274,7 +291,7 @@ fn vector_vector(
                 continue;
             }
             let filler = Element {
-                labels: sig.clone().into(),
+                labels: sig.clone(),
                 v: f,
                 drop_name: false,
             };
@@ -286,8 +303,8 @@ fn vector_vector(
 
 /// What a vector-vector operation has matched so far, and its output.
 struct Matches {
-    one_to_one: HashSet<Labels>,
-    grouped: HashMap<Labels, HashSet<Labels>>,
+    one_to_one: HashSet<SharedLabels>,
+    grouped: HashMap<SharedLabels, HashSet<Labels>>,
     out: Vec<Element>,
 }
 
@@ -300,7 +317,7 @@ impl Matches {
         return_bool: bool,
         many_e: &Element,
         one_e: &Element,
-        sig: Labels,
+        sig: SharedLabels,
     ) -> Result<(), Error> {
         let (l, r) = if m.card == Cardinality::OneToMany {
             (one_e.v, many_e.v)
@@ -340,7 +357,7 @@ impl Matches {
 fn result_labels(many: &Labels, one: &Labels, op: TokenType, m: &Matching) -> Labels {
     let mut labels = many.clone();
     if changes_metric_schema(op) {
-        value::remove(&mut labels, METRIC_NAME);
+        labels.retain(|(n, _)| !value::is_metadata_label(n));
     }
     if m.card == Cardinality::OneToOne {
         if m.on {

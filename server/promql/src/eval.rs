@@ -2,19 +2,24 @@
 //! instant it is asked for (a range query is one evaluation per step, as Prometheus defines
 //! it).
 //!
-//! Each selector is read from the [`Source`] exactly once, over the union of the time ranges
-//! every evaluation of it needs (found by walking the AST with the query's time span, through
-//! `offset`, `@` and subqueries), so evaluation itself never calls the source.
+//! Each selector is read from the [`Source`] once, over the union of the time ranges every
+//! evaluation of it needs (found by walking the AST with the query's time span, through
+//! `offset`, `@` and subqueries), and selectors with the same matchers and overlapping ranges
+//! share one read, so evaluation itself never calls the source. A subquery's inner
+//! expression is evaluated once over its whole span; each evaluation of the subquery takes a
+//! window of the result, as Prometheus does.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::value::ValueType;
-use promql_parser::parser::{AtModifier, Expr, Offset, SubqueryExpr, VectorSelector};
+use promql_parser::parser::{AtModifier, Call, Expr, Offset, SubqueryExpr, VectorSelector};
+use rustc_hash::FxHashMap as HashMap;
 
+use crate::info::InfoSelection;
 use crate::value::{self, Element, RangeSeries, SharedLabels, Val};
 use crate::{Error, Labels, Options, Sample, Series, Source, Value, VectorSample, is_stale_nan};
 
@@ -47,17 +52,18 @@ pub(crate) fn range(
     options: &Options,
 ) -> Result<Value, Error> {
     if step <= 0 {
-        return Err(Error::Execution(
-            "zero or negative query resolution step widths are not accepted; try a positive integer"
-                .into(),
-        ));
+        return Err(Error::Parse {
+            message: "zero or negative query resolution step widths are not accepted; try a positive integer".into(),
+        });
     }
     if end < start {
-        return Err(Error::Execution(
-            "end timestamp must not be before start time".into(),
-        ));
+        return Err(Error::Parse {
+            message: "end timestamp must not be before start time".into(),
+        });
     }
-    let points = ((end - start) / step + 1) as usize;
+    // In i128: the span of two i64 times does not fit an i64.
+    let points =
+        usize::try_from((end as i128 - start as i128) / step as i128 + 1).unwrap_or(usize::MAX);
     if points > options.max_points_per_series {
         return Err(Error::TooManyPoints { points });
     }
@@ -65,26 +71,40 @@ pub(crate) fn range(
     match expr.value_type() {
         ValueType::Scalar | ValueType::Vector => {}
         other => {
-            return Err(Error::Execution(format!(
-                "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
-                type_name(other)
-            )));
+            return Err(Error::Parse {
+                message: format!(
+                    "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                    type_name(other)
+                ),
+            });
         }
     }
     let ev = Evaluator::load(source, &expr, start, end, step, options)?;
     let mut out = MatrixBuilder::default();
+    let mut samples_out = 0usize;
     let mut t = start;
     while t <= end {
         match ev.eval(&expr, t)? {
-            Val::Scalar(v) => out.push(&Rc::default(), false, t, v)?,
+            Val::Scalar(v) => {
+                out.push(&Rc::default(), false, t, v)?;
+                samples_out += 1;
+            }
             Val::Vector(elements) => {
                 for e in &elements {
                     out.push(&e.labels, e.drop_name, t, e.v)?;
                 }
+                samples_out += elements.len();
             }
             _ => unreachable!("checked above: the expression is a scalar or a vector"),
         }
-        t += step;
+        // The result is held in memory too, as Prometheus counts it.
+        if ev.samples_held.get() + samples_out > options.max_samples {
+            return Err(Error::TooManySamples);
+        }
+        let Some(next) = t.checked_add(step) else {
+            break;
+        };
+        t = next;
     }
     Ok(Value::Matrix(out.finish()))
 }
@@ -147,8 +167,99 @@ impl MatrixBuilder {
     }
 }
 
+/// Most operators and brackets a query may have before it is parsed: the parser recurses per
+/// nesting level, and too deep a query would overflow the thread's stack (an abort, not an
+/// error). Long selectors and regular expressions count nothing: strings are skipped.
+const MAX_OPERATORS: usize = 4_000;
+
+/// Deepest expression nesting evaluated (evaluation recurses per level too); real queries
+/// nest a few levels, generated ones a few dozen.
+const MAX_DEPTH: usize = 128;
+
 fn parse(query: &str) -> Result<Expr, Error> {
-    promql_parser::parser::parse(query).map_err(|message| Error::Parse { message })
+    let operators = count_operators(query);
+    if operators > MAX_OPERATORS {
+        return Err(Error::Parse {
+            message: format!(
+                "query has {operators} operators and brackets, more than the {MAX_OPERATORS} this server parses; split it"
+            ),
+        });
+    }
+    let expr = promql_parser::parser::parse(query).map_err(|e| Error::Parse {
+        message: format!("parse error: {e}"),
+    })?;
+    let depth = depth(&expr);
+    if depth > MAX_DEPTH {
+        return Err(Error::Parse {
+            message: format!(
+                "query nests expressions {depth} deep, more than the {MAX_DEPTH} this server evaluates; split it"
+            ),
+        });
+    }
+    Ok(expr)
+}
+
+/// Operator characters, opening brackets and the set operator words outside string literals.
+fn count_operators(query: &str) -> usize {
+    let mut count = 0;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut word = String::new();
+    for c in query.chars() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && q != '`' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        if matches!(word.as_str(), "and" | "or" | "unless") {
+            count += 1;
+        }
+        word.clear();
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '(' | '[' | '{' | '+' | '-' | '*' | '/' | '%' | '^' | '=' | '!' | '<' | '>' => {
+                count += 1
+            }
+            _ => {}
+        }
+    }
+    count
+}
+
+/// The depth of the expression tree, found without recursion.
+fn depth(expr: &Expr) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(&Expr, usize)> = vec![(expr, 1)];
+    while let Some((e, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match e {
+            Expr::Aggregate(a) => {
+                stack.push((&a.expr, d + 1));
+                if let Some(p) = &a.param {
+                    stack.push((p, d + 1));
+                }
+            }
+            Expr::Unary(u) => stack.push((&u.expr, d + 1)),
+            Expr::Binary(b) => {
+                stack.push((&b.lhs, d + 1));
+                stack.push((&b.rhs, d + 1));
+            }
+            Expr::Paren(p) => stack.push((&p.expr, d + 1)),
+            Expr::Subquery(sq) => stack.push((&sq.expr, d + 1)),
+            Expr::Call(c) => stack.extend(c.args.args.iter().map(|a| (a.as_ref(), d + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 pub(crate) fn type_name(t: ValueType) -> &'static str {
@@ -162,7 +273,7 @@ pub(crate) fn type_name(t: ValueType) -> &'static str {
 
 /// Drops the names still marked for dropping and rejects two elements with one label set.
 fn finish_vector(elements: Vec<Element>, t: i64) -> Result<Vec<VectorSample>, Error> {
-    let mut out: Vec<VectorSample> = elements
+    let out: Vec<VectorSample> = elements
         .into_iter()
         .map(|e| VectorSample {
             labels: if e.drop_name {
@@ -179,14 +290,12 @@ fn finish_vector(elements: Vec<Element>, t: i64) -> Result<Vec<VectorSample>, Er
     if seen.windows(2).any(|w| w[0] == w[1]) {
         return Err(duplicate_labelset());
     }
-    // Keep the evaluation's order (sort() and topk() define it).
-    out.shrink_to_fit();
+    // In the evaluation's order, which sort() and topk() define.
     Ok(out)
 }
 
 fn finish_matrix(series: Vec<RangeSeries>) -> Result<Vec<Series>, Error> {
     let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
-    let mut order: Vec<Labels> = Vec::new();
     for s in series {
         let labels = if s.drop_name {
             value::without_name(&s.labels)
@@ -202,17 +311,14 @@ fn finish_matrix(series: Vec<RangeSeries>) -> Result<Vec<Series>, Error> {
                 }
             }
             None => {
-                order.push(labels.clone());
                 merged.insert(labels, s.samples);
             }
         }
     }
-    Ok(order
+    // Sorted by labels, as Prometheus' matrices are.
+    Ok(merged
         .into_iter()
-        .map(|labels| {
-            let samples = merged.remove(&labels).unwrap_or_default();
-            Series { labels, samples }
-        })
+        .map(|(labels, samples)| Series { labels, samples })
         .collect())
 }
 
@@ -248,13 +354,25 @@ pub(crate) struct Evaluator<'a> {
     pub query_end: i64,
     /// 0 for an instant query.
     pub query_step: i64,
-    /// Every selector's series, by the selector's address in the AST.
-    series: HashMap<usize, Vec<Loaded>>,
+    /// Every selector's series, by the selector's address in the AST (shared by selectors
+    /// read together).
+    series: HashMap<usize, Rc<Vec<Loaded>>>,
+    /// For each `info()` call, what it selects and the span of times it is evaluated at.
+    info_spans: RefCell<HashMap<usize, (InfoSelection, i64, i64)>>,
+    /// Each `info()` call's candidate info series.
+    info_loaded: HashMap<usize, Vec<Loaded>>,
     /// For each subquery, the span of window ends its evaluations ask for (from the AST walk).
     subquery_spans: RefCell<HashMap<usize, (i64, i64)>>,
     /// Each subquery's inner expression evaluated once at every step of its whole span, as
     /// series; each evaluation of the subquery is a window of them (as Prometheus does it).
     subquery_series: RefCell<HashMap<usize, SubquerySeries>>,
+    /// Label sets derived from a series' (its group's, its match signature), by the deriving
+    /// node and the address of the series' label set, which is kept alive beside them so the
+    /// address stays its own. Only label sets shared with loaded data are remembered.
+    derived_labels: RefCell<HashMap<(usize, usize), (SharedLabels, SharedLabels)>>,
+    /// Regular expressions compiled for `label_replace`, by pattern (a range query would
+    /// compile its pattern at every step otherwise).
+    regexes: RefCell<HashMap<String, Rc<regex::Regex>>>,
     /// Samples held by `subquery_series`, counted against `max_samples` with the loaded ones.
     samples_held: Cell<usize>,
     ticks: Cell<u32>,
@@ -264,6 +382,55 @@ pub(crate) struct Evaluator<'a> {
 struct Loaded {
     labels: SharedLabels,
     samples: Vec<Sample>,
+    /// Where the last lookups ended (window start and end): a range query moves forward
+    /// step by step, so the next lookup usually ends a sample or two later.
+    start_hint: Cell<usize>,
+    end_hint: Cell<usize>,
+}
+
+impl Loaded {
+    fn new(series: Series) -> Loaded {
+        Loaded {
+            labels: Rc::new(series.labels),
+            samples: series.samples,
+            start_hint: Cell::new(0),
+            end_hint: Cell::new(0),
+        }
+    }
+
+    /// The samples with times in (from, to].
+    fn window(&self, from: i64, to: i64) -> &[Sample] {
+        let lo = partition_after(&self.samples, from, &self.start_hint);
+        let hi = partition_after(&self.samples, to, &self.end_hint);
+        &self.samples[lo..hi.max(lo)]
+    }
+
+    /// The newest sample at or before `ts`.
+    fn at_or_before(&self, ts: i64) -> Option<Sample> {
+        let end = partition_after(&self.samples, ts, &self.end_hint);
+        self.samples.get(end.checked_sub(1)?).copied()
+    }
+}
+
+/// The number of samples at or before `ts`, searched from `hint` (the previous answer)
+/// forward when `ts` has not gone back, by doubling steps, else over all of them.
+fn partition_after(samples: &[Sample], ts: i64, hint: &Cell<usize>) -> usize {
+    let len = samples.len();
+    let c = hint.get().min(len);
+    let found = if c == 0 || samples[c - 1].t <= ts {
+        // Everything before `lo` is at or before ts; `hi` is the end or after ts.
+        let (mut lo, mut hi, mut step) = (c, c, 1);
+        while hi < len && samples[hi].t <= ts {
+            lo = hi + 1;
+            hi = c.saturating_add(step).min(len);
+            step *= 2;
+        }
+        lo + samples[lo..hi.max(lo)].partition_point(|p| p.t <= ts)
+    } else {
+        samples.partition_point(|p| p.t <= ts)
+    };
+    hint.set(found);
+    found
 }
 
 fn selector_key(vs: &VectorSelector) -> usize {
@@ -288,33 +455,97 @@ impl<'a> Evaluator<'a> {
             query_start: start,
             query_end: end,
             query_step: step,
-            series: HashMap::new(),
-            subquery_spans: RefCell::new(HashMap::new()),
-            subquery_series: RefCell::new(HashMap::new()),
+            series: HashMap::default(),
+            info_spans: RefCell::new(HashMap::default()),
+            info_loaded: HashMap::default(),
+            subquery_spans: RefCell::new(HashMap::default()),
+            subquery_series: RefCell::new(HashMap::default()),
             samples_held: Cell::new(0),
+            derived_labels: RefCell::new(HashMap::default()),
+            regexes: RefCell::new(HashMap::default()),
             ticks: Cell::new(0),
         };
-        let mut needed: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::new();
+        let mut needed: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::default();
         ev.collect(expr, start, end, &mut needed)?;
-        let mut loaded = 0usize;
+        // Selectors with the same matchers whose time ranges overlap (`x` and `rate(x[5m])`,
+        // say) are read once, over the union of their ranges.
+        let mut reads: Vec<(String, &VectorSelector, i64, i64, Vec<usize>)> = Vec::new();
+        let mut needed: Vec<_> = needed.into_iter().collect();
+        needed.sort_by_key(|(_, (vs, lo, _))| (matchers_key(vs), *lo));
         for (key, (vs, lo, hi)) in needed {
-            ev.check_deadline()?;
+            let matchers = matchers_key(vs);
+            match reads.last_mut() {
+                Some(read) if read.0 == matchers && lo <= read.3 => {
+                    read.3 = read.3.max(hi);
+                    read.4.push(key);
+                }
+                _ => reads.push((matchers, vs, lo, hi, vec![key])),
+            }
+        }
+        let mut loaded = 0usize;
+        for (_, vs, lo, hi, keys) in reads {
+            ev.check_deadline_now()?;
             let series = select(source, vs, lo, hi)?;
             loaded += series.iter().map(|s| s.samples.len()).sum::<usize>();
             if loaded > options.max_samples {
                 return Err(Error::TooManySamples);
             }
-            ev.samples_held.set(loaded);
-            let series = series
-                .into_iter()
-                .map(|s| Loaded {
-                    labels: Rc::new(s.labels),
-                    samples: s.samples,
-                })
-                .collect();
-            ev.series.insert(key, series);
+            let series: Rc<Vec<Loaded>> = Rc::new(series.into_iter().map(Loaded::new).collect());
+            for key in keys {
+                ev.series.insert(key, series.clone());
+            }
         }
+        let infos: Vec<(usize, Vec<Matcher>, i64, i64)> = ev
+            .info_spans
+            .borrow()
+            .iter()
+            .map(|(k, (sel, lo, hi))| (*k, sel.matchers.clone(), *lo, *hi))
+            .collect();
+        for (key, matchers, lo, hi) in infos {
+            ev.check_deadline_now()?;
+            let series = source
+                .select(&matchers, lo.saturating_sub(options.lookback_ms - 1), hi)
+                .map_err(Error::Source)?;
+            loaded += series.iter().map(|s| s.samples.len()).sum::<usize>();
+            if loaded > options.max_samples {
+                return Err(Error::TooManySamples);
+            }
+            let series = series.into_iter().map(Loaded::new).collect();
+            ev.info_loaded.insert(key, series);
+        }
+        ev.samples_held.set(loaded);
         Ok(ev)
+    }
+
+    /// The info series an `info()` call reads at `t`, each with the time of its newest sample
+    /// in the lookback (Prometheus prefers the newest of two with the same identity).
+    pub(crate) fn info_series(&self, call: &Call, t: i64) -> Vec<(Element, i64)> {
+        let key = call as *const Call as usize;
+        let spans = self.info_spans.borrow();
+        let Some((selection, _, _)) = spans.get(&key) else {
+            return Vec::new();
+        };
+        let ts = self
+            .selector_time_of(&selection.at, &None, t)
+            .saturating_sub(selection.offset_ms);
+        let mut out = Vec::new();
+        for s in self.info_loaded.get(&key).map(Vec::as_slice).unwrap_or(&[]) {
+            if let Some(p) = self.newest_in_lookback(s, ts) {
+                let element = Element {
+                    labels: s.labels.clone(),
+                    v: p.v,
+                    drop_name: false,
+                };
+                out.push((element, p.t));
+            }
+        }
+        out
+    }
+
+    /// The newest sample at or before `ts` within the lookback, unless it is a stale marker.
+    fn newest_in_lookback(&self, series: &Loaded, ts: i64) -> Option<Sample> {
+        let p = series.at_or_before(ts)?;
+        (p.t > ts.saturating_sub(self.options.lookback_ms) && !is_stale_nan(p.v)).then_some(p)
     }
 
     /// Records, for every selector under `expr`, the time range its evaluations at times in
@@ -328,8 +559,9 @@ impl<'a> Evaluator<'a> {
     ) -> Result<(), Error> {
         let mut need = |vs: &'e VectorSelector, back: i64| {
             let (lo, hi) = self.shifted(&vs.at, &vs.offset, lo, hi);
-            let entry = out.entry(selector_key(vs)).or_insert((vs, lo - back, hi));
-            entry.1 = entry.1.min(lo - back);
+            let from = lo.saturating_sub(back);
+            let entry = out.entry(selector_key(vs)).or_insert((vs, from, hi));
+            entry.1 = entry.1.min(from);
             entry.2 = entry.2.max(hi);
         };
         match expr {
@@ -341,7 +573,7 @@ impl<'a> Evaluator<'a> {
                 let span = spans.entry(subquery_key(sq)).or_insert((lo, hi));
                 *span = (span.0.min(lo), span.1.max(hi));
                 drop(spans);
-                self.collect(&sq.expr, lo - millis(&sq.range), hi, out)?;
+                self.collect(&sq.expr, lo.saturating_sub(millis(&sq.range)), hi, out)?;
             }
             Expr::Aggregate(a) => {
                 if let Some(p) = &a.param {
@@ -356,6 +588,20 @@ impl<'a> Evaluator<'a> {
             }
             Expr::Paren(p) => self.collect(&p.expr, lo, hi, out)?,
             Expr::Call(c) => {
+                if c.func.name == "info" {
+                    let selection = crate::info::selection(c);
+                    let (lo, hi) = self.shifted(&selection.at, &None, lo, hi);
+                    let (lo, hi) = (
+                        lo.saturating_sub(selection.offset_ms),
+                        hi.saturating_sub(selection.offset_ms),
+                    );
+                    let mut infos = self.info_spans.borrow_mut();
+                    let entry = infos
+                        .entry(c as *const Call as usize)
+                        .or_insert((selection, lo, hi));
+                    entry.1 = entry.1.min(lo);
+                    entry.2 = entry.2.max(hi);
+                }
                 for a in &c.args.args {
                     self.collect(a, lo, hi, out)?;
                 }
@@ -380,7 +626,7 @@ impl<'a> Evaluator<'a> {
     ) -> (i64, i64) {
         let off = offset_millis(offset);
         match at {
-            None => (lo - off, hi - off),
+            None => (lo.saturating_sub(off), hi.saturating_sub(off)),
             Some(_) => {
                 let t = self.selector_time_of(at, offset, lo);
                 (t, t)
@@ -401,17 +647,58 @@ impl<'a> Evaluator<'a> {
             Some(AtModifier::End) => self.query_end,
             Some(AtModifier::At(at)) => system_time_millis(at),
         };
-        base - offset_millis(offset)
+        base.saturating_sub(offset_millis(offset))
     }
 
+    /// `derive(labels)`, computed once per node for the label sets of loaded series (which
+    /// recur at every step) and afresh for label sets built during evaluation.
+    pub(crate) fn derived_labels(
+        &self,
+        node: usize,
+        labels: &SharedLabels,
+        derive: impl FnOnce(&Labels) -> Labels,
+    ) -> SharedLabels {
+        if Rc::strong_count(labels) == 1 {
+            return Rc::new(derive(labels));
+        }
+        let key = (node, Rc::as_ptr(labels) as usize);
+        if let Some((_, derived)) = self.derived_labels.borrow().get(&key) {
+            return derived.clone();
+        }
+        let derived = Rc::new(derive(labels));
+        self.derived_labels
+            .borrow_mut()
+            .insert(key, (labels.clone(), derived.clone()));
+        derived
+    }
+
+    /// `pattern` compiled, once per evaluation.
+    pub(crate) fn regex(&self, pattern: &str) -> Result<Rc<regex::Regex>, regex::Error> {
+        if let Some(re) = self.regexes.borrow().get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = Rc::new(regex::Regex::new(pattern)?);
+        self.regexes
+            .borrow_mut()
+            .insert(pattern.to_string(), re.clone());
+        Ok(re)
+    }
+
+    /// Whether the deadline has passed, looked up now (for the few costly steps, like reading
+    /// a selector's series).
+    fn check_deadline_now(&self) -> Result<(), Error> {
+        match self.options.deadline {
+            Some(deadline) if std::time::Instant::now() >= deadline => Err(Error::Timeout),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the deadline has passed, looked up every `DEADLINE_CHECK_EVERY` calls.
     pub(crate) fn check_deadline(&self) -> Result<(), Error> {
         let ticks = self.ticks.get().wrapping_add(1);
         self.ticks.set(ticks);
-        if ticks.is_multiple_of(DEADLINE_CHECK_EVERY)
-            && let Some(deadline) = self.options.deadline
-            && std::time::Instant::now() >= deadline
-        {
-            return Err(Error::Timeout);
+        if ticks.is_multiple_of(DEADLINE_CHECK_EVERY) {
+            return self.check_deadline_now();
         }
         Ok(())
     }
@@ -482,7 +769,7 @@ impl<'a> Evaluator<'a> {
     fn loaded(&self, vs: &VectorSelector) -> &[Loaded] {
         self.series
             .get(&selector_key(vs))
-            .map(Vec::as_slice)
+            .map(|s| s.as_slice())
             .unwrap_or(&[])
     }
 
@@ -499,14 +786,9 @@ impl<'a> Evaluator<'a> {
         let ts = self.selector_time_of(&vs.at, &vs.offset, t);
         let mut out = Vec::new();
         for s in self.loaded(vs) {
-            let end = s.samples.partition_point(|p| p.t <= ts);
-            if end == 0 {
+            let Some(p) = self.newest_in_lookback(s, ts) else {
                 continue;
-            }
-            let p = s.samples[end - 1];
-            if p.t <= ts - self.options.lookback_ms || is_stale_nan(p.v) {
-                continue;
-            }
+            };
             let element = Element {
                 labels: s.labels.clone(),
                 v: p.v,
@@ -531,10 +813,10 @@ impl<'a> Evaluator<'a> {
             Expr::Paren(p) => self.for_each_window(&p.expr, t, f),
             Expr::MatrixSelector(ms) => {
                 let ts = self.selector_time_of(&ms.vs.at, &ms.vs.offset, t);
-                let from = ts - millis(&ms.range);
+                let from = ts.saturating_sub(millis(&ms.range));
                 let mut filtered = Vec::new();
                 for s in self.loaded(&ms.vs) {
-                    let window = window_of(&s.samples, from, ts);
+                    let window = s.window(from, ts);
                     let window = if window.iter().any(|p| is_stale_nan(p.v)) {
                         filtered.clear();
                         filtered.extend(window.iter().filter(|p| !is_stale_nan(p.v)));
@@ -550,7 +832,7 @@ impl<'a> Evaluator<'a> {
             }
             Expr::Subquery(sq) => {
                 let end = self.selector_time_of(&sq.at, &sq.offset, t);
-                let from = end - millis(&sq.range);
+                let from = end.saturating_sub(millis(&sq.range));
                 let (span, series) = self.subquery_series(sq, end)?;
                 if end < span.0 || end > span.1 {
                     // Outside the span the AST walk found (it should not be): evaluate just
@@ -606,7 +888,11 @@ impl<'a> Evaluator<'a> {
             .get(&key)
             .copied()
             .unwrap_or((end, end));
-        let series = Rc::new(self.evaluate_subquery(sq, span.0 - millis(&sq.range), span.1)?);
+        let series = Rc::new(self.evaluate_subquery(
+            sq,
+            span.0.saturating_sub(millis(&sq.range)),
+            span.1,
+        )?);
         self.subquery_series
             .borrow_mut()
             .insert(key, (span, series.clone()));
@@ -627,10 +913,10 @@ impl<'a> Evaluator<'a> {
         // Go's integer division truncates toward zero, and Prometheus' alignment relies on it.
         let mut ts = step * (from / step);
         if ts <= from {
-            ts += step;
+            ts = ts.saturating_add(step);
         }
         let mut out: Vec<RangeSeries> = Vec::new();
-        let mut index: HashMap<SharedLabels, usize> = HashMap::new();
+        let mut index: HashMap<SharedLabels, usize> = HashMap::default();
         let mut held = self.samples_held.get();
         while ts <= to {
             match self.eval(&sq.expr, ts)? {
@@ -654,7 +940,10 @@ impl<'a> Evaluator<'a> {
             if held > self.options.max_samples {
                 return Err(Error::TooManySamples);
             }
-            ts += step;
+            let Some(next) = ts.checked_add(step) else {
+                break;
+            };
+            ts = next;
         }
         self.samples_held.set(held);
         Ok(out)
@@ -724,16 +1013,90 @@ fn select(
         base.push(Matcher::new(MatchOp::Equal, value::METRIC_NAME, name));
     }
     if vs.matchers.or_matchers.is_empty() {
-        return source.select(&base, lo, hi).map_err(Error::Source);
+        let series = source.select(&base, lo, hi).map_err(Error::Source)?;
+        return Ok(merge_same_labels(series));
     }
     // `{a="1" or b="2"}`: the union of each alternative's series.
     let mut by_labels: BTreeMap<Labels, Series> = BTreeMap::new();
     for alternative in &vs.matchers.or_matchers {
         let mut matchers = base.clone();
         matchers.extend(alternative.iter().cloned());
-        for s in source.select(&matchers, lo, hi).map_err(Error::Source)? {
+        for s in merge_same_labels(source.select(&matchers, lo, hi).map_err(Error::Source)?) {
             by_labels.entry(s.labels.clone()).or_insert(s);
         }
     }
     Ok(by_labels.into_values().collect())
+}
+
+/// A selector's matchers in a canonical text form: selectors with equal keys select the
+/// same series.
+fn matchers_key(vs: &VectorSelector) -> String {
+    let text = |m: &Matcher| format!("{}{}{:?}", m.name, m.op, m.value);
+    let mut all: Vec<String> = vs.matchers.matchers.iter().map(text).collect();
+    if let Some(name) = &vs.name {
+        all.push(format!("{}={name:?}", value::METRIC_NAME));
+    }
+    all.sort();
+    all.dedup();
+    let mut key = all.join(",");
+    for alternative in &vs.matchers.or_matchers {
+        let mut alt: Vec<String> = alternative.iter().map(text).collect();
+        alt.sort();
+        key.push_str(" or ");
+        key.push_str(&alt.join(","));
+    }
+    key
+}
+
+/// Makes one series of those with the same labels, as Prometheus' storage appends every
+/// sample of a label set to one series (a source translating another data model may map two
+/// of its series to one label set). Of two samples at one time, the first is kept.
+fn merge_same_labels(series: Vec<Series>) -> Vec<Series> {
+    let mut index: HashMap<Labels, usize> =
+        HashMap::with_capacity_and_hasher(series.len(), Default::default());
+    let mut out: Vec<Series> = Vec::with_capacity(series.len());
+    let mut merged_any = Vec::new();
+    for s in series {
+        match index.get(&s.labels) {
+            Some(&i) => {
+                out[i].samples.extend(s.samples);
+                merged_any.push(i);
+            }
+            None => {
+                index.insert(s.labels.clone(), out.len());
+                out.push(s);
+            }
+        }
+    }
+    for i in merged_any {
+        let samples = &mut out[i].samples;
+        samples.sort_by_key(|p| p.t);
+        samples.dedup_by_key(|p| p.t);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_after_with_a_hint_agrees_with_a_binary_search() {
+        let samples: Vec<Sample> = (0..200)
+            .map(|i| Sample {
+                t: i * 10 + (i % 3),
+                v: 0.0,
+            })
+            .collect();
+        let hint = Cell::new(0);
+        // Forward in small and large steps, back, and past both ends.
+        let times = (-20..2100)
+            .step_by(7)
+            .chain([5000, 3, 1500, 1499, -5, 1000, 1990, 1991]);
+        for ts in times {
+            let want = samples.partition_point(|p| p.t <= ts);
+            assert_eq!(partition_after(&samples, ts, &hint), want, "at {ts}");
+        }
+        assert_eq!(partition_after(&[], 5, &Cell::new(3)), 0);
+    }
 }

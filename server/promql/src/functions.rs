@@ -6,13 +6,12 @@
 //! `last_over_time`/`first_over_time` (which act like an `offset`) and the label and sort
 //! functions keep it, as in Prometheus.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use promql_parser::label::MatchOp;
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Call, Expr};
-use regex::Regex;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::eval::{Evaluator, duplicate_labelset, millis, val_name};
 use crate::quantile::{Bucket, bucket_fraction, bucket_quantile, kahan_inc, quantile, sort_values};
@@ -68,6 +67,7 @@ pub(crate) fn eval(ev: &Evaluator, call: &Call, t: i64) -> Result<Val, Error> {
             }]))
         }
         "label_replace" => label_replace(ev, &args, t),
+        "info" => crate::info::eval(ev, call, t),
         "label_join" => label_join(ev, &args, t),
         "sort" | "sort_desc" => {
             let mut v = ev.eval_vector(args[0], t)?;
@@ -383,21 +383,17 @@ fn check_unique(v: &[Element]) -> Result<(), Error> {
     Ok(())
 }
 
-fn valid_label_name(name: &str) -> bool {
-    !name.is_empty()
-}
-
 fn label_replace(ev: &Evaluator, args: &[&Expr], t: i64) -> Result<Val, Error> {
     let dst = string_arg(ev, args[1], t)?;
     let replacement = string_arg(ev, args[2], t)?;
     let src = string_arg(ev, args[3], t)?;
     let pattern = string_arg(ev, args[4], t)?;
-    let regex = Regex::new(&format!("^(?s:{pattern})$")).map_err(|_| {
+    let regex = ev.regex(&format!("^(?s:{pattern})$")).map_err(|_| {
         Error::Execution(format!(
             "invalid regular expression in label_replace(): {pattern}"
         ))
     })?;
-    if !valid_label_name(&dst) {
+    if !value::valid_label_name(&dst) {
         return Err(Error::Execution(format!(
             "invalid destination label name in label_replace(): {dst}"
         )));
@@ -425,7 +421,7 @@ fn label_join(ev: &Evaluator, args: &[&Expr], t: i64) -> Result<Val, Error> {
         .iter()
         .map(|a| string_arg(ev, a, t))
         .collect::<Result<_, _>>()?;
-    if !valid_label_name(&dst) {
+    if !value::valid_label_name(&dst) {
         return Err(Error::Execution(format!(
             "invalid destination label name in label_join(): {dst}"
         )));
@@ -466,7 +462,7 @@ fn format_openmetrics_float(f: f64) -> String {
             "-Inf".into()
         };
     }
-    let s = format!("{f}");
+    let s = go_format_g(f);
     if s.contains(['.', 'e']) {
         s
     } else {
@@ -474,11 +470,24 @@ fn format_openmetrics_float(f: f64) -> String {
     }
 }
 
+/// Go's `strconv.FormatFloat(f, 'g', -1, 64)` for a finite `f`: the shortest digits, in
+/// exponent form (`1e+06`, `1.5e-07`) when the exponent is below -4 or at least 6.
+fn go_format_g(f: f64) -> String {
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if f != 0.0 && !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exp.abs());
+    }
+    format!("{f}")
+}
+
 /// The classic histograms in a vector: its elements grouped by every label but `le`, each
 /// with its buckets. Elements without a numeric `le` are left out.
 fn classic_histograms(v: Vec<Element>) -> Vec<(Labels, Vec<Bucket>)> {
     let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<Labels, usize> = HashMap::default();
     for e in v {
         let Some(upper_bound) = parse_go_float(value::get(&e.labels, "le")) else {
             continue;
@@ -504,7 +513,7 @@ fn parse_go_float(s: &str) -> Option<f64> {
         "+inf" | "inf" | "+infinity" | "infinity" => Some(f64::INFINITY),
         "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
         "nan" => Some(f64::NAN),
-        _ => s.replace('_', "").parse().ok().filter(|_| !s.is_empty()),
+        _ => s.parse().ok(),
     }
 }
 
@@ -560,12 +569,12 @@ fn window(ev: &Evaluator, arg: &Expr, t: i64) -> (i64, i64, i64) {
         Expr::MatrixSelector(ms) => {
             let end = ev.selector_time_of(&ms.vs.at, &ms.vs.offset, t);
             let range = millis(&ms.range);
-            (end - range, end, range)
+            (end.saturating_sub(range), end, range)
         }
         Expr::Subquery(sq) => {
             let end = ev.selector_time_of(&sq.at, &sq.offset, t);
             let range = millis(&sq.range);
-            (end - range, end, range)
+            (end.saturating_sub(range), end, range)
         }
         Expr::Paren(p) => window(ev, &p.expr, t),
         _ => (t, t, 0),
@@ -703,9 +712,9 @@ pub(crate) fn extrapolated_rate(
             }
         }
     }
-    let mut duration_to_start = (first.t - range_start) as f64 / 1000.0;
-    let mut duration_to_end = (range_end - last.t) as f64 / 1000.0;
-    let sampled_interval = (last.t - first.t) as f64 / 1000.0;
+    let mut duration_to_start = span_ms(range_start, first.t) / 1000.0;
+    let mut duration_to_end = span_ms(last.t, range_end) / 1000.0;
+    let sampled_interval = span_ms(first.t, last.t) / 1000.0;
     let average_between = sampled_interval / (samples.len() - 1) as f64;
     let threshold = average_between * 1.1;
     if duration_to_start >= threshold {
@@ -733,6 +742,12 @@ pub(crate) fn extrapolated_rate(
     Some(result * factor)
 }
 
+/// `to - from` in ms as a float, exact where Prometheus' int64 difference is (and without
+/// overflowing where it would not be).
+fn span_ms(from: i64, to: i64) -> f64 {
+    (to as i128 - from as i128) as f64
+}
+
 /// `irate` and `idelta`: from the last two samples only.
 fn instant_value(samples: &[Sample], is_rate: bool) -> Option<f64> {
     if samples.len() < 2 {
@@ -740,8 +755,8 @@ fn instant_value(samples: &[Sample], is_rate: bool) -> Option<f64> {
     }
     let prev = samples[samples.len() - 2];
     let last = samples[samples.len() - 1];
-    let interval = last.t - prev.t;
-    if interval == 0 {
+    let interval = span_ms(prev.t, last.t);
+    if interval == 0.0 {
         return None;
     }
     // After a counter reset the last value is the increase since the reset.
@@ -751,7 +766,7 @@ fn instant_value(samples: &[Sample], is_rate: bool) -> Option<f64> {
         v = last.v - prev.v;
     }
     if is_rate {
-        v /= interval as f64 / 1000.0;
+        v /= interval / 1000.0;
     }
     Some(v)
 }
@@ -767,7 +782,7 @@ fn linear_regression(samples: &[Sample], intercept_time: i64) -> (f64, f64) {
             const_y = false;
         }
         n += 1.0;
-        let x = (s.t - intercept_time) as f64 / 1e3;
+        let x = span_ms(intercept_time, s.t) / 1e3;
         (sum_x, c_x) = kahan_inc(x, sum_x, c_x);
         (sum_y, c_y) = kahan_inc(s.v, sum_y, c_y);
         (sum_xy, c_xy) = kahan_inc(x * s.v, sum_xy, c_xy);
@@ -930,6 +945,22 @@ mod tests {
         assert_eq!(instant_value(&s, true), Some(5.0));
         let reset = samples(&[(0, 100.0), (10_000, 20.0)]);
         assert_eq!(instant_value(&reset, true), Some(2.0));
+    }
+
+    #[test]
+    fn quantile_labels_read_as_prometheus_writes_them() {
+        let cases = [
+            (0.0, "0.0"),
+            (1.0, "1.0"),
+            (0.99, "0.99"),
+            (-0.1, "-0.1"),
+            (1e-7, "1e-07"),
+            (1_500_000.0, "1.5e+06"),
+            (123_456.0, "123456.0"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(format_openmetrics_float(f), want);
+        }
     }
 
     #[test]

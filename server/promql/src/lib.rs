@@ -9,12 +9,43 @@
 //! This crate never depends on storage, the server, tokio or HTTP: the server adapts its store
 //! to [`Source`] and maps [`Error`] to Prometheus' API error types. Native histograms are not
 //! supported (every sample is a float).
+//!
+//! ```
+//! use otelite_promql::{Labels, Options, Sample, Series, Source, Value, promql_parser::label::Matcher};
+//!
+//! /// One counter, `requests_total{job="api"}`, growing by 10 every 15 s.
+//! struct OneCounter;
+//!
+//! impl Source for OneCounter {
+//!     fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<Series>, String> {
+//!         let labels: Labels = vec![
+//!             ("__name__".into(), "requests_total".into()),
+//!             ("job".into(), "api".into()),
+//!         ];
+//!         let value = |name: &str| labels.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str());
+//!         if !matchers.iter().all(|m| m.is_match(value(&m.name))) {
+//!             return Ok(Vec::new());
+//!         }
+//!         let samples = (0..=40)
+//!             .map(|i| Sample { t: i * 15_000, v: i as f64 * 10.0 })
+//!             .filter(|s| (start..=end).contains(&s.t))
+//!             .collect();
+//!         Ok(vec![Series { labels, samples }])
+//!     }
+//! }
+//!
+//! let v = otelite_promql::instant(&OneCounter, "rate(requests_total[1m])", 600_000, &Options::default()).unwrap();
+//! let Value::Vector(v) = v else { unreachable!() };
+//! assert_eq!(v[0].labels, vec![("job".to_string(), "api".to_string())]);
+//! assert!((v[0].v - 10.0 / 15.0).abs() < 1e-9);
+//! ```
 
 mod aggregate;
 mod binary;
 mod eval;
 mod functions;
 mod hash;
+mod info;
 mod quantile;
 mod value;
 
@@ -46,7 +77,7 @@ pub struct Series {
 }
 
 /// Where samples come from. Stale markers are samples whose value has the bits of
-/// [`STALE_NAN`], as in Prometheus.
+/// [`STALE_NAN`], as in Prometheus. Series with the same labels are taken as one series.
 pub trait Source {
     /// Series matching every matcher with their samples in [start, end] (ms, inclusive),
     /// samples sorted by time.
@@ -98,25 +129,32 @@ pub enum Value {
     Matrix(Vec<Series>),
 }
 
+/// Why a query has no answer. Each variant maps to one of Prometheus' API error types.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The query does not parse or is ill-typed (Prometheus' "bad_data").
+    /// The query does not parse or is ill-typed, or a range query's times are invalid
+    /// ("bad_data", HTTP 400). promql-parser gives no position for most errors, so `message`
+    /// names the problem only.
     #[error("{message}")]
     Parse { message: String },
-    /// A range query asks for more steps than allowed.
+    /// A range query asks for more steps than `Options::max_points_per_series` ("bad_data",
+    /// HTTP 422).
     #[error(
-        "exceeded maximum resolution of 11,000 points per timeseries (this query needs {points}); try decreasing the query resolution (?step=XX)"
+        "exceeded maximum resolution of points per timeseries: this query needs {points}; try decreasing the query resolution (?step=XX)"
     )]
     TooManyPoints { points: usize },
+    /// The query would hold more than `Options::max_samples` samples ("execution", HTTP 422).
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples,
+    /// `Options::deadline` passed ("timeout", HTTP 503).
     #[error("query timed out in expression evaluation")]
     Timeout,
-    /// The source failed.
+    /// The source failed to read series ("internal", HTTP 500).
     #[error("reading series: {0}")]
     Source(String),
-    /// The query is valid but cannot be evaluated on this data (Prometheus' "execution").
+    /// The query is valid but cannot be evaluated on this data ("execution", HTTP 422), such
+    /// as two series with one label set, or a many-to-many match.
     #[error("{0}")]
     Execution(String),
 }
@@ -223,7 +261,7 @@ mod tests {
         ));
         assert!(matches!(
             range(&TwoSeries, "up[5m]", 0, 60_000, 1_000, &opts),
-            Err(Error::Execution(_))
+            Err(Error::Parse { .. })
         ));
         let few = Options {
             max_samples: 10,
@@ -231,6 +269,15 @@ mod tests {
         };
         assert!(matches!(
             instant(&TwoSeries, "up[10m]", 600_000, &few),
+            Err(Error::TooManySamples)
+        ));
+        let some = Options {
+            max_samples: 100,
+            ..Options::default()
+        };
+        // 1 sample loaded per series, but 2 × 61 in the result.
+        assert!(matches!(
+            range(&TwoSeries, "up @ 0", 0, 60_000, 1_000, &some),
             Err(Error::TooManySamples)
         ));
         let late = Options {
@@ -241,6 +288,100 @@ mod tests {
             range(&TwoSeries, "rate(up[1m])", 0, 600_000, 1_000, &late),
             Err(Error::Timeout)
         ));
+    }
+
+    #[test]
+    fn extreme_times_are_answered_not_panicked_on() {
+        let opts = Options::default();
+        assert!(matches!(
+            range(&TwoSeries, "up", i64::MIN, i64::MAX, 1, &opts),
+            Err(Error::TooManyPoints { .. })
+        ));
+        for q in [
+            "up offset 1y",
+            "rate(up[5m] offset -1y)",
+            "max_over_time(up[1h:1m] offset 1y)",
+        ] {
+            for t in [i64::MIN, i64::MAX] {
+                assert!(instant(&TwoSeries, q, t, &opts).is_ok(), "{q} at {t}");
+            }
+        }
+        assert!(range(&TwoSeries, "up", i64::MAX - 10, i64::MAX, 3, &opts).is_ok());
+    }
+
+    #[test]
+    fn selectors_with_the_same_matchers_and_overlapping_ranges_are_read_once() {
+        struct Counting(std::cell::Cell<usize>);
+        impl Source for Counting {
+            fn select(&self, m: &[Matcher], s: i64, e: i64) -> Result<Vec<Series>, String> {
+                self.0.set(self.0.get() + 1);
+                TwoSeries.select(m, s, e)
+            }
+        }
+        let reads = |q: &str| {
+            let source = Counting(std::cell::Cell::new(0));
+            range(&source, q, 0, 600_000, 60_000, &Options::default()).unwrap();
+            source.0.get()
+        };
+        assert_eq!(reads(r#"up + rate(up[5m]) - {__name__="up"}"#), 1);
+        assert_eq!(reads("up - up offset 7d"), 2);
+        assert_eq!(reads(r#"up - up{job="a"}"#), 2);
+    }
+
+    #[test]
+    fn deep_queries_are_refused_not_overflowing_the_stack() {
+        let opts = Options::default();
+        let deep_calls = format!("{}up{}", "abs(".repeat(200), ")".repeat(200));
+        let long_chain = format!("up{}", " - up".repeat(10_000));
+        let many_minus = format!("{}1", "-".repeat(50_000));
+        for q in [deep_calls, long_chain, many_minus] {
+            assert!(matches!(
+                instant(&TwoSeries, &q, 0, &opts),
+                Err(Error::Parse { .. })
+            ));
+        }
+        // Long strings are not operators.
+        let long_regex = format!(r#"up{{job=~"{}"}}"#, "a|".repeat(5_000));
+        assert!(instant(&TwoSeries, &long_regex, 0, &opts).is_ok());
+        // The deepest allowed still fits a test thread's 2 MiB stack in a debug build.
+        let calls = format!("{}up{}", "abs(".repeat(127), ")".repeat(127));
+        let subqueries = format!("{}up{}", "max_over_time(".repeat(63), "[5m:1m])".repeat(63));
+        for q in [calls, subqueries] {
+            assert!(
+                range(&TwoSeries, &q, 0, 120_000, 60_000, &opts).is_ok(),
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
+    fn series_with_the_same_labels_are_one_series() {
+        struct Twice;
+        impl Source for Twice {
+            fn select(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<Series>, String> {
+                let labels: Labels = vec![("__name__".into(), "x".into())];
+                Ok(vec![
+                    Series {
+                        labels: labels.clone(),
+                        samples: vec![Sample { t: 0, v: 1.0 }],
+                    },
+                    Series {
+                        labels,
+                        samples: vec![Sample { t: 0, v: 9.0 }, Sample { t: 20_000, v: 2.0 }],
+                    },
+                ])
+            }
+        }
+        let v = instant(
+            &Twice,
+            "count_over_time(x[1m])",
+            30_000,
+            &Options::default(),
+        )
+        .unwrap();
+        let Value::Vector(v) = v else { panic!("{v:?}") };
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].v, 2.0);
     }
 
     #[test]

@@ -207,7 +207,7 @@ fn ensure_monotonic(buckets: &mut [Bucket]) {
 }
 
 /// Prometheus' `almost.Equal`: relative comparison, NaN equal to NaN.
-pub fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
+pub(crate) fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
     const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
     if a.is_nan() && b.is_nan() {
         return true;

@@ -58,12 +58,25 @@ pub(crate) fn set(labels: &mut Labels, name: &str, value: &str) {
     }
 }
 
+/// Whether a label is one of Prometheus' metadata labels (`__name__`, `__type__`,
+/// `__unit__`), which go together when a value stops being the metric its name says.
+pub(crate) fn is_metadata_label(name: &str) -> bool {
+    matches!(name, "__name__" | "__type__" | "__unit__")
+}
+
+/// The labels less the metadata labels (the name, and the type and unit if present).
 pub(crate) fn without_name(labels: &Labels) -> Labels {
     labels
         .iter()
-        .filter(|(n, _)| n != METRIC_NAME)
+        .filter(|(n, _)| !is_metadata_label(n))
         .cloned()
         .collect()
+}
+
+/// Whether `name` can name a label: Prometheus (in its UTF-8 mode) takes any non-empty valid
+/// UTF-8 string, and a Rust string is always valid UTF-8.
+pub(crate) fn valid_label_name(name: &str) -> bool {
+    !name.is_empty()
 }
 
 pub(crate) fn remove(labels: &mut Labels, name: &str) {
