@@ -118,7 +118,7 @@ test("the right token is kept for the tab and every page loads its data", async 
   assert.equal(await page.evaluate(() => sessionStorage.getItem("otelite-query-token")), token);
 
   // Other pages, including a full reload, use the kept token.
-  await page.getByRole("navigation").getByRole("link", { name: "Logs", exact: true }).click();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Logs", exact: true }).click();
   await page.getByText("behind a token").first().waitFor({ timeout: 20_000 });
   await page.reload();
   await page.getByText("behind a token").first().waitFor({ timeout: 20_000 });

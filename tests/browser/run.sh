@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the browser tests against a real otelite binary: ui.test.mjs on a server without tokens,
-# auth.test.mjs (the token prompt) on a second one started with --query-token.
+# Runs the browser tests against a real otelite binary: ui.test.mjs and metrics.test.mjs (the
+# metric explorer and HTTP dashboard) on a server without tokens, auth.test.mjs (the token
+# prompt) on a second one started with --query-token.
 #
 #   tests/browser/run.sh [path/to/otelite]
 #
@@ -113,7 +114,7 @@ OTELITE_AUTH_UI_URL="http://127.0.0.1:$auth_ui_port" \
 OTELITE_AUTH_OTLP_HTTP_URL="http://127.0.0.1:$auth_http_port" \
 OTELITE_AUTH_TOKEN="$auth_token" \
 CHROMIUM="$chromium" \
-  node --test --test-concurrency=1 ui.test.mjs auth.test.mjs || status=$?
+  node --test --test-concurrency=1 ui.test.mjs metrics.test.mjs auth.test.mjs || status=$?
 
 if [[ $status -ne 0 ]]; then
   echo "run.sh: browser test failed; otelite's output:" >&2

@@ -1,4 +1,5 @@
-//! Typed calls to otelite's query API (`/api/v1/...`), one async function per endpoint.
+//! Typed calls to otelite's query API (`/api/v1/...`), one async function per endpoint, and
+//! [`prometheus`] for the Prometheus API's endpoints, whose answers share one envelope.
 //!
 //! The shapes come from `otelite-api`, the crate the server serialises with, so the two cannot
 //! drift apart. Requests go to the page's own origin: the UI is always served by the server it
@@ -12,6 +13,7 @@
 use std::fmt;
 
 use otelite_api::logs::{LogSearchResponse, LogVolume};
+use otelite_api::prometheus::ApiResponse;
 use otelite_api::traces::{Operations, Services, Trace, TraceSearchResponse};
 use otelite_api::{ErrorBody, Status};
 use serde::de::DeserializeOwned;
@@ -105,6 +107,16 @@ pub async fn fetch_log_volume(path: &str) -> Result<LogVolume, ApiError> {
 /// `GET /api/v1/log-services`.
 pub async fn fetch_log_services() -> Result<Services, ApiError> {
     get_json(LOG_SERVICES_PATH).await
+}
+
+/// A Prometheus API call (`/api/v1/query_range`, `/api/v1/series`, ...) with its path and query
+/// string built by `logic::metric_explorer`: the data of a `success` answer. An `error` answer
+/// comes with a 4xx/5xx status, whose `error` sentence [`ApiError::Status`] carries.
+pub async fn prometheus<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+    let answer: ApiResponse<T> = get_json(path).await?;
+    answer
+        .into_result()
+        .map_err(|failure| ApiError::Decode(failure.error))
 }
 
 /// The window event raised when the server asks for a token (or refused the one sent).

@@ -13,10 +13,11 @@ use web_sys::MouseEvent;
 
 use crate::components::token_prompt::TokenPrompt;
 use crate::logic::{Route, Signal, SignalWords};
+use crate::pages::http_dashboard::HttpDashboardPage;
 use crate::pages::logs::LogsPage;
+use crate::pages::metrics::MetricsPage;
 use crate::pages::not_found::NotFound;
 use crate::pages::overview::Overview;
-use crate::pages::signal::SignalPage;
 use crate::pages::trace_search::TraceSearchPage;
 use crate::pages::trace_view::TraceViewPage;
 
@@ -118,7 +119,8 @@ pub fn App() -> impl IntoView {
                 Route::TraceSearch => view! { <TraceSearchPage/> }.into_any(),
                 Route::Trace(trace_id) => view! { <TraceViewPage trace_id/> }.into_any(),
                 Route::Logs => view! { <LogsPage/> }.into_any(),
-                Route::Signal(signal) => view! { <SignalPage signal/> }.into_any(),
+                Route::Metrics => view! { <MetricsPage/> }.into_any(),
+                Route::HttpDashboard => view! { <HttpDashboardPage/> }.into_any(),
                 Route::NotFound(path) => view! { <NotFound path/> }.into_any(),
             }}
         </main>

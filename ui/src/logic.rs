@@ -7,7 +7,11 @@
 
 pub mod auth;
 pub mod chart;
+pub mod http_dashboard;
 pub mod log_search;
+pub mod metric_chart;
+pub mod metric_explorer;
+pub mod promql_complete;
 pub mod query_string;
 pub mod service_color;
 pub mod span_tree;
@@ -70,8 +74,11 @@ pub enum Route {
     Trace(String),
     /// `/logs`: the log explorer.
     Logs,
-    /// `/metrics`: the signal's export page, until it has a browsing view.
-    Signal(Signal),
+    /// `/metrics`: the metric explorer. (The server answers the same path with its own
+    /// metrics, except to a browser asking for HTML.)
+    Metrics,
+    /// `/metrics/http`: the HTTP dashboard.
+    HttpDashboard,
     /// A path the UI has no page for; kept so the page can say which one.
     NotFound(String),
 }
@@ -82,7 +89,7 @@ impl Route {
         match signal {
             Signal::Traces => Route::TraceSearch,
             Signal::Logs => Route::Logs,
-            other => Route::Signal(other),
+            Signal::Metrics => Route::Metrics,
         }
     }
 
@@ -93,6 +100,8 @@ impl Route {
             "" | "/index.html" | "/overview" => return Route::Overview,
             "/traces" => return Route::TraceSearch,
             "/logs" => return Route::Logs,
+            "/metrics" => return Route::Metrics,
+            "/metrics/http" => return Route::HttpDashboard,
             _ => {}
         }
         if let Some(id) = trimmed.strip_prefix("/traces/")
@@ -101,12 +110,7 @@ impl Route {
         {
             return Route::Trace(id.to_owned());
         }
-        trimmed
-            .strip_prefix('/')
-            .and_then(Signal::from_name)
-            .filter(|signal| *signal != Signal::Traces)
-            .map(Route::Signal)
-            .unwrap_or_else(|| Route::NotFound(path.to_owned()))
+        Route::NotFound(path.to_owned())
     }
 
     /// The canonical path of this route, as put in links and the address bar.
@@ -116,7 +120,8 @@ impl Route {
             Route::TraceSearch => "/traces".to_owned(),
             Route::Trace(id) => format!("/traces/{}", query_string::encode(id)),
             Route::Logs => "/logs".to_owned(),
-            Route::Signal(signal) => format!("/{}", signal.name()),
+            Route::Metrics => "/metrics".to_owned(),
+            Route::HttpDashboard => "/metrics/http".to_owned(),
             Route::NotFound(path) => path.clone(),
         }
     }
@@ -126,7 +131,7 @@ impl Route {
         match self {
             Route::TraceSearch | Route::Trace(_) => Some(Signal::Traces),
             Route::Logs => Some(Signal::Logs),
-            Route::Signal(signal) => Some(*signal),
+            Route::Metrics | Route::HttpDashboard => Some(Signal::Metrics),
             Route::Overview | Route::NotFound(_) => None,
         }
     }
@@ -138,7 +143,8 @@ impl Route {
             Route::TraceSearch => "Traces · otelite".to_owned(),
             Route::Trace(id) => format!("Trace {} · otelite", short_id(id)),
             Route::Logs => "Logs · otelite".to_owned(),
-            Route::Signal(signal) => format!("{} · otelite", signal.title()),
+            Route::Metrics => "Metrics · otelite".to_owned(),
+            Route::HttpDashboard => "HTTP dashboard · otelite".to_owned(),
             Route::NotFound(_) => "Not found · otelite".to_owned(),
         }
     }
@@ -483,9 +489,12 @@ mod tests {
             Route::from_path("/traces/a/b"),
             Route::NotFound("/traces/a/b".to_owned())
         );
+        assert_eq!(Route::from_path("/metrics/"), Route::Metrics);
+        assert_eq!(Route::from_path("/metrics/http"), Route::HttpDashboard);
+        assert_eq!(Route::HttpDashboard.section(), Some(Signal::Metrics));
         assert_eq!(
-            Route::from_path("/metrics/"),
-            Route::Signal(Signal::Metrics)
+            Route::from_path("/metrics/x"),
+            Route::NotFound("/metrics/x".to_owned())
         );
         assert_eq!(Route::from_path("/logs"), Route::Logs);
         assert_eq!(Route::for_signal(Signal::Logs), Route::Logs);
