@@ -155,6 +155,13 @@ fn main() {
             ),
         ),
         (
+            format!("rate of every `{histogram}_bucket` series, summed, {hours} h at 15 s"),
+            format!(
+                "/api/v1/query_range?query={}&start={t0}&end={t1}&step=15",
+                encoded(&format!("sum(rate({histogram}_bucket[5m]))"))
+            ),
+        ),
+        (
             format!("every `{histogram}_bucket` series, raw, {hours} h at 15 s"),
             format!(
                 "/api/v1/query_range?query={}&start={t0}&end={t1}&step=15",

@@ -592,6 +592,18 @@ async fn metadata(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Ans
             entries.push(entry);
         }
     }
+    // The resource attributes' series, as Prometheus' OTLP receiver describes it.
+    let wants_target_info = wanted.as_ref().is_none_or(|w| w == translate::TARGET_INFO);
+    if wants_target_info && !described.is_empty() {
+        metadata.insert(
+            translate::TARGET_INFO.to_string(),
+            vec![MetricMetadata {
+                metric_type: MetricType::Gauge,
+                help: "Target metadata".into(),
+                unit: String::new(),
+            }],
+        );
+    }
     success(metadata.into_iter().take(limit).collect())
 }
 
