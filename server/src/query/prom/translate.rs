@@ -634,6 +634,46 @@ fn push_stale_histogram(out: &mut Expansion, t: i64, bounds: &[f64]) {
     out.push("_count", None, t, STALE);
 }
 
+/// One histogram point as classic buckets: `counts[i]` are the values up to `bounds[i]` (the
+/// last count, beyond every bound, is in `count` only).
+struct Buckets<'p> {
+    t: i64,
+    bounds: &'p [f64],
+    counts: &'p [f64],
+    count: f64,
+    sum: Option<f64>,
+}
+
+/// Writes one histogram point of a series, first summed into `totals` when it is a delta.
+fn push_point(out: &mut Expansion, totals: &mut DeltaTotals, delta: bool, point: Buckets) {
+    if delta {
+        totals.add(
+            point.bounds,
+            point.counts,
+            point.count,
+            point.sum.unwrap_or(0.0),
+        );
+        let sum = point.sum.map(|_| totals.sum);
+        push_histogram(
+            out,
+            point.t,
+            &totals.bounds,
+            &totals.buckets,
+            totals.count,
+            sum,
+        );
+    } else {
+        push_histogram(
+            out,
+            point.t,
+            point.bounds,
+            point.counts,
+            point.count,
+            point.sum,
+        );
+    }
+}
+
 fn histogram_series(out: &mut Expansion, points: &[HistogramDataPoint], delta: bool) {
     let mut totals = DeltaTotals::default();
     for point in points {
@@ -643,27 +683,14 @@ fn histogram_series(out: &mut Expansion, points: &[HistogramDataPoint], delta: b
             continue;
         }
         let counts: Vec<f64> = point.bucket_counts.iter().map(|&c| c as f64).collect();
-        if delta {
-            totals.add(
-                &point.explicit_bounds,
-                &counts,
-                point.count as f64,
-                point.sum.unwrap_or(0.0),
-            );
-            let sum = point.sum.map(|_| totals.sum);
-            let (bounds, buckets, count) =
-                (totals.bounds.clone(), totals.buckets.clone(), totals.count);
-            push_histogram(out, t, &bounds, &buckets, count, sum);
-        } else {
-            push_histogram(
-                out,
-                t,
-                &point.explicit_bounds,
-                &counts,
-                point.count as f64,
-                point.sum,
-            );
-        }
+        let buckets = Buckets {
+            t,
+            bounds: &point.explicit_bounds,
+            counts: &counts,
+            count: point.count as f64,
+            sum: point.sum,
+        };
+        push_point(out, &mut totals, delta, buckets);
     }
 }
 
@@ -704,20 +731,14 @@ fn exponential_series(out: &mut Expansion, points: &[ExponentialHistogramDataPoi
             push_stale_histogram(out, t, &bounds);
             continue;
         }
-        if delta {
-            totals.add(
-                &bounds,
-                &counts,
-                point.count as f64,
-                point.sum.unwrap_or(0.0),
-            );
-            let sum = point.sum.map(|_| totals.sum);
-            let (bounds, buckets, count) =
-                (totals.bounds.clone(), totals.buckets.clone(), totals.count);
-            push_histogram(out, t, &bounds, &buckets, count, sum);
-        } else {
-            push_histogram(out, t, &bounds, &counts, point.count as f64, point.sum);
-        }
+        let buckets = Buckets {
+            t,
+            bounds: &bounds,
+            counts: &counts,
+            count: point.count as f64,
+            sum: point.sum,
+        };
+        push_point(out, &mut totals, delta, buckets);
     }
 }
 
