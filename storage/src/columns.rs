@@ -223,7 +223,7 @@ impl<'a> Section<'a> {
         match *self {
             Section::Raw(bytes) => Ok(std::borrow::Cow::Borrowed(bytes)),
             Section::Compressed { frame, len } => {
-                let raw = zstd::bulk::decompress(frame, len)
+                let raw = crate::block::decompress(frame, len)
                     .map_err(|e| BlockError(format!("a compressed column is damaged: {e}")))?;
                 if raw.len() != len {
                     return Err(BlockError(format!(

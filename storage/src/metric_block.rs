@@ -99,49 +99,55 @@ fn from_mantissa(m: i64, e: usize) -> f64 {
     m as f64 / POW10[e]
 }
 
-/// Codes `v` against `prev` into `tags` and `out`: the shortest exact coding.
+/// The bytes of `value` as a varint.
+fn varint_len(value: u64) -> usize {
+    (64 - value.leading_zeros() as usize).max(1).div_ceil(7)
+}
+
+/// Codes `v` against `prev` into `tags` and `out`: the shortest exact coding (the first of the
+/// shortest, in the order considered). Lengths are compared before anything is written: this
+/// runs once per float of every compacted point.
 fn put_float(tags: &mut Vec<u8>, out: &mut Vec<u8>, prev: f64, v: f64) {
     if v.to_bits() == prev.to_bits() {
         tags.push(FLOAT_SAME);
         return;
     }
-    let mut best: (u8, Vec<u8>) = (FLOAT_RAW, v.to_bits().to_le_bytes().to_vec());
-    let mut consider = |tag: u8, bytes: Vec<u8>| {
-        if bytes.len() < best.1.len() {
-            best = (tag, bytes);
+    // The tag, and the varint that follows it (`None`: the raw bits).
+    let mut best: (u8, Option<u64>, usize) = (FLOAT_RAW, None, 8);
+    let mut consider = |tag: u8, value: u64| {
+        let len = varint_len(value);
+        if len < best.2 {
+            best = (tag, Some(value), len);
         }
     };
-    let xor = v.to_bits() ^ prev.to_bits();
-    let mut bytes = Vec::new();
-    put_varint(&mut bytes, xor);
-    consider(FLOAT_XOR, bytes);
-    let mut bytes = Vec::new();
-    put_varint(
-        &mut bytes,
+    consider(FLOAT_XOR, v.to_bits() ^ prev.to_bits());
+    consider(
+        FLOAT_BITS_DELTA,
         zigzag(v.to_bits().wrapping_sub(prev.to_bits()) as i64),
     );
-    consider(FLOAT_BITS_DELTA, bytes);
     if v.is_finite() && v.abs() < EXACT && prev.is_finite() && prev.abs() < EXACT {
         if v.fract() == 0.0 && prev.fract() == 0.0 {
             let delta = (v as i64).wrapping_sub(prev as i64);
             if ((prev as i64).wrapping_add(delta) as f64).to_bits() == v.to_bits() {
-                let mut bytes = Vec::new();
-                put_varint(&mut bytes, zigzag(delta));
-                consider(FLOAT_INTEGER, bytes);
+                consider(FLOAT_INTEGER, zigzag(delta));
             }
         }
         for e in 1..=MAX_DECIMALS as usize {
             let m = mantissa(v, e);
             if (m as f64).abs() < EXACT && from_mantissa(m, e).to_bits() == v.to_bits() {
-                let mut bytes = Vec::new();
-                put_varint(&mut bytes, zigzag(m.wrapping_sub(mantissa(prev, e))));
-                consider(FLOAT_DECIMAL + e as u8 - 1, bytes);
+                consider(
+                    FLOAT_DECIMAL + e as u8 - 1,
+                    zigzag(m.wrapping_sub(mantissa(prev, e))),
+                );
                 break;
             }
         }
     }
     tags.push(best.0);
-    out.extend_from_slice(&best.1);
+    match best.1 {
+        Some(value) => put_varint(out, value),
+        None => out.extend_from_slice(&v.to_bits().to_le_bytes()),
+    }
 }
 
 fn get_float(tags: &mut Cursor<'_>, floats: &mut Cursor<'_>, prev: f64) -> Result<f64, BlockError> {
@@ -1097,5 +1103,26 @@ fn set_attributes(
             .iter_mut()
             .for_each(|p| p.attributes = attributes.to_vec()),
         None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_len_is_what_put_varint_writes() {
+        for shift in 0..64 {
+            for value in [
+                1u64 << shift,
+                (1u64 << shift) - 1,
+                (1u64 << shift) + 1,
+                u64::MAX,
+            ] {
+                let mut bytes = Vec::new();
+                put_varint(&mut bytes, value);
+                assert_eq!(varint_len(value), bytes.len(), "{value}");
+            }
+        }
     }
 }

@@ -11,8 +11,9 @@
 //! (`metric_index.rs`) says which block holds which series, so a query decodes only the blocks
 //! holding series it wants. This module must never write.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -377,12 +378,96 @@ pub(crate) struct Collected {
 }
 
 /// Gathers points by series, asking `wanted` once per distinct series whether to keep it.
+///
+/// Taking row groups apart ([`SeriesCollector::add_group`]) must not build a point's canonical
+/// encoding: that is a resource, scope and descriptor cloned and encoded per point, most of the
+/// compactor's time. Instead the parts of a series' identity are numbered as they are met, each
+/// keyed by its own protobuf encoding: a resource with its scope once per scope in a group, a
+/// metric descriptor (with its kind) once per metric, and a point's attributes once per point,
+/// looked up without allocating. The canonical encoding is made of these same encodings (and
+/// nothing else), each delimited, so two points have equal canonical encodings exactly when
+/// their parts' keys are equal; it is built once, when a series is first met.
 pub(crate) struct SeriesCollector<'w> {
-    by_key: HashMap<Vec<u8>, Option<usize>>,
+    by_key: FxHashMap<Vec<u8>, Option<usize>>,
+    /// A resource and scope (with their schema URLs), by encoding: its number.
+    scopes: FxHashMap<Vec<u8>, u32>,
+    /// A scope's number and a metric descriptor with its kind, by encoding: its number.
+    descriptors: FxHashMap<Vec<u8>, u32>,
+    /// A descriptor's number and a point's attributes, by encoding: the series' position.
+    by_attributes: FxHashMap<Vec<u8>, Option<usize>>,
+    /// The key being looked up, reused.
+    key: Vec<u8>,
     pub series: Vec<Collected>,
     wanted: &'w mut dyn FnMut(&MetricSeries) -> bool,
     /// Whether points are kept, or only which series have some.
     keep_points: bool,
+}
+
+/// A metric met in a group, with what it shares with the other series of its group.
+struct Head<'g> {
+    resource: &'g Resource,
+    resource_schema_url: &'g str,
+    scope: &'g InstrumentationScope,
+    scope_schema_url: &'g str,
+    metric: &'g Metric,
+    kind: MetricKind,
+    /// The descriptor's number: what `by_attributes`' keys start with.
+    number: u32,
+}
+
+impl Head<'_> {
+    fn series(&self, attributes: Vec<KeyValue>) -> MetricSeries {
+        MetricSeries {
+            resource: self.resource.clone(),
+            resource_schema_url: self.resource_schema_url.to_owned(),
+            scope: self.scope.clone(),
+            scope_schema_url: self.scope_schema_url.to_owned(),
+            name: self.metric.name.clone(),
+            description: self.metric.description.clone(),
+            unit: self.metric.unit.clone(),
+            metadata: self.metric.metadata.clone(),
+            kind: self.kind,
+            attributes,
+        }
+    }
+}
+
+/// The number `key` has in `numbers`, giving it the next one if it has none.
+fn number_of(numbers: &mut FxHashMap<Vec<u8>, u32>, key: &[u8]) -> u32 {
+    if let Some(number) = numbers.get(key) {
+        return *number;
+    }
+    let number = u32::try_from(numbers.len()).expect("fewer than 2^32 distinct keys");
+    numbers.insert(key.to_vec(), number);
+    number
+}
+
+fn put_bytes(key: &mut Vec<u8>, bytes: &[u8]) {
+    prost::encoding::encode_varint(bytes.len() as u64, key);
+    key.extend_from_slice(bytes);
+}
+
+fn put_message(key: &mut Vec<u8>, message: &impl Message) {
+    message
+        .encode_length_delimited(key)
+        .expect("a Vec grows as needed");
+}
+
+/// Appends `kind`, distinctly for each kind and field value.
+fn put_kind(key: &mut Vec<u8>, kind: MetricKind) {
+    let (tag, monotonic, temporality) = match kind {
+        MetricKind::Gauge => (0, false, 0),
+        MetricKind::Sum {
+            monotonic,
+            temporality,
+        } => (1, monotonic, temporality),
+        MetricKind::Histogram { temporality } => (2, false, temporality),
+        MetricKind::ExponentialHistogram { temporality } => (3, false, temporality),
+        MetricKind::Summary => (4, false, 0),
+    };
+    key.push(tag);
+    key.push(u8::from(monotonic));
+    key.extend_from_slice(&temporality.to_le_bytes());
 }
 
 impl<'w> SeriesCollector<'w> {
@@ -391,7 +476,11 @@ impl<'w> SeriesCollector<'w> {
         keep_points: bool,
     ) -> SeriesCollector<'w> {
         SeriesCollector {
-            by_key: HashMap::new(),
+            by_key: FxHashMap::default(),
+            scopes: FxHashMap::default(),
+            descriptors: FxHashMap::default(),
+            by_attributes: FxHashMap::default(),
+            key: Vec::new(),
             series: Vec::new(),
             wanted,
             keep_points,
@@ -440,19 +529,35 @@ impl<'w> SeriesCollector<'w> {
         let resource = group.resource.unwrap_or_default();
         for scope in group.scope_metrics {
             let scope_of = scope.scope.unwrap_or_default();
-            for metric in scope.metrics {
-                let Some(data) = metric.data else { continue };
-                let head = MetricSeries {
-                    resource: resource.clone(),
-                    resource_schema_url: group.schema_url.clone(),
-                    scope: scope_of.clone(),
-                    scope_schema_url: scope.schema_url.clone(),
-                    name: metric.name,
-                    description: metric.description,
-                    unit: metric.unit,
-                    metadata: metric.metadata,
-                    kind: MetricKind::of(&data),
-                    attributes: Vec::new(),
+            self.key.clear();
+            put_message(&mut self.key, &resource);
+            put_bytes(&mut self.key, group.schema_url.as_bytes());
+            put_message(&mut self.key, &scope_of);
+            put_bytes(&mut self.key, scope.schema_url.as_bytes());
+            let scope_number = number_of(&mut self.scopes, &self.key);
+            for mut metric in scope.metrics {
+                let Some(data) = metric.data.take() else {
+                    continue;
+                };
+                let kind = MetricKind::of(&data);
+                self.key.clear();
+                self.key.extend_from_slice(&scope_number.to_le_bytes());
+                put_bytes(&mut self.key, metric.name.as_bytes());
+                put_bytes(&mut self.key, metric.description.as_bytes());
+                put_bytes(&mut self.key, metric.unit.as_bytes());
+                prost::encoding::encode_varint(metric.metadata.len() as u64, &mut self.key);
+                for kv in &metric.metadata {
+                    put_message(&mut self.key, kv);
+                }
+                put_kind(&mut self.key, kind);
+                let head = Head {
+                    resource: &resource,
+                    resource_schema_url: &group.schema_url,
+                    scope: &scope_of,
+                    scope_schema_url: &scope.schema_url,
+                    metric: &metric,
+                    kind,
+                    number: number_of(&mut self.descriptors, &self.key),
                 };
                 match data {
                     Data::Gauge(Gauge { data_points: p })
@@ -467,35 +572,29 @@ impl<'w> SeriesCollector<'w> {
 
     fn add_metric<P: Point>(
         &mut self,
-        head: &MetricSeries,
+        head: &Head<'_>,
         points: Vec<P>,
         keep: &dyn Fn(u64) -> bool,
     ) {
-        // Points of one metric mostly repeat a few attribute sets: look those up first.
-        let mut local: HashMap<Vec<u8>, Option<usize>> = HashMap::new();
-        let mut key = Vec::new();
         for mut point in points {
             if !keep(point.time()) {
                 continue;
             }
             let attributes = std::mem::take(point.attributes_mut());
-            key.clear();
+            self.key.clear();
+            self.key.extend_from_slice(&head.number.to_le_bytes());
             for kv in &attributes {
-                kv.encode_length_delimited(&mut key)
-                    .expect("a Vec grows as needed");
+                put_message(&mut self.key, kv);
             }
-            let position = match local.get(key.as_slice()) {
+            let position = match self.by_attributes.get(self.key.as_slice()) {
                 Some(position) => *position,
                 None => {
-                    let series = MetricSeries {
-                        attributes,
-                        ..head.clone()
-                    };
+                    let series = head.series(attributes);
                     let canonical = series.canonical();
                     let position = self
                         .decide(&canonical, || Ok(series))
                         .expect("building a series cannot fail");
-                    local.insert(key.clone(), position);
+                    self.by_attributes.insert(self.key.clone(), position);
                     position
                 }
             };
