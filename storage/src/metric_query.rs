@@ -384,7 +384,7 @@ pub(crate) struct Collected {
 /// compactor's time. Instead the parts of a series' identity are numbered as they are met, each
 /// keyed by its own protobuf encoding: a resource with its scope once per scope in a group, a
 /// metric descriptor (with its kind) once per metric, and a point's attributes once per point,
-/// looked up without allocating. The canonical encoding is made of these same encodings (and
+/// looked up without allocating (and mostly not even encoded: see `recent`). The canonical encoding is made of these same encodings (and
 /// nothing else), each delimited, so two points have equal canonical encodings exactly when
 /// their parts' keys are equal; it is built once, when a series is first met.
 pub(crate) struct SeriesCollector<'w> {
@@ -395,6 +395,11 @@ pub(crate) struct SeriesCollector<'w> {
     descriptors: FxHashMap<Vec<u8>, u32>,
     /// A descriptor's number and a point's attributes, by encoding: the series' position.
     by_attributes: FxHashMap<Vec<u8>, Option<usize>>,
+    /// Per descriptor number, the attributes of each point (by its index in its metric) the
+    /// last time the descriptor was met, and their series' position: an exporter sends a
+    /// metric's points in the same order every time, so a point is mostly found here by
+    /// comparing its attributes, without encoding them.
+    recent: Vec<Vec<(Vec<KeyValue>, Option<usize>)>>,
     /// The key being looked up, reused.
     key: Vec<u8>,
     pub series: Vec<Collected>,
@@ -430,6 +435,26 @@ impl Head<'_> {
             attributes,
         }
     }
+}
+
+/// Whether `attributes` hold only values for which `==` is equality of their encodings:
+/// strings, integers, booleans and bytes (a float is compared by value, `-0.0 == 0.0` and
+/// `NaN != NaN`, but encoded by its bits).
+fn plain(attributes: &[KeyValue]) -> bool {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    attributes.iter().all(|kv| {
+        kv.value.as_ref().is_none_or(|v| {
+            matches!(
+                v.value,
+                None | Some(
+                    Value::StringValue(_)
+                        | Value::BoolValue(_)
+                        | Value::IntValue(_)
+                        | Value::BytesValue(_)
+                )
+            )
+        })
+    })
 }
 
 /// The number `key` has in `numbers`, giving it the next one if it has none.
@@ -480,6 +505,7 @@ impl<'w> SeriesCollector<'w> {
             scopes: FxHashMap::default(),
             descriptors: FxHashMap::default(),
             by_attributes: FxHashMap::default(),
+            recent: Vec::new(),
             key: Vec::new(),
             series: Vec::new(),
             wanted,
@@ -576,25 +602,25 @@ impl<'w> SeriesCollector<'w> {
         points: Vec<P>,
         keep: &dyn Fn(u64) -> bool,
     ) {
-        for mut point in points {
+        let number = head.number as usize;
+        if self.recent.len() <= number {
+            self.recent.resize_with(number + 1, Vec::new);
+        }
+        for (index, mut point) in points.into_iter().enumerate() {
             if !keep(point.time()) {
                 continue;
             }
             let attributes = std::mem::take(point.attributes_mut());
-            self.key.clear();
-            self.key.extend_from_slice(&head.number.to_le_bytes());
-            for kv in &attributes {
-                put_message(&mut self.key, kv);
-            }
-            let position = match self.by_attributes.get(self.key.as_slice()) {
-                Some(position) => *position,
-                None => {
-                    let series = head.series(attributes);
-                    let canonical = series.canonical();
-                    let position = self
-                        .decide(&canonical, || Ok(series))
-                        .expect("building a series cannot fail");
-                    self.by_attributes.insert(self.key.clone(), position);
+            let position = match self.recent[number].get(index) {
+                Some((seen, position)) if *seen == attributes && plain(&attributes) => *position,
+                _ => {
+                    let position = self.position_of(head, &attributes);
+                    let recent = &mut self.recent[number];
+                    if index < recent.len() {
+                        recent[index] = (attributes, position);
+                    } else if index == recent.len() {
+                        recent.push((attributes, position));
+                    }
                     position
                 }
             };
@@ -606,6 +632,26 @@ impl<'w> SeriesCollector<'w> {
                 points.push(point);
             }
         }
+    }
+
+    /// The position of the series of the metric `head` with `attributes`, deciding it the
+    /// first time.
+    fn position_of(&mut self, head: &Head<'_>, attributes: &[KeyValue]) -> Option<usize> {
+        self.key.clear();
+        self.key.extend_from_slice(&head.number.to_le_bytes());
+        for kv in attributes {
+            put_message(&mut self.key, kv);
+        }
+        if let Some(position) = self.by_attributes.get(self.key.as_slice()) {
+            return *position;
+        }
+        let series = head.series(attributes.to_vec());
+        let canonical = series.canonical();
+        let position = self
+            .decide(&canonical, || Ok(series))
+            .expect("building a series cannot fail");
+        self.by_attributes.insert(self.key.clone(), position);
+        position
     }
 
     /// The series found, each with its points sorted (and, if `dedup`, retries dropped),

@@ -449,6 +449,16 @@ proptest! {
     }
 }
 
+fn double(key: &str, value: f64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::DoubleValue(value)),
+        }),
+        key_strindex: 0,
+    }
+}
+
 /// A resource group whose every part is drawn from a few values (an absent resource or scope
 /// and an empty one among them), so that groups, scopes and metrics share some parts of a
 /// series' identity and differ in others.
@@ -486,6 +496,9 @@ fn any_identity_group() -> impl Strategy<Value = ResourceMetrics> {
         Just(vec![kv("a", "k")]),
         Just(vec![kv("k", "a"), kv("j", "a")]),
         Just(vec![kv("j", "a"), kv("k", "a")]),
+        Just(vec![double("k", 0.0)]),
+        Just(vec![double("k", -0.0)]),
+        Just(vec![double("k", f64::NAN)]),
     ];
     let metric = (
         0..2usize,
@@ -656,6 +669,40 @@ proptest! {
         }
         prop_assert_eq!(found, expected);
     }
+}
+
+/// `0.0 == -0.0`, but their encodings differ: a point whose attribute is one must not be taken
+/// for the series of the other, met at the same place in the previous export.
+#[test]
+fn a_zero_and_a_negative_zero_attribute_are_two_series() {
+    let group = |value: f64| ResourceMetrics {
+        scope_metrics: vec![ScopeMetrics {
+            metrics: vec![Metric {
+                name: "a".into(),
+                data: Some(Data::Gauge(Gauge {
+                    data_points: vec![NumberDataPoint {
+                        attributes: vec![double("k", value)],
+                        ..NumberDataPoint::default()
+                    }],
+                })),
+                ..Metric::default()
+            }],
+            ..ScopeMetrics::default()
+        }],
+        ..ResourceMetrics::default()
+    };
+    let mut all = |_: &MetricSeries| true;
+    let mut collector = crate::metric_query::SeriesCollector::new(&mut all, true);
+    for value in [0.0, -0.0, -0.0, f64::NAN, f64::NAN] {
+        collector.add_group(group(value), &|_| true);
+    }
+    let points: Vec<usize> = collector
+        .finish(false)
+        .iter()
+        .map(|s| s.points.len())
+        .collect();
+    assert_eq!(points.len(), 3);
+    assert_eq!(points.iter().sum::<usize>(), 5);
 }
 
 /// A float from arbitrary bits, or one of the values real data has.

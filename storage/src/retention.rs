@@ -123,7 +123,13 @@ fn on_disk(data_dir: &Path, signal: Signal) -> std::io::Result<OnDisk> {
         else {
             continue;
         };
-        let bytes = entry.metadata()?.len();
+        // The compactor removes the files it replaced while this lists them: one gone is not
+        // on disk any more.
+        let bytes = match entry.metadata() {
+            Ok(metadata) => metadata.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
         partitions
             .entry(partition)
             .or_default()
