@@ -112,18 +112,6 @@ fn bad(message: String) -> LokiError {
     LokiError(ApiError::BadRequest(message))
 }
 
-/// The parameters of a GET's query string and a POST's form body together.
-fn request_params(raw: Option<String>, body: &Bytes) -> Params {
-    let mut text = raw.unwrap_or_default();
-    if !body.is_empty() {
-        if !text.is_empty() {
-            text.push('&');
-        }
-        text.push_str(&String::from_utf8_lossy(body));
-    }
-    Params::parse(Some(&text))
-}
-
 /// A time as Loki reads one: float seconds (with a `.`), integer seconds (up to 10 digits) or
 /// nanoseconds, or RFC 3339.
 fn parse_time(name: &str, text: &str) -> Result<u64, LokiError> {
@@ -269,7 +257,7 @@ async fn query_range(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Json<Value>, LokiError> {
-    let params = request_params(raw, &body);
+    let params = Params::with_form(raw, &body);
     let expr = required_query(&params)?;
     let (start, end) = time_range(&params, DEFAULT_LOOKBACK_NS, state.limits.query_max_range)?;
     let store = state.store;
@@ -314,7 +302,7 @@ async fn query(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Json<Value>, LokiError> {
-    let params = request_params(raw, &body);
+    let params = Params::with_form(raw, &body);
     let expr = required_query(&params)?;
     let Expr::Metric(metric) = expr else {
         return Err(bad(
@@ -429,7 +417,7 @@ async fn labels(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Json<Value>, LokiError> {
-    let params = request_params(raw, &body);
+    let params = Params::with_form(raw, &body);
     let selectors = optional_selector(&params)?;
     let streams = matching_streams(state, &params, selectors).await?;
     let names: BTreeSet<&String> = streams.iter().flat_map(|labels| labels.keys()).collect();
@@ -443,7 +431,7 @@ async fn label_values(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Json<Value>, LokiError> {
-    let params = request_params(raw, &body);
+    let params = Params::with_form(raw, &body);
     let selectors = optional_selector(&params)?;
     let streams = matching_streams(state, &params, selectors).await?;
     let values: BTreeSet<&String> = streams.iter().filter_map(|l| l.get(&name)).collect();
@@ -456,7 +444,7 @@ async fn series(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Json<Value>, LokiError> {
-    let params = request_params(raw, &body);
+    let params = Params::with_form(raw, &body);
     let selectors = params
         .all("match[]")
         .chain(params.all("match"))

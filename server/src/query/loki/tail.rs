@@ -17,9 +17,10 @@ use serde_json::json;
 use super::logql::{Expr, LogExpr};
 use super::{
     DEFAULT_LIMIT, DEFAULT_LOOKBACK_NS, LokiError, bad, eval, params, parse_limit, parse_time,
-    request_params, streams_json,
+    streams_json,
 };
 use crate::query::blocking;
+use crate::query::traces::params::Params;
 use crate::state::AppState;
 
 /// How often a tail asks the store for new entries.
@@ -32,7 +33,7 @@ pub(super) async fn tail(
     RawQuery(raw): RawQuery,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, LokiError> {
-    let params = request_params(raw, &Default::default());
+    let params = Params::with_form(raw, &[]);
     let Expr::Log(expr) = super::required_query(&params)? else {
         return Err(bad(
             "a tail follows a log query: give a stream selector with an optional pipeline, not a metric query".into(),

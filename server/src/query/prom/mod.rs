@@ -129,18 +129,6 @@ fn success<T>(data: T) -> Answer<T> {
     Ok(Json(ApiResponse::success(data)))
 }
 
-/// The parameters of a GET's query string and a POST's form body together.
-fn request_params(raw: Option<String>, body: &Bytes) -> Params {
-    let mut text = raw.unwrap_or_default();
-    if !body.is_empty() {
-        if !text.is_empty() {
-            text.push('&');
-        }
-        text.push_str(&String::from_utf8_lossy(body));
-    }
-    Params::parse(Some(&text))
-}
-
 /// A time as Prometheus reads one: unix seconds with an optional fraction, or RFC 3339; in
 /// unix milliseconds.
 fn parse_time(name: &str, text: &str) -> Result<i64, PromError> {
@@ -299,7 +287,7 @@ async fn query(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Answer<QueryData> {
-    let params = request_params(raw, &body);
+    let params = Params::with_form(raw, &body);
     let text = required_query(&params)?;
     let time = match params.get("time") {
         Some(t) => parse_time("time", t)?,
@@ -325,7 +313,7 @@ async fn query_range(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Answer<QueryData> {
-    let params = request_params(raw, &body);
+    let params = Params::with_form(raw, &body);
     let text = required_query(&params)?;
     let start = parse_time(
         "start",
@@ -460,7 +448,7 @@ async fn series(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Answer<Vec<LabelSet>> {
-    let params = request_params(raw, &body);
+    let params = Params::with_form(raw, &body);
     let selectors = selectors(&params)?;
     if selectors.is_empty() {
         return Err(bad("no match[] parameter provided"));
@@ -529,7 +517,7 @@ async fn labels(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Answer<Vec<String>> {
-    let params = request_params(raw, &body);
+    let params = Params::with_form(raw, &body);
     let limit = limit(&params)?;
     let sets = label_sets(&state, &params, false).await?;
     let mut names = BTreeSet::new();
@@ -614,7 +602,7 @@ async fn query_exemplars(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Answer<Vec<otelite_api::prometheus::ExemplarSeries>> {
-    let params = request_params(raw, &body);
+    let params = Params::with_form(raw, &body);
     let text = required_query(&params)?;
     let expr =
         parser::parse(&text).map_err(|e| bad(format!("invalid parameter \"query\": {e}")))?;

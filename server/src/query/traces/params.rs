@@ -25,6 +25,19 @@ impl Params {
         Params(pairs.collect())
     }
 
+    /// The parameters of a GET's query string and a POST's form body together, as Loki's and
+    /// Prometheus' APIs read them.
+    pub(crate) fn with_form(raw: Option<String>, body: &[u8]) -> Params {
+        let mut text = raw.unwrap_or_default();
+        if !body.is_empty() {
+            if !text.is_empty() {
+                text.push('&');
+            }
+            text.push_str(&String::from_utf8_lossy(body));
+        }
+        Params::parse(Some(&text))
+    }
+
     /// The first value of `name`, unless it is empty (an empty value means "not given", as in
     /// Jaeger).
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
