@@ -12,13 +12,11 @@
 //! `OTELITE_BENCH_INSTANCES` per service (default 3), `OTELITE_BENCH_QUERIES` runs of each
 //! query (default 10).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
 use otelite::state::{AppState, Limits};
-use otelite::telemetry::Telemetry;
 use otelite::workload::{Workload, WorkloadOptions};
 use otelite_storage::{Batch, Store, StoreOptions};
 use tower::ServiceExt as _;
@@ -71,14 +69,7 @@ fn main() {
         query_timeout: None,
         ..Limits::default()
     };
-    let state = AppState {
-        store: store.clone(),
-        limits,
-        budget: otelite::ingest::MemoryBudget::new(64 << 20),
-        decode_slots: otelite::state::decode_slots(&limits),
-        telemetry: Arc::new(Telemetry::default()),
-        started: Instant::now(),
-    };
+    let state = AppState::new(store.clone(), limits, 64 << 20);
     let router = otelite::query::router(state);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

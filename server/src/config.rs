@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
-use crate::otlp::{ItemLimits, TimeWindow};
+use crate::otlp::{ItemLimits, SeriesLimits, TimeWindow};
 
 /// The validated settings the server runs with.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,12 +46,18 @@ pub struct Config {
     pub timeouts: ConnectionTimeouts,
     /// What one span or log record may carry (attributes, value length, events, links).
     pub item_limits: ItemLimits,
+    /// How many metric series may be active, per metric name and in all.
+    pub series_limits: SeriesLimits,
     /// How long a query API request may run; `None` waits for any.
     pub query_timeout: Option<Duration>,
     /// The longest time range a metric query (PromQL or LogQL) may cover; `None`: any.
     pub query_max_range: Option<Duration>,
     /// The most series one PromQL selector may load.
     pub query_max_series: usize,
+    /// The most traces one trace search may return.
+    pub query_max_traces: usize,
+    /// The most log records one log query answer may hold.
+    pub query_max_lines: usize,
     // Security: who may send and read data, and whether connections are encrypted.
     /// The bearer token OTLP clients must send on the gRPC and HTTP ports; `None`: no check.
     pub ingest_token: Option<Token>,
@@ -116,6 +122,13 @@ pub const DEFAULT_QUERY_MAX_RANGE: Duration = Duration::from_secs(30 * 86_400);
 /// query's series fit in memory beside everything else.
 pub const DEFAULT_QUERY_MAX_SERIES: usize = 50_000;
 
+/// The default of `--query-max-traces`: Jaeger's UI offers up to 1,500; a thousand whole traces
+/// is already a large answer.
+pub const DEFAULT_QUERY_MAX_TRACES: usize = 1_000;
+
+/// The default of `--query-max-lines`: Loki's `max_entries_limit_per_query`.
+pub const DEFAULT_QUERY_MAX_LINES: usize = 5_000;
+
 /// The default of `--query-timeout`: as long as Loki and Grafana wait for a query by default.
 pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -167,9 +180,12 @@ impl Default for Config {
             max_disk: None,
             max_disk_per_signal: [None; 3],
             item_limits: ItemLimits::default(),
+            series_limits: SeriesLimits::default(),
             query_timeout: Some(DEFAULT_QUERY_TIMEOUT),
             query_max_range: Some(DEFAULT_QUERY_MAX_RANGE),
             query_max_series: DEFAULT_QUERY_MAX_SERIES,
+            query_max_traces: DEFAULT_QUERY_MAX_TRACES,
+            query_max_lines: DEFAULT_QUERY_MAX_LINES,
             ingest_token: None,
             query_token: None,
             tls: None,
@@ -305,6 +321,12 @@ pub struct Settings {
     /// Links kept per span; the rest are dropped and counted in dropped_links_count [default: 1024].
     #[arg(long, env = "OTELITE_MAX_SPAN_LINKS", global = true)]
     pub max_span_links: Option<usize>,
+    /// Metric series active at once under one metric name (a series is active until an hour passes without a point); points that would start another are refused through partial success. unlimited for no limit [default: 20000].
+    #[arg(long, env = "OTELITE_MAX_SERIES_PER_METRIC", global = true)]
+    pub max_series_per_metric: Option<CountLimit>,
+    /// Metric series active at once, all metrics together; bounds the memory that counting them takes (about 50 bytes each). unlimited for no limit [default: 1000000].
+    #[arg(long, env = "OTELITE_MAX_ACTIVE_SERIES", global = true)]
+    pub max_active_series: Option<CountLimit>,
     /// How long a query API request may run before it is answered 503, e.g. 30s or 2m; 0 or unlimited waits for any [default: 1m].
     #[arg(long, env = "OTELITE_QUERY_TIMEOUT", global = true)]
     pub query_timeout: Option<String>,
@@ -314,6 +336,12 @@ pub struct Settings {
     /// The most series one PromQL selector may load; a query selecting more is refused with 422 [default: 50000].
     #[arg(long, env = "OTELITE_QUERY_MAX_SERIES", global = true)]
     pub query_max_series: Option<usize>,
+    /// The most traces one trace search may return (the native and Jaeger APIs' limit); a larger limit is refused with 400 [default: 1000].
+    #[arg(long, env = "OTELITE_QUERY_MAX_TRACES", global = true)]
+    pub query_max_traces: Option<usize>,
+    /// The most log records one log search page, Loki query or tail message may hold; a larger native limit is refused with 400, a larger Loki limit is cut to it as Loki does [default: 5000].
+    #[arg(long, env = "OTELITE_QUERY_MAX_LINES", global = true)]
+    pub query_max_lines: Option<usize>,
     // Security. Tokens are shown by neither `--help` defaults nor `Debug`.
     /// Bearer token required both of OTLP clients and of the query APIs (unless --ingest-token or --query-token sets that side's own) [default: none, no check].
     #[arg(
@@ -508,6 +536,16 @@ impl Settings {
                     .or(file.max_span_links)
                     .unwrap_or(defaults.item_limits.max_span_links),
             },
+            series_limits: SeriesLimits {
+                per_metric: self
+                    .max_series_per_metric
+                    .or(file.max_series_per_metric)
+                    .map_or(defaults.series_limits.per_metric, |limit| limit.0),
+                active: self
+                    .max_active_series
+                    .or(file.max_active_series)
+                    .map_or(defaults.series_limits.active, |limit| limit.0),
+            },
             query_timeout: duration_setting(
                 "query-timeout",
                 self.query_timeout.or(file.query_timeout),
@@ -522,6 +560,16 @@ impl Settings {
                 .query_max_series
                 .or(file.query_max_series)
                 .unwrap_or(defaults.query_max_series)
+                .max(1),
+            query_max_traces: self
+                .query_max_traces
+                .or(file.query_max_traces)
+                .unwrap_or(defaults.query_max_traces)
+                .max(1),
+            query_max_lines: self
+                .query_max_lines
+                .or(file.query_max_lines)
+                .unwrap_or(defaults.query_max_lines)
                 .max(1),
             ingest_token: None,
             query_token: None,
@@ -704,6 +752,55 @@ fn validate_log_level(value: &str) -> Result<(), ConfigError> {
             value: value.to_string(),
             message: e.to_string(),
         })
+}
+
+/// A limit on a number of things: a whole number, or `unlimited` (also `0`) for none. In the
+/// TOML file either a number or the string "unlimited".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "CountText")]
+pub struct CountLimit(pub Option<usize>);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CountText {
+    Number(u64),
+    Text(String),
+}
+
+impl TryFrom<CountText> for CountLimit {
+    type Error = String;
+
+    fn try_from(value: CountText) -> Result<CountLimit, String> {
+        match value {
+            CountText::Number(n) => CountLimit::try_from(n.to_string().as_str()),
+            CountText::Text(text) => CountLimit::try_from(text.as_str()),
+        }
+    }
+}
+
+impl TryFrom<&str> for CountLimit {
+    type Error = String;
+
+    fn try_from(text: &str) -> Result<CountLimit, String> {
+        let text = text.trim();
+        if text == "0" || text.eq_ignore_ascii_case("unlimited") {
+            return Ok(CountLimit(None));
+        }
+        text.replace('_', "")
+            .parse::<usize>()
+            .map(|n| CountLimit(Some(n)))
+            .map_err(|_| {
+                format!("{text:?} is not a count: write a whole number, or unlimited for no limit")
+            })
+    }
+}
+
+impl std::str::FromStr for CountLimit {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<CountLimit, String> {
+        CountLimit::try_from(text)
+    }
 }
 
 /// A disk budget: a size, or `unlimited` (also `0`) for none.
@@ -980,7 +1077,9 @@ mod tests {
             &path,
             "max-attributes = 64\nmax-attribute-value-size = \"4KiB\"\nmax-span-events = 8\n\
              max-span-links = 2\nquery-timeout = \"30s\"\nquery-max-range = \"7d\"\n\
-             query-max-series = 500\n",
+             query-max-series = 500\nquery-max-traces = 50\nquery-max-lines = 70\n\
+             max-series-per-metric = 300\n\
+             max-active-series = \"unlimited\"\n",
         )
         .unwrap();
         let file = path.to_str().unwrap();
@@ -1000,10 +1099,27 @@ mod tests {
             Some(Duration::from_secs(7 * 86_400))
         );
         assert_eq!(config.query_max_series, 500);
+        assert_eq!((config.query_max_traces, config.query_max_lines), (50, 70));
+        assert_eq!(
+            config.series_limits,
+            SeriesLimits {
+                per_metric: Some(300),
+                active: None
+            }
+        );
+        let config = parse(&["--config", file, "--max-series-per-metric", "unlimited"]).unwrap();
+        assert_eq!(config.series_limits.per_metric, None);
+        let config = parse(&["--max-active-series", "5_000"]).unwrap();
+        assert_eq!(config.series_limits.active, Some(5000));
+        let error = Cli::try_parse_from(["otelite", "--max-active-series", "many"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a count"), "{error}");
         let config = parse(&["--query-timeout", "unlimited"]).unwrap();
         assert_eq!(config.query_timeout, None);
         assert_eq!(config.query_max_range, Some(DEFAULT_QUERY_MAX_RANGE));
         assert_eq!(config.query_max_series, DEFAULT_QUERY_MAX_SERIES);
+        assert_eq!(config.series_limits, SeriesLimits::default());
         let config = parse(&["--query-max-range", "unlimited"]).unwrap();
         assert_eq!(config.query_max_range, None);
 
@@ -1016,6 +1132,10 @@ mod tests {
             "query-timeout",
             "query-max-range",
             "query-max-series",
+            "max-series-per-metric",
+            "max-active-series",
+            "query-max-traces",
+            "query-max-lines",
         ] {
             let arg = cli
                 .get_arguments()

@@ -24,7 +24,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use otelite_storage::{Store, StoreOptions};
 use tokio::net::TcpListener;
@@ -33,7 +33,6 @@ use tokio::task::JoinSet;
 
 pub use config::Config;
 use state::{AppState, Limits};
-use telemetry::Telemetry;
 
 /// otelite's version as shown by `--version` and the status API.
 pub const VERSION: &str = env!("OTELITE_VERSION");
@@ -103,20 +102,16 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
             max_future: config.max_item_future,
         },
         items: config.item_limits,
+        series: config.series_limits,
         query_timeout: config.query_timeout,
         query_max_range: config.query_max_range,
         query_max_series: config.query_max_series,
+        query_max_traces: config.query_max_traces,
+        query_max_lines: config.query_max_lines,
         decode_slots: state::decode_slot_count(),
         retention: config.retention,
     };
-    let state = AppState {
-        store: store.clone(),
-        decode_slots: state::decode_slots(&limits),
-        limits,
-        budget: ingest::MemoryBudget::new(config.max_memory_bytes),
-        telemetry: Arc::new(Telemetry::default()),
-        started: Instant::now(),
-    };
+    let state = AppState::new(store.clone(), limits, config.max_memory_bytes);
 
     let (stop, stopped) = watch::channel(false);
     let grpc_addr = local_addr(&grpc);

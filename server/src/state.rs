@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use otelite_storage::Store;
 
 use crate::ingest::MemoryBudget;
-use crate::otlp::{ItemLimits, TimeWindow};
+use crate::otlp::{ItemLimits, SeriesLimiter, SeriesLimits, TimeWindow};
 use crate::telemetry::Telemetry;
 
 /// Shared by all listeners; cheap to clone.
@@ -20,9 +20,27 @@ pub struct AppState {
     /// Requests decoded at the same time (one per core); the others wait their turn, charged
     /// to the budget but not yet decoded.
     pub decode_slots: Arc<tokio::sync::Semaphore>,
+    /// The metric series active now, held to [`Limits::series`].
+    pub series: Arc<SeriesLimiter>,
     /// What otelite counts about itself: `/metrics` and the status page.
     pub telemetry: Arc<Telemetry>,
     pub started: Instant,
+}
+
+impl AppState {
+    /// The state of a server starting now on `store`, held to `limits`, its OTLP requests in
+    /// flight to `max_memory` bytes together.
+    pub fn new(store: Store, limits: Limits, max_memory: usize) -> AppState {
+        AppState {
+            store,
+            decode_slots: Arc::new(tokio::sync::Semaphore::new(limits.decode_slots)),
+            series: Arc::new(SeriesLimiter::new(limits.series)),
+            limits,
+            budget: MemoryBudget::new(max_memory),
+            telemetry: Arc::new(Telemetry::default()),
+            started: Instant::now(),
+        }
+    }
 }
 
 /// What one client may cost, fixed at startup from the configuration.
@@ -40,12 +58,18 @@ pub struct Limits {
     pub retention: [Option<Duration>; 3],
     /// What one span or log record may carry; the excess is dropped and counted.
     pub items: ItemLimits,
+    /// How many metric series may be active, per metric and in all.
+    pub series: SeriesLimits,
     /// How long a query API request may take; `None` waits for any.
     pub query_timeout: Option<Duration>,
     /// The longest time range a metric query may cover; `None`: any.
     pub query_max_range: Option<Duration>,
     /// The most series one PromQL selector may load.
     pub query_max_series: usize,
+    /// The most traces one trace search may return (native and Jaeger APIs).
+    pub query_max_traces: usize,
+    /// The most log records one page, Loki answer or tail batch may hold.
+    pub query_max_lines: usize,
     /// Requests decoded at the same time (the size of [`AppState::decode_slots`]).
     pub decode_slots: usize,
 }
@@ -53,11 +77,6 @@ pub struct Limits {
 /// One decode slot per core the process may use.
 pub fn decode_slot_count() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-/// The decode slots of `limits`.
-pub fn decode_slots(limits: &Limits) -> Arc<tokio::sync::Semaphore> {
-    Arc::new(tokio::sync::Semaphore::new(limits.decode_slots))
 }
 
 impl Default for Limits {
@@ -68,9 +87,12 @@ impl Default for Limits {
             item_times: TimeWindow::default(),
             retention: [None; 3],
             items: ItemLimits::default(),
+            series: SeriesLimits::default(),
             query_timeout: Some(crate::config::DEFAULT_QUERY_TIMEOUT),
             query_max_range: Some(crate::config::DEFAULT_QUERY_MAX_RANGE),
             query_max_series: crate::config::DEFAULT_QUERY_MAX_SERIES,
+            query_max_traces: crate::config::DEFAULT_QUERY_MAX_TRACES,
+            query_max_lines: crate::config::DEFAULT_QUERY_MAX_LINES,
             decode_slots: decode_slot_count(),
         }
     }

@@ -44,6 +44,8 @@ pub enum Refusal {
     Invalid,
     TooOld,
     TooNew,
+    /// Metric series past `--max-series-per-metric` or `--max-active-series`.
+    TooManySeries,
     /// Larger than `--max-request-size`.
     TooLarge,
     /// The memory budget or the store's queue is full.
@@ -56,10 +58,11 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    const ALL: [Refusal; 9] = [
+    const ALL: [Refusal; 10] = [
         Refusal::Invalid,
         Refusal::TooOld,
         Refusal::TooNew,
+        Refusal::TooManySeries,
         Refusal::TooLarge,
         Refusal::Overloaded,
         Refusal::DiskFull,
@@ -73,6 +76,7 @@ impl Refusal {
             Refusal::Invalid => "invalid",
             Refusal::TooOld => "too_old",
             Refusal::TooNew => "too_new",
+            Refusal::TooManySeries => "too_many_series",
             Refusal::TooLarge => "too_large",
             Refusal::Overloaded => "overloaded",
             Refusal::DiskFull => "disk_full",
@@ -105,6 +109,7 @@ impl Refusal {
             RejectReason::Invalid => Refusal::Invalid,
             RejectReason::TooOld => Refusal::TooOld,
             RejectReason::TooNew => Refusal::TooNew,
+            RejectReason::TooManySeries => Refusal::TooManySeries,
         }
     }
 }
@@ -266,6 +271,8 @@ pub struct StoreGauges {
     pub memory_limit_bytes: u64,
     pub decode_slots_in_use: u64,
     pub decode_slots: u64,
+    /// Metric series active now (see `--max-series-per-metric`).
+    pub active_series: u64,
     pub writes_ok: bool,
 }
 
@@ -639,6 +646,13 @@ impl Telemetry {
             "Requests that may be decoded at the same time.",
         );
         let _ = writeln!(out, "otelite_decode_slots {}", store.decode_slots);
+        header(
+            &mut out,
+            "otelite_active_metric_series",
+            "gauge",
+            "Metric series that received a point within the last one to two hours (--max-active-series bounds it).",
+        );
+        let _ = writeln!(out, "otelite_active_metric_series {}", store.active_series);
 
         header(
             &mut out,

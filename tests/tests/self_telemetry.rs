@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::trace::v1::span::Event;
-use otelite::otlp::ItemLimits;
+use otelite::otlp::{ItemLimits, SeriesLimits};
 use otelite_tests::otlp::{
-    OtlpRequest, flat_spans, logs_request, span, string_attribute, traces_request,
+    OtlpRequest, flat_spans, logs_request, metrics_request, span, string_attribute, traces_request,
     traces_request_of,
 };
 use otelite_tests::{Signal, TestServer};
@@ -256,5 +256,166 @@ async fn a_query_past_the_timeout_is_503_naming_the_limit() {
     assert_eq!(m(r#"otelite_query_timeouts_total{family="native"}"#), 1.0);
     assert_eq!(m(r#"otelite_query_errors_total{family="native"}"#), 1.0);
     assert_eq!(m(r#"otelite_query_timeouts_total{family="loki"}"#), 0.0);
+    server.stop().await;
+}
+
+/// A gauge `name` with one point per user in `users`, each point its own series.
+fn per_user_gauge(
+    name: &str,
+    users: std::ops::Range<u32>,
+) -> opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest {
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, NumberDataPoint, metric, number_data_point,
+    };
+    let mut request = metrics_request("shop", 1);
+    let metric = &mut request.resource_metrics[0].scope_metrics[0].metrics[0];
+    metric.name = name.to_string();
+    metric.unit = String::new();
+    let now = otelite_tests::otlp::now_nanos();
+    metric.data = Some(metric::Data::Gauge(Gauge {
+        data_points: users
+            .map(|u| NumberDataPoint {
+                attributes: vec![string_attribute("user", &format!("u{u}"))],
+                time_unix_nano: now,
+                value: Some(number_data_point::Value::AsInt(1)),
+                ..Default::default()
+            })
+            .collect(),
+    }));
+    request
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn points_that_would_start_a_series_past_the_limit_are_refused_one_by_one() {
+    let server = TestServer::start_with(|config| {
+        config.series_limits = SeriesLimits {
+            per_metric: Some(3),
+            active: Some(5),
+        };
+    })
+    .await;
+
+    // Five users of one metric over gRPC: three series are admitted, two points refused.
+    let rejected = per_user_gauge("logins", 0..5)
+        .send_grpc(server.grpc_endpoint(), false)
+        .await
+        .expect("the gRPC export succeeds")
+        .expect("a partial success");
+    assert_eq!(rejected.count, 2, "{}", rejected.message);
+    assert!(
+        rejected
+            .message
+            .contains("metric \"logins\" already has 3 active series")
+            && rejected.message.contains("--max-series-per-metric"),
+        "{}",
+        rejected.message
+    );
+
+    // The known series keep being stored; a new one is still refused, over HTTP too.
+    let response = server
+        .post_otlp(
+            Signal::Metrics,
+            "application/x-protobuf",
+            prost::Message::encode_to_vec(&per_user_gauge("logins", 1..4)),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body = response.bytes().await.unwrap();
+    let rejected =
+        opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest::rejected_in_protobuf_response(&body)
+            .expect("a partial success");
+    assert_eq!(rejected.count, 1, "{}", rejected.message);
+
+    // Another metric may start series until the total, five, is reached.
+    let rejected = per_user_gauge("signups", 0..3)
+        .send_grpc(server.grpc_endpoint(), false)
+        .await
+        .expect("the gRPC export succeeds")
+        .expect("a partial success");
+    assert_eq!(rejected.count, 1, "{}", rejected.message);
+    assert!(
+        rejected.message.contains("--max-active-series"),
+        "{}",
+        rejected.message
+    );
+
+    // What was admitted is queryable: three series of logins, two of signups.
+    let (code, body) = server
+        .get_json("/api/v1/query?query=count%20by%20(__name__)%20(%7B__name__%3D~%22logins%7Csignups%22%7D)")
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let mut counts: Vec<(String, String)> = body["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["metric"]["__name__"].as_str().unwrap().to_string(),
+                r["value"][1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            ("logins".to_string(), "3".to_string()),
+            ("signups".to_string(), "2".to_string())
+        ]
+    );
+
+    let metrics = scrape(&server).await;
+    let m = |series: &str| sample(&metrics, series);
+    assert_eq!(
+        m(r#"otelite_items_refused_total{signal="metrics",reason="too_many_series"}"#),
+        4.0
+    );
+    assert_eq!(m(r#"otelite_items_accepted_total{signal="metrics"}"#), 7.0);
+    assert_eq!(m("otelite_active_metric_series"), 5.0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn result_sizes_follow_the_query_max_settings() {
+    let server = TestServer::start_with(|config| {
+        config.query_max_traces = 2;
+        config.query_max_lines = 3;
+    })
+    .await;
+    server.send_protobuf(&traces_request("shop", 5)).await;
+    server.send_protobuf(&logs_request("shop", 5)).await;
+
+    // Without a limit the search returns what the setting allows; a larger limit is refused.
+    let (code, body) = server.get_json("/api/v1/traces?service=shop").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["traces"].as_array().unwrap().len(), 2, "{body}");
+    let (code, body) = server.get_json("/api/v1/traces?service=shop&limit=3").await;
+    assert_eq!(code, 400);
+    assert!(
+        body.to_string().contains("--query-max-traces"),
+        "the error names the setting: {body}"
+    );
+    let (code, body) = server.get_json("/api/traces?service=shop&limit=3").await;
+    assert_eq!(code, 400, "Jaeger's API too: {body}");
+
+    let (code, body) = server.get_json("/api/v1/logs?service=shop").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["records"].as_array().unwrap().len(), 3, "{body}");
+    assert!(body["next_cursor"].is_string(), "more pages follow: {body}");
+    let (code, _) = server.get_json("/api/v1/logs?service=shop&limit=4").await;
+    assert_eq!(code, 400);
+
+    // Loki cuts a larger limit to the maximum, as Loki does.
+    let (code, body) = server
+        .get_json("/loki/api/v1/query_range?query=%7Bservice_name%3D%22shop%22%7D&limit=100")
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let lines: usize = body["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stream| stream["values"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(lines, 3, "{body}");
     server.stop().await;
 }

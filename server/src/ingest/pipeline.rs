@@ -69,6 +69,7 @@ pub(crate) async fn accept<R: ExportRequest>(
         .now()
         .kept_from(kept_from(state, R::SIGNAL));
     let item_limits = state.limits.items;
+    let series = state.series.clone();
     // As many requests are decoded at once as there are cores: more would only take turns on
     // them, each on a thread (and an allocator heap) of its own.
     let slot = state
@@ -84,7 +85,8 @@ pub(crate) async fn accept<R: ExportRequest>(
         charge.grow(decoded_bytes)?;
         let mut request = decode(&body)?;
         drop(body);
-        let rejections = request.validate(&accepted_times);
+        let mut rejections = request.validate(&accepted_times);
+        request.limit_series(&series, &mut rejections);
         telemetry.rejected(R::SIGNAL, &rejections);
         telemetry.truncated(R::SIGNAL, &request.apply_limits(&item_limits));
         if request.is_empty() {

@@ -1,16 +1,12 @@
 //! Fixtures shared by the receivers' tests: a state over a store in a temporary directory and
 //! small export requests.
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use otelite_storage::{Store, StoreOptions};
 
 use crate::otlp::TimeWindow;
 use crate::state::{AppState, Limits};
-use crate::telemetry::Telemetry;
 
 /// A state whose store lives in the returned directory (keep it alive for the test). It accepts
 /// items of any time, as the fixtures and the official examples are dated in the past.
@@ -42,14 +38,7 @@ fn build(limits: Limits, max_memory: usize) -> (AppState, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = Store::open(dir.path(), StoreOptions::default())
         .expect("the store opens in a fresh directory");
-    let state = AppState {
-        store,
-        limits,
-        budget: crate::ingest::MemoryBudget::new(max_memory),
-        decode_slots: crate::state::decode_slots(&limits),
-        telemetry: Arc::new(Telemetry::default()),
-        started: Instant::now(),
-    };
+    let state = AppState::new(store, limits, max_memory);
     (state, dir)
 }
 

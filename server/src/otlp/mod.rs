@@ -10,12 +10,14 @@ mod json;
 mod limits;
 #[cfg(test)]
 mod properties;
+mod series;
 mod signal;
 mod status;
 mod validate;
 
 pub use json::{DecodeError, decode_json, decode_protobuf, encode_json};
 pub use limits::{ItemLimits, Truncations};
+pub use series::{SeriesLimiter, SeriesLimits};
 pub use signal::{ExportRequest, response_json};
 pub use status::{RetryInfo, RpcStatus};
 pub use validate::{

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::limits::{ItemLimits, Truncations, apply_limits};
+use super::series::SeriesLimiter;
 use super::validate::{AcceptedTimes, Rejections, count_items, validate};
 
 /// An OTLP `Export*ServiceRequest`.
@@ -36,6 +37,9 @@ pub trait ExportRequest:
     /// Drops and cuts what exceeds `limits` (see [`super::limits`]), counting it in the
     /// items' `dropped_*_count` fields, and reports what it did.
     fn apply_limits(&mut self, limits: &ItemLimits) -> Truncations;
+    /// Removes the data points that would start a metric series past `limiter`'s limits and
+    /// counts them in `rejections`; spans and log records have no series.
+    fn limit_series(&mut self, limiter: &SeriesLimiter, rejections: &mut Rejections);
     /// True if there is nothing to store.
     fn is_empty(&self) -> bool;
     /// Items as partial success counts them (spans, data points, log records).
@@ -69,7 +73,8 @@ pub fn response_json<R: ExportRequest>(rejections: &Rejections) -> Vec<u8> {
 macro_rules! export_request {
     (
         $request:ty, $response:ident, $partial:ident, $field:ident,
-        $signal:ident, $batch:ident, $count:ident, $item:literal, $items:literal, $json:literal
+        $signal:ident, $batch:ident, $count:ident, $item:literal, $items:literal, $json:literal,
+        $limit_series:expr
     ) => {
         impl ExportRequest for $request {
             type Response = $response;
@@ -83,6 +88,10 @@ macro_rules! export_request {
 
             fn apply_limits(&mut self, limits: &ItemLimits) -> Truncations {
                 apply_limits(&mut self.$field, limits)
+            }
+
+            fn limit_series(&mut self, limiter: &SeriesLimiter, rejections: &mut Rejections) {
+                $limit_series(self, limiter, rejections)
             }
 
             fn is_empty(&self) -> bool {
@@ -119,7 +128,8 @@ export_request!(
     rejected_spans,
     "span",
     "spans",
-    "rejectedSpans"
+    "rejectedSpans",
+    |_: &mut Self, _: &SeriesLimiter, _: &mut Rejections| {}
 );
 export_request!(
     ExportMetricsServiceRequest,
@@ -131,7 +141,10 @@ export_request!(
     rejected_data_points,
     "data point",
     "data points",
-    "rejectedDataPoints"
+    "rejectedDataPoints",
+    |request: &mut Self, limiter: &SeriesLimiter, rejections: &mut Rejections| {
+        limiter.admit(request, rejections)
+    }
 );
 export_request!(
     ExportLogsServiceRequest,
@@ -143,7 +156,8 @@ export_request!(
     rejected_log_records,
     "log record",
     "log records",
-    "rejectedLogRecords"
+    "rejectedLogRecords",
+    |_: &mut Self, _: &SeriesLimiter, _: &mut Rejections| {}
 );
 
 #[cfg(test)]

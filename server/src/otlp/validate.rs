@@ -214,13 +214,17 @@ pub enum RejectReason {
     TooOld,
     /// Timed after `--max-item-future`.
     TooNew,
+    /// A data point that would start a metric series past `--max-series-per-metric` or
+    /// `--max-active-series`.
+    TooManySeries,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 3] = [
+    pub const ALL: [RejectReason; 4] = [
         RejectReason::Invalid,
         RejectReason::TooOld,
         RejectReason::TooNew,
+        RejectReason::TooManySeries,
     ];
 
     /// The label value in `otelite_items_refused_total{reason}`.
@@ -229,6 +233,7 @@ impl RejectReason {
             RejectReason::Invalid => "invalid",
             RejectReason::TooOld => "too_old",
             RejectReason::TooNew => "too_new",
+            RejectReason::TooManySeries => "too_many_series",
         }
     }
 }
@@ -241,6 +246,10 @@ pub(crate) struct Problem {
 }
 
 impl Problem {
+    pub(crate) fn new(reason: RejectReason, message: String) -> Problem {
+        Problem { reason, message }
+    }
+
     /// The same problem, its message placed in the item it was found in.
     fn within(self, place: impl FnOnce(&str) -> String) -> Problem {
         Problem {
@@ -266,7 +275,7 @@ impl From<String> for Problem {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Rejections {
     count: u64,
-    by_reason: [u64; 3],
+    by_reason: [u64; RejectReason::ALL.len()],
     first_reason: Option<String>,
 }
 
@@ -301,7 +310,7 @@ impl Rejections {
         }
     }
 
-    fn reject(&mut self, count: u64, problem: impl FnOnce() -> Problem) {
+    pub(crate) fn reject(&mut self, count: u64, problem: impl FnOnce() -> Problem) {
         self.count += count;
         if self.first_reason.is_none() {
             let problem = problem();

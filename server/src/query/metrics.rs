@@ -50,6 +50,7 @@ pub(super) async fn metrics(
         memory_limit_bytes: state.budget.limit() as u64,
         decode_slots_in_use: slots.saturating_sub(state.decode_slots.available_permits() as u64),
         decode_slots: slots,
+        active_series: state.series.active_series() as u64,
         writes_ok: !matches!(state.store.health(), Health::Failing { .. }),
     };
     Ok((

@@ -187,7 +187,8 @@ pub(super) async fn search(
             ))
         })
         .collect::<Result<_, ApiError>>()?;
-    let query = search_query(&params, params::now_unix_nanos())?;
+    let max = state.limits.query_max_traces;
+    let query = search_query(&params, params::now_unix_nanos(), max)?;
     let store = state.store;
     if ids.is_empty() {
         let found = full_traces(store, query).await?;
@@ -225,7 +226,11 @@ pub(super) async fn search(
     )))
 }
 
-fn search_query(params: &Params, now: u64) -> Result<otelite_storage::TraceQuery, ApiError> {
+fn search_query(
+    params: &Params,
+    now: u64,
+    max: usize,
+) -> Result<otelite_storage::TraceQuery, ApiError> {
     let end = match params.get("end") {
         Some(text) => params::parse_unix_time("end", text, 1_000)?,
         None => now,
@@ -240,7 +245,7 @@ fn search_query(params: &Params, now: u64) -> Result<otelite_storage::TraceQuery
     let mut conditions = SearchConditions {
         service: params.get("service").map(str::to_string),
         operation: params.get("operation").map(str::to_string),
-        limit: params::parse_limit("limit", params.get("limit"), DEFAULT_LIMIT)?,
+        limit: params::parse_limit("limit", params.get("limit"), DEFAULT_LIMIT, max)?,
         ..Default::default()
     };
     for (name, field) in [
@@ -309,7 +314,11 @@ mod tests {
     use super::*;
 
     fn query(raw: &str) -> Result<otelite_storage::TraceQuery, ApiError> {
-        search_query(&Params::parse(Some(raw)), 1_000_000_000_000_000_000)
+        search_query(
+            &Params::parse(Some(raw)),
+            1_000_000_000_000_000_000,
+            crate::config::DEFAULT_QUERY_MAX_TRACES,
+        )
     }
 
     /// The parameters Grafana's Jaeger data source sends.

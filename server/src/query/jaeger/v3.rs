@@ -131,7 +131,10 @@ pub(super) async fn operations(
 }
 
 /// Reads a search as Jaeger's `parseFindTracesQuery` does.
-fn search_query(params: &Params) -> Result<otelite_storage::TraceQuery, ApiError> {
+fn search_query(
+    params: &Params,
+    max_traces: usize,
+) -> Result<otelite_storage::TraceQuery, ApiError> {
     let (min, max) = match (
         params.get_either("query.startTimeMin", "query.start_time_min"),
         params.get_either("query.startTimeMax", "query.start_time_max"),
@@ -162,8 +165,10 @@ fn search_query(params: &Params) -> Result<otelite_storage::TraceQuery, ApiError
                 .map(|v| ("query.num_traces", v))
         });
     let limit = match depth {
-        Some((name, text)) => params::parse_limit(name, Some(text), DEFAULT_SEARCH_DEPTH)?,
-        None => DEFAULT_SEARCH_DEPTH,
+        Some((name, text)) => {
+            params::parse_limit(name, Some(text), DEFAULT_SEARCH_DEPTH, max_traces)?
+        }
+        None => DEFAULT_SEARCH_DEPTH.min(max_traces),
     };
     let mut conditions = SearchConditions {
         service: params
@@ -227,7 +232,8 @@ pub(super) async fn find_traces(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, V3Error> {
-    let query = search_query(&Params::parse(raw.as_deref()))?;
+    let max = state.limits.query_max_traces;
+    let query = search_query(&Params::parse(raw.as_deref()), max)?;
     let found = full_traces(state.store, query).await?;
     if found.is_empty() {
         return Err(no_traces());
@@ -314,7 +320,8 @@ pub(super) async fn find_trace_summaries(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<axum::Json<SummariesResponse>, V3Error> {
-    let query = search_query(&Params::parse(raw.as_deref()))?;
+    let max = state.limits.query_max_traces;
+    let query = search_query(&Params::parse(raw.as_deref()), max)?;
     let found = full_traces(state.store, query).await?;
     let summaries = blocking(move || {
         Ok(found
@@ -414,7 +421,10 @@ mod tests {
     }
 
     fn query(raw: &str) -> Result<otelite_storage::TraceQuery, ApiError> {
-        search_query(&Params::parse(Some(raw)))
+        search_query(
+            &Params::parse(Some(raw)),
+            crate::config::DEFAULT_QUERY_MAX_TRACES,
+        )
     }
 
     const RANGE: &str =

@@ -33,7 +33,8 @@ pub(super) async fn search(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<LogSearchResponse>, ApiError> {
-    let search = params::search(&Params::parse(raw.as_deref()), now_unix_nanos())?;
+    let max = state.limits.query_max_lines;
+    let search = params::search(&Params::parse(raw.as_deref()), now_unix_nanos(), max)?;
     let store = state.store;
     let limit = search.limit;
     let (hits, more) = blocking(move || {
@@ -113,7 +114,8 @@ pub(super) async fn volume(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<LogVolume>, ApiError> {
     let params = Params::parse(raw.as_deref());
-    let mut search = params::search(&params, now_unix_nanos())?;
+    let max = state.limits.query_max_lines;
+    let mut search = params::search(&params, now_unix_nanos(), max)?;
     search.query.after = None;
     let step_ns = params::step(&params, search.query.range)?;
     let store = state.store;

@@ -27,10 +27,11 @@ pub(crate) struct LogSearch {
     pub limit: usize,
 }
 
-/// The search `params` ask for; `now` is the default end. The time range is not capped: the
+/// The search `params` ask for; `now` is the default end, `max` the most records a page may
+/// hold (`--query-max-lines`). The time range is not capped: the
 /// store walks blocks newest first (or oldest first) and stops at the page's end, so a long
 /// range costs only what it takes to find a page.
-pub(crate) fn search(params: &Params, now: u64) -> Result<LogSearch, ApiError> {
+pub(crate) fn search(params: &Params, now: u64, max: usize) -> Result<LogSearch, ApiError> {
     let mut query = LogQuery::new(range(params, now)?);
     query.services = params.all("service").map(str::to_string).collect();
     query.min_severity = params
@@ -69,7 +70,7 @@ pub(crate) fn search(params: &Params, now: u64) -> Result<LogSearch, ApiError> {
             })
         })
         .transpose()?;
-    let limit = params::parse_limit("limit", params.get("limit"), DEFAULT_LIMIT)?;
+    let limit = params::parse_limit("limit", params.get("limit"), DEFAULT_LIMIT, max)?;
     Ok(LogSearch { query, limit })
 }
 
@@ -207,7 +208,11 @@ mod tests {
     const NOW: u64 = 10_000_000_000_000;
 
     fn parse(raw: &str) -> Result<LogSearch, ApiError> {
-        search(&Params::parse(Some(raw)), NOW)
+        search(
+            &Params::parse(Some(raw)),
+            NOW,
+            crate::config::DEFAULT_QUERY_MAX_LINES,
+        )
     }
 
     #[test]
@@ -285,7 +290,7 @@ mod tests {
             ("direction=up", "direction"),
             ("start=200&end=100", "end"),
             ("end=soon", "end"),
-            ("limit=1001", "limit"),
+            ("limit=5001", "limit"),
             ("limit=0", "limit"),
             ("tags=novalue", "tags"),
             ("q=%22unclosed", "q"),

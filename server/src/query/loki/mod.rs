@@ -33,7 +33,6 @@ use pipeline::Labels;
 
 /// Entries a log query returns at most, whatever `limit` asks (Loki's default
 /// `max_entries_limit_per_query`).
-const MAX_LIMIT: usize = 5_000;
 /// Entries a log query returns when it gives no `limit`.
 const DEFAULT_LIMIT: usize = 100;
 /// Points a metric query may return per series.
@@ -171,14 +170,16 @@ fn go_duration_text(ns: u64) -> String {
     format!("{}h{}m{}s", s / 3600, s / 60 % 60, s % 60)
 }
 
-fn parse_limit(params: &Params) -> Result<usize, LokiError> {
+/// `limit`: how many lines to return, at most `max` (`--query-max-lines`; a larger limit is
+/// cut to it, as Loki cuts to its `max_entries_limit_per_query`).
+fn parse_limit(params: &Params, max: usize) -> Result<usize, LokiError> {
     match params.get("limit") {
-        None => Ok(DEFAULT_LIMIT),
+        None => Ok(DEFAULT_LIMIT.min(max)),
         Some(text) => match text.parse::<usize>() {
             Ok(0) | Err(_) => Err(bad(format!(
-                "invalid parameter limit={text:?}: give a positive whole number (at most {MAX_LIMIT} are returned)"
+                "invalid parameter limit={text:?}: give a positive whole number (at most {max} are returned)"
             ))),
-            Ok(n) => Ok(n.min(MAX_LIMIT)),
+            Ok(n) => Ok(n.min(max)),
         },
     }
 }
@@ -263,7 +264,7 @@ async fn query_range(
     let store = state.store;
     match expr {
         Expr::Log(log) => {
-            let limit = parse_limit(&params)?;
+            let limit = parse_limit(&params, state.limits.query_max_lines)?;
             let direction = parse_direction(&params)?;
             let range = TimeRange::new(start, end);
             let (streams, _) =

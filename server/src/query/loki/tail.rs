@@ -40,8 +40,8 @@ pub(super) async fn tail(
         ));
     };
     let limit = match params.get("limit") {
-        Some(_) => parse_limit(&params)?,
-        None => DEFAULT_LIMIT,
+        Some(_) => parse_limit(&params, state.limits.query_max_lines)?,
+        None => DEFAULT_LIMIT.min(state.limits.query_max_lines),
     };
     let start = match params.get("start") {
         Some(text) => parse_time("start", text)?,

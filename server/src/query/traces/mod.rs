@@ -36,7 +36,8 @@ pub(super) async fn search(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<TraceSearchResponse>, ApiError> {
     let params = Params::parse(raw.as_deref());
-    let query = search_query(&params, params::now_unix_nanos())?;
+    let max = state.limits.query_max_traces;
+    let query = search_query(&params, params::now_unix_nanos(), max)?;
     let limit = query.limit;
     let store = state.store;
     let found = blocking(move || Ok(store.find_traces(&query)?)).await?;
@@ -46,8 +47,12 @@ pub(super) async fn search(
     }))
 }
 
-/// The store query of a native search; `now` is the default end.
-fn search_query(params: &Params, now: u64) -> Result<otelite_storage::TraceQuery, ApiError> {
+/// The store query of a native search; `now` is the default end, `max` the most traces.
+fn search_query(
+    params: &Params,
+    now: u64,
+    max: usize,
+) -> Result<otelite_storage::TraceQuery, ApiError> {
     let end = match params.get("end") {
         Some(text) => params::parse_unix_time("end", text, 1)?,
         None => now,
@@ -64,7 +69,7 @@ fn search_query(params: &Params, now: u64) -> Result<otelite_storage::TraceQuery
             .get("kind")
             .map(|k| params::parse_span_kind("kind", k))
             .transpose()?,
-        limit: params::parse_limit("limit", params.get("limit"), DEFAULT_LIMIT)?,
+        limit: params::parse_limit("limit", params.get("limit"), DEFAULT_LIMIT, max)?,
         ..Default::default()
     };
     for (name, field) in [
@@ -179,7 +184,11 @@ mod tests {
     use super::*;
 
     fn query(raw: &str) -> Result<otelite_storage::TraceQuery, ApiError> {
-        search_query(&Params::parse(Some(raw)), 10_000_000_000_000)
+        search_query(
+            &Params::parse(Some(raw)),
+            10_000_000_000_000,
+            crate::config::DEFAULT_QUERY_MAX_TRACES,
+        )
     }
 
     #[test]

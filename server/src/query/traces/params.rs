@@ -11,9 +11,6 @@ use otelite_storage::{SpanId, TimeRange, TraceId, TraceQuery};
 
 use crate::query::ApiError;
 
-/// The most traces one search may ask for, in every API.
-pub(crate) const MAX_LIMIT: usize = 1000;
-
 /// A request's query parameters, in order, percent-decoded.
 #[derive(Debug, Default)]
 pub(crate) struct Params(Vec<(String, String)>);
@@ -349,19 +346,22 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// A limit of 1 to [`MAX_LIMIT`] traces, `default` when not given.
+/// A limit of 1 to `max` results (`--query-max-traces` or `--query-max-lines`), `default`
+/// (itself at most `max`) when not given.
 pub(crate) fn parse_limit(
     name: &str,
     text: Option<&str>,
     default: usize,
+    max: usize,
 ) -> Result<usize, ApiError> {
     let Some(text) = text else {
-        return Ok(default);
+        return Ok(default.min(max));
     };
     match text.parse::<usize>() {
-        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(bad(format!(
-            "{name}={text:?} is not a limit otelite accepts: give a whole number from 1 to {MAX_LIMIT}"
+            "{name}={text:?} is not a limit otelite accepts: give a whole number from 1 to {max} \
+             (the server's --query-max-traces or --query-max-lines)"
         ))),
     }
 }
@@ -789,10 +789,14 @@ mod tests {
 
     #[test]
     fn limits_are_bounded() {
-        assert_eq!(parse_limit("limit", None, 20).unwrap(), 20);
-        assert_eq!(parse_limit("limit", Some("1000"), 20).unwrap(), 1000);
+        assert_eq!(parse_limit("limit", None, 20, 1000).unwrap(), 20);
+        assert_eq!(parse_limit("limit", None, 20, 10).unwrap(), 10);
+        assert_eq!(parse_limit("limit", Some("1000"), 20, 1000).unwrap(), 1000);
         for text in ["0", "1001", "-1", "ten"] {
-            assert!(parse_limit("limit", Some(text), 20).is_err(), "{text}");
+            assert!(
+                parse_limit("limit", Some(text), 20, 1000).is_err(),
+                "{text}"
+            );
         }
     }
 }
