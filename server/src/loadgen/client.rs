@@ -1,10 +1,13 @@
 //! The two OTLP transports the load generator drives, sending pre-encoded protobuf requests so
 //! that its own CPU goes to the network, not to encoding: gRPC through tonic with a pass-through
 //! codec, HTTP/1.1 through a bare hyper connection. Plus the one query it needs, the status.
+//! Both send the server's bearer token when one is configured (`--auth-token` and the rest),
+//! as an `authorization` header or gRPC metadata entry. Plain TCP only: no TLS.
 
 use std::net::SocketAddr;
 
 use bytes::{Buf, BufMut, Bytes};
+use http::HeaderValue;
 use http::uri::PathAndQuery;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
@@ -34,12 +37,26 @@ pub(super) enum Connection {
     Grpc {
         client: tonic::client::Grpc<Channel>,
         path: PathAndQuery,
+        authorization: Option<HeaderValue>,
     },
     Http {
         addr: SocketAddr,
         path: &'static str,
         sender: Option<http1::SendRequest<Full<Bytes>>>,
+        authorization: Option<HeaderValue>,
     },
+}
+
+/// `Bearer <token>`, the value of an `authorization` header.
+pub(super) fn bearer(token: Option<&str>) -> anyhow::Result<Option<HeaderValue>> {
+    token
+        .map(|token| {
+            let mut value = HeaderValue::try_from(format!("Bearer {token}"))
+                .map_err(|_| anyhow::anyhow!("the token cannot be sent in an HTTP header"))?;
+            value.set_sensitive(true);
+            Ok(value)
+        })
+        .transpose()
 }
 
 impl Connection {
@@ -47,6 +64,7 @@ impl Connection {
         protocol: Protocol,
         signal: SignalArg,
         addr: SocketAddr,
+        authorization: Option<HeaderValue>,
     ) -> anyhow::Result<Connection> {
         Ok(match protocol {
             Protocol::Grpc => {
@@ -65,6 +83,7 @@ impl Connection {
                         .max_decoding_message_size(usize::MAX)
                         .max_encoding_message_size(usize::MAX),
                     path: PathAndQuery::try_from(format!("/{service}/Export"))?,
+                    authorization,
                 }
             }
             Protocol::Http => {
@@ -77,6 +96,7 @@ impl Connection {
                     addr,
                     path,
                     sender: None,
+                    authorization,
                 };
                 if let Connection::Http { sender, .. } = &mut connection {
                     *sender = Some(http_connect(addr).await?);
@@ -89,11 +109,20 @@ impl Connection {
     /// Sends one encoded `Export*ServiceRequest` of `signal` and waits for the answer.
     pub async fn export(&mut self, signal: SignalArg, body: Bytes) -> Outcome {
         match self {
-            Connection::Grpc { client, path } => {
+            Connection::Grpc {
+                client,
+                path,
+                authorization,
+            } => {
                 if let Err(e) = client.ready().await {
                     return Outcome::Retry(format!("connection not ready: {e}"));
                 }
-                let request = tonic::Request::new(body);
+                let mut request = tonic::Request::new(body);
+                if let Some(value) = authorization {
+                    let value = tonic::metadata::MetadataValue::try_from(value.as_bytes())
+                        .expect("a valid header value is valid metadata");
+                    request.metadata_mut().insert("authorization", value);
+                }
                 match client.unary(request, path.clone(), RawCodec).await {
                     Ok(response) => accepted(signal, response.into_inner()),
                     Err(status) => match status.code() {
@@ -104,7 +133,12 @@ impl Connection {
                     },
                 }
             }
-            Connection::Http { addr, path, sender } => {
+            Connection::Http {
+                addr,
+                path,
+                sender,
+                authorization,
+            } => {
                 let ready = match sender {
                     Some(s) => s.ready().await.is_ok(),
                     None => false,
@@ -116,11 +150,16 @@ impl Connection {
                         Err(e) => return Outcome::Retry(format!("reconnecting: {e}")),
                     }
                 }
-                let request = http::Request::post(*path)
+                let mut request = http::Request::post(*path)
                     .header(http::header::HOST, addr.to_string())
                     .header(http::header::CONTENT_TYPE, "application/x-protobuf")
                     .body(Full::new(body))
                     .expect("a static request is valid");
+                if let Some(value) = authorization {
+                    request
+                        .headers_mut()
+                        .insert(http::header::AUTHORIZATION, value.clone());
+                }
                 let sender = sender.as_mut().expect("connected above");
                 let response = match sender.send_request(request).await {
                     Ok(response) => response,
@@ -175,12 +214,21 @@ async fn http_connect(addr: SocketAddr) -> anyhow::Result<http1::SendRequest<Ful
     Ok(sender)
 }
 
-/// `GET {path}` on `addr`, returning the status code and body.
-pub(super) async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Bytes)> {
+/// `GET {path}` on `addr` (with `authorization` if given), returning the status code and body.
+pub(super) async fn http_get(
+    addr: SocketAddr,
+    path: &str,
+    authorization: Option<&HeaderValue>,
+) -> anyhow::Result<(u16, Bytes)> {
     let mut sender = http_connect(addr).await?;
-    let request = http::Request::get(path)
+    let mut request = http::Request::get(path)
         .header(http::header::HOST, addr.to_string())
         .body(Full::new(Bytes::new()))?;
+    if let Some(value) = authorization {
+        request
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, value.clone());
+    }
     let response = sender.send_request(request).await?;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();

@@ -234,6 +234,8 @@ pub async fn generate_load(config: &Config, args: &LoadgenArgs) -> anyhow::Resul
     };
     let target = SocketAddr::new(host, port);
     let status_addr = SocketAddr::new(host, config.ui_port);
+    let ingest_auth = client::bearer(config.ingest_token.as_ref().map(|t| t.expose()))?;
+    let query_auth = client::bearer(config.query_token.as_ref().map(|t| t.expose()))?;
 
     let (signal, batch, instances, seed) = (args.signal, args.batch, args.instances, args.seed);
     let pool_target = match args.count {
@@ -261,7 +263,7 @@ pub async fn generate_load(config: &Config, args: &LoadgenArgs) -> anyhow::Resul
     let before = if args.no_verify {
         None
     } else {
-        Some(server_status(status_addr).await?)
+        Some(server_status(status_addr, query_auth.as_ref()).await?)
     };
 
     let shared = Arc::new(Shared {
@@ -275,7 +277,8 @@ pub async fn generate_load(config: &Config, args: &LoadgenArgs) -> anyhow::Resul
     let per_connection_rate = args.rate as f64 / args.connections as f64;
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.connections {
-        let connection = Connection::open(args.protocol, signal, target).await?;
+        let connection =
+            Connection::open(args.protocol, signal, target, ingest_auth.clone()).await?;
         let shared = Arc::clone(&shared);
         workers.spawn(worker(
             connection,
@@ -294,7 +297,7 @@ pub async fn generate_load(config: &Config, args: &LoadgenArgs) -> anyhow::Resul
     let server = match before {
         None => None,
         Some(before) => {
-            let after = server_status(status_addr).await?;
+            let after = server_status(status_addr, query_auth.as_ref()).await?;
             let stored = |s: &otelite_api::Status| match signal {
                 SignalArg::Traces => s.traces.stored,
                 SignalArg::Metrics => s.metrics.stored,
@@ -362,8 +365,11 @@ fn reachable(bind: IpAddr) -> IpAddr {
     }
 }
 
-async fn server_status(addr: SocketAddr) -> anyhow::Result<otelite_api::Status> {
-    let (code, body) = client::http_get(addr, "/api/v1/status")
+async fn server_status(
+    addr: SocketAddr,
+    authorization: Option<&http::HeaderValue>,
+) -> anyhow::Result<otelite_api::Status> {
+    let (code, body) = client::http_get(addr, "/api/v1/status", authorization)
         .await
         .map_err(|e| anyhow::anyhow!("cannot ask otelite at {addr} for its status ({e}); check --ui-port, or pass --no-verify"))?;
     anyhow::ensure!(code == 200, "GET /api/v1/status on {addr} answered {code}");
@@ -782,16 +788,25 @@ mod tests {
         );
     }
 
-    /// The whole loop against a real server over both transports: every acknowledged item is
-    /// stored, and the count mode stops near its budget.
+    /// The whole loop against a real server over both transports, the server asking for
+    /// tokens: every acknowledged item is stored, and the count mode stops near its budget.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sends_verifies_and_counts_over_grpc_and_http() {
         let dir = tempfile::tempdir().unwrap();
-        let server = crate::start(&Config::ephemeral(dir.path())).await.unwrap();
+        let token = |text: &str| Some(text.parse::<crate::config::Token>().unwrap());
+        let server = crate::start(&Config {
+            ingest_token: token("ingest-secret"),
+            query_token: token("query-secret"),
+            ..Config::ephemeral(dir.path())
+        })
+        .await
+        .unwrap();
         let config = Config {
             grpc_port: server.grpc_addr.port(),
             http_port: server.http_addr.port(),
             ui_port: server.ui_addr.port(),
+            ingest_token: token("ingest-secret"),
+            query_token: token("query-secret"),
             ..Config::default()
         };
         for (signal, protocol) in [
@@ -825,6 +840,23 @@ mod tests {
                 report.accepted_items
             );
             assert!(report.latency_p50_ms > 0.0);
+
+            // Without the ingest token every request fails for good, and says why.
+            let anonymous = Config {
+                ingest_token: None,
+                ..config.clone()
+            };
+            let args = LoadgenArgs {
+                count: Some(200),
+                ..args
+            };
+            let report = generate_load(&anonymous, &args).await.unwrap();
+            assert_eq!(report.accepted_items, 0, "{report:?}");
+            let failure = report.first_failure.unwrap_or_default();
+            assert!(
+                failure.contains("401") || failure.contains("Unauthenticated"),
+                "{failure}"
+            );
         }
         server.shutdown().await.unwrap();
     }
