@@ -43,6 +43,19 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The store as one query API request reads it: its reads stop at `--query-timeout` from
+    /// now, so a query answered 503 for taking too long does not go on reading in the
+    /// background.
+    pub fn query_store(&self) -> Store {
+        let deadline = self
+            .limits
+            .query_timeout
+            .map(|limit| Instant::now() + limit);
+        self.store.until(deadline)
+    }
+}
+
 /// What one client may cost, fixed at startup from the configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -95,5 +108,33 @@ impl Default for Limits {
             query_max_lines: crate::config::DEFAULT_QUERY_MAX_LINES,
             decode_slots: decode_slot_count(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otelite_storage::{Batch, ReadError, TimeRange};
+
+    #[test]
+    fn a_query_store_stops_reading_at_the_query_timeout() {
+        let limits = Limits {
+            query_timeout: Some(Duration::from_millis(1)),
+            ..Limits::default()
+        };
+        let (state, _dir) = crate::ingest::test_support::state_with(limits);
+        let spans = crate::ingest::test_support::traces(&[&[1; 16]]).resource_spans;
+        state.store.write(Batch::Traces(spans)).unwrap();
+        let store = state.query_store();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(matches!(
+            store.read_traces(TimeRange::ALL),
+            Err(ReadError::Interrupted)
+        ));
+        // Without a limit, and through the plain store, reads run to the end.
+        let (mut unlimited, _dir) = crate::ingest::test_support::state_with(Limits::default());
+        unlimited.limits.query_timeout = None;
+        assert!(unlimited.query_store().read_traces(TimeRange::ALL).is_ok());
+        assert_eq!(state.store.read_traces(TimeRange::ALL).unwrap().len(), 1);
     }
 }

@@ -192,6 +192,7 @@ pub(crate) fn spawn(
             db: &ctx_db,
             data_dir: &data_dir,
             files: &files,
+            deadline: None,
         };
         for signal in COMPACTED {
             let found = reader::walk_partitions(ctx, signal, crate::TimeRange::ALL, |blocks| {

@@ -275,6 +275,8 @@ pub type OnDurable = Box<dyn FnOnce(Result<(), WriteError>) + Send + 'static>;
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<StoreInner>,
+    /// Reads through this handle stop here ([`Store::until`]).
+    deadline: Option<std::time::Instant>,
 }
 
 struct StoreInner {
@@ -376,7 +378,32 @@ impl Store {
                 queue,
                 writer: Mutex::new(Some(writer)),
             }),
+            deadline: None,
         })
+    }
+
+    /// A handle on the same store whose reads stop at `deadline` with
+    /// [`ReadError::Interrupted`] (`None`: never). A read checks it before each partition and
+    /// each block it reads, so it stops within one block's work of the deadline; what it has
+    /// not returned yet is dropped. Writes and the background work are not affected.
+    pub fn until(&self, deadline: Option<std::time::Instant>) -> Store {
+        Store {
+            inner: self.inner.clone(),
+            deadline,
+        }
+    }
+
+    /// What a read needs, with `db` handing out the database, and this handle's deadline.
+    fn read_context<'a>(
+        &'a self,
+        db: &'a dyn Fn() -> Result<Arc<Database>, ReadError>,
+    ) -> reader::ReadContext<'a> {
+        reader::ReadContext {
+            db,
+            data_dir: &self.inner.dir,
+            files: &self.inner.files,
+            deadline: self.deadline,
+        }
     }
 
     /// Queues `batch` for the next group commit and returns without waiting for the disk;
@@ -407,18 +434,18 @@ impl Store {
 
     /// Resource spans holding the spans that start in `range`.
     pub fn read_traces(&self, range: TimeRange) -> Result<Vec<ResourceSpans>, ReadError> {
-        reader::read_range(self.inner.read_context(&|| self.inner.database()), range)
+        reader::read_range(self.read_context(&|| self.inner.database()), range)
     }
 
     /// Resource metrics holding the data points timed in `range`. A metric whose points were
     /// stored in several partitions may come back as several copies of its descriptor.
     pub fn read_metrics(&self, range: TimeRange) -> Result<Vec<ResourceMetrics>, ReadError> {
-        reader::read_range(self.inner.read_context(&|| self.inner.database()), range)
+        reader::read_range(self.read_context(&|| self.inner.database()), range)
     }
 
     /// Resource logs holding the records timed (or, untimed, observed) in `range`.
     pub fn read_logs(&self, range: TimeRange) -> Result<Vec<ResourceLogs>, ReadError> {
-        reader::read_range(self.inner.read_context(&|| self.inner.database()), range)
+        reader::read_range(self.read_context(&|| self.inner.database()), range)
     }
 
     /// [`Store::read_traces`] one block at a time: `visit` gets each block's groups (already
@@ -432,11 +459,7 @@ impl Store {
         range: TimeRange,
         visit: impl FnMut(Vec<ResourceSpans>) -> ControlFlow<()>,
     ) -> Result<(), ReadError> {
-        reader::scan_range(
-            self.inner.read_context(&|| self.inner.database()),
-            range,
-            visit,
-        )
+        reader::scan_range(self.read_context(&|| self.inner.database()), range, visit)
     }
 
     /// [`Store::read_metrics`] one block at a time; see [`Store::scan_traces`].
@@ -445,11 +468,7 @@ impl Store {
         range: TimeRange,
         visit: impl FnMut(Vec<ResourceMetrics>) -> ControlFlow<()>,
     ) -> Result<(), ReadError> {
-        reader::scan_range(
-            self.inner.read_context(&|| self.inner.database()),
-            range,
-            visit,
-        )
+        reader::scan_range(self.read_context(&|| self.inner.database()), range, visit)
     }
 
     /// [`Store::read_logs`] one block at a time; see [`Store::scan_traces`].
@@ -458,11 +477,7 @@ impl Store {
         range: TimeRange,
         visit: impl FnMut(Vec<ResourceLogs>) -> ControlFlow<()>,
     ) -> Result<(), ReadError> {
-        reader::scan_range(
-            self.inner.read_context(&|| self.inner.database()),
-            range,
-            visit,
-        )
+        reader::scan_range(self.read_context(&|| self.inner.database()), range, visit)
     }
 
     /// Every distinct metric series with at least one point in `range`: descriptors only, from
@@ -472,7 +487,7 @@ impl Store {
     pub fn metric_series(&self, range: TimeRange) -> Result<Vec<Arc<MetricSeries>>, ReadError> {
         let db = || self.inner.database();
         Ok(
-            metric_index::select(self.inner.read_context(&db), range, &mut |_| true, false)?
+            metric_index::select(self.read_context(&db), range, &mut |_| true, false)?
                 .into_iter()
                 .map(|c| c.series)
                 .collect(),
@@ -492,7 +507,7 @@ impl Store {
     ) -> Result<Vec<SeriesPoints>, ReadError> {
         let db = || self.inner.database();
         Ok(
-            metric_index::select(self.inner.read_context(&db), range, wanted, true)?
+            metric_index::select(self.read_context(&db), range, wanted, true)?
                 .into_iter()
                 .map(|c| SeriesPoints {
                     series: c.series,
@@ -512,24 +527,20 @@ impl Store {
     /// them once.
     pub fn traces(&self, ids: &[TraceId]) -> Result<Vec<Vec<ResourceSpans>>, ReadError> {
         let db = || self.inner.database();
-        trace_index::traces(self.inner.read_context(&db), &self.inner.trace_filters, ids)
+        trace_index::traces(self.read_context(&db), &self.inner.trace_filters, ids)
     }
 
     /// The newest `query.limit` traces (by their latest matching span's start) with a span
     /// matching `query`, summarised from all their stored spans, newest first.
     pub fn find_traces(&self, query: &TraceQuery) -> Result<Vec<TraceSummary>, ReadError> {
         let db = || self.inner.database();
-        trace_index::find(
-            self.inner.read_context(&db),
-            &self.inner.trace_filters,
-            query,
-        )
+        trace_index::find(self.read_context(&db), &self.inner.trace_filters, query)
     }
 
     /// Summaries of the traces `ids`, in that order; unknown ids are left out.
     pub fn trace_summaries(&self, ids: &[TraceId]) -> Result<Vec<TraceSummary>, ReadError> {
         let db = || self.inner.database();
-        trace_index::summaries(self.inner.read_context(&db), &self.inner.trace_filters, ids)
+        trace_index::summaries(self.read_context(&db), &self.inner.trace_filters, ids)
     }
 
     /// The services with spans in the hour partitions overlapping `range`, by name.
@@ -552,7 +563,7 @@ impl Store {
         service: Option<&str>,
     ) -> Result<Vec<Operation>, ReadError> {
         let db = || self.inner.database();
-        trace_index::operations(self.inner.read_context(&db), range, service)
+        trace_index::operations(self.read_context(&db), range, service)
     }
 
     /// Calls `visit` with every stored log record matching `query`, in the query's direction
@@ -565,7 +576,7 @@ impl Store {
     ) -> Result<(), ReadError> {
         let db = || self.inner.database();
         log_index::find(
-            self.inner.read_context(&db),
+            self.read_context(&db),
             &self.inner.log_filters,
             query,
             visit,
@@ -577,7 +588,7 @@ impl Store {
     pub fn log_volume(&self, query: &LogQuery, step_ns: u64) -> Result<LogVolume, ReadError> {
         let db = || self.inner.database();
         log_index::volume(
-            self.inner.read_context(&db),
+            self.read_context(&db),
             &self.inner.log_filters,
             query,
             step_ns,
@@ -589,7 +600,7 @@ impl Store {
     /// from the row blocks the compactor has not rewritten yet.
     pub fn log_streams(&self, range: TimeRange) -> Result<Vec<LogStream>, ReadError> {
         let db = || self.inner.database();
-        log_index::streams(self.inner.read_context(&db), range)
+        log_index::streams(self.read_context(&db), range)
     }
 
     pub fn stats(&self) -> Result<StoreStats, ReadError> {
@@ -671,18 +682,6 @@ impl Store {
 }
 
 impl StoreInner {
-    /// What a read needs, with `db` handing out the database.
-    fn read_context<'a>(
-        &'a self,
-        db: &'a dyn Fn() -> Result<Arc<Database>, ReadError>,
-    ) -> reader::ReadContext<'a> {
-        reader::ReadContext {
-            db,
-            data_dir: &self.dir,
-            files: &self.files,
-        }
-    }
-
     /// The index database for one read, or why there is none right now.
     fn database(&self) -> Result<Arc<Database>, ReadError> {
         self.index.get().ok_or_else(|| ReadError::Unavailable {
@@ -982,6 +981,9 @@ pub enum ReadError {
         "the store cannot be read while it recovers from a failed write ({reason}); retry shortly"
     )]
     Unavailable { reason: String },
+    /// The read reached the deadline of its handle ([`Store::until`]) and stopped.
+    #[error("the read stopped at its deadline (the query's time limit) before it was done")]
+    Interrupted,
     #[error(
         "block {seq} of the {signal} partition starting at {partition_start} ns is damaged ({reason}); read a time range that avoids it, or restore the data directory from a backup"
     )]

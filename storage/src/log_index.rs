@@ -46,7 +46,7 @@ pub(crate) fn find(
         return Ok(());
     }
     let required_words = query.required_words();
-    let mut segments = SegmentReader::new(ctx.data_dir, Signal::Logs);
+    let mut segments = ctx.segments(Signal::Logs);
     for partition in partitions(ctx, range, query.direction)? {
         let _pin = ctx.files.pin();
         let mut blocks = candidates(ctx, cache, partition, range, query, &required_words)?;
@@ -173,7 +173,7 @@ pub(crate) fn volume(
         return Ok(LogVolume::default());
     }
     let required_words = query.required_words();
-    let mut segments = SegmentReader::new(ctx.data_dir, Signal::Logs);
+    let mut segments = ctx.segments(Signal::Logs);
     for partition in partitions(ctx, range, Direction::Forward)? {
         let _pin = ctx.files.pin();
         for (key, entry) in candidates(ctx, cache, partition, range, &query, &required_words)? {
@@ -209,7 +209,7 @@ pub(crate) fn streams(ctx: ReadContext<'_>, range: TimeRange) -> Result<Vec<LogS
     if range.start >= range.end {
         return Ok(Vec::new());
     }
-    let mut segments = SegmentReader::new(ctx.data_dir, Signal::Logs);
+    let mut segments = ctx.segments(Signal::Logs);
     reader::walk_partitions(ctx, Signal::Logs, range, |blocks| {
         for (key, entry) in blocks {
             if entry.header.codec != crate::block::CODEC_ZSTD_PROTOBUF {

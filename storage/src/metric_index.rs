@@ -20,7 +20,6 @@ use crate::metric_block::{self, CODEC_METRIC_CHUNKS};
 use crate::metric_query::{Collected, MetricSeries, SeriesCollector};
 use crate::reader::{self, ReadContext, corrupt_block, read_block, read_payload};
 use crate::schema::{self, BlockKey, partition_start};
-use crate::segment::SegmentReader;
 use crate::{ReadError, ResourceMetrics, Signal, TimeRange};
 
 /// One series chunk of a codec-4 block, as its series list says.
@@ -155,7 +154,7 @@ pub(crate) fn select(
     if range.start >= range.end {
         return Ok(Vec::new());
     }
-    let mut segments = SegmentReader::new(ctx.data_dir, Signal::Metrics);
+    let mut segments = ctx.segments(Signal::Metrics);
     let mut from = Bound::Included(BlockKey::first_in(partition_start(range.start)));
     let last = BlockKey::last_in(partition_start(range.end - 1));
     loop {

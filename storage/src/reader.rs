@@ -19,6 +19,7 @@
 use std::ops::{Bound, ControlFlow};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use redb::{Database, ReadableDatabase, TableError};
 
@@ -36,6 +37,24 @@ pub(crate) struct ReadContext<'a> {
     pub db: &'a dyn Fn() -> Result<Arc<Database>, ReadError>,
     pub data_dir: &'a Path,
     pub files: &'a Files,
+    /// When the read must stop ([`crate::Store::until`]): no payload is read and no partition
+    /// is begun after it.
+    pub deadline: Option<Instant>,
+}
+
+impl ReadContext<'_> {
+    /// A reader of `signal`'s segment files that keeps this read's deadline.
+    pub fn segments(&self, signal: Signal) -> SegmentReader {
+        SegmentReader::new(self.data_dir, signal).until(self.deadline)
+    }
+
+    /// `Err(ReadError::Interrupted)` once the deadline has passed.
+    pub fn check_deadline(&self) -> Result<(), ReadError> {
+        match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => Err(ReadError::Interrupted),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Every stored group of `G`'s signal, holding only the items whose time lies in `range`, in
@@ -61,7 +80,7 @@ pub(crate) fn scan_range<G: SignalGroup>(
     range: TimeRange,
     mut visit: impl FnMut(Vec<G>) -> ControlFlow<()>,
 ) -> Result<(), ReadError> {
-    let mut segments = SegmentReader::new(ctx.data_dir, G::SIGNAL);
+    let mut segments = ctx.segments(G::SIGNAL);
     walk_partitions(ctx, G::SIGNAL, range, |blocks| {
         for (key, entry) in blocks {
             let mut groups = read_block::<G>(&mut segments, key, &entry)?;
@@ -99,6 +118,7 @@ pub(crate) fn read_payload(
         .map_err(|e| match e {
             PayloadError::Missing(reason) => corrupt_block(signal, key, reason),
             PayloadError::Io(reason) => ReadError::Storage(reason),
+            PayloadError::Interrupted => ReadError::Interrupted,
         })
 }
 
@@ -117,6 +137,7 @@ pub(crate) fn walk_partitions(
     let mut from = Bound::Included(BlockKey::first_in(partition_start(range.start)));
     let last = BlockKey::last_in(partition_start(range.end - 1));
     loop {
+        ctx.check_deadline()?;
         let _pin = ctx.files.pin();
         let Some((partition, blocks)) =
             read_partition(&*(ctx.db)()?, signal, from, last, |entry| {

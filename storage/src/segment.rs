@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use redb::{Database, ReadableDatabase};
 
@@ -245,6 +246,8 @@ fn sync_segment(
 pub(crate) struct SegmentReader {
     dir: PathBuf,
     current: Option<ReadSegment>,
+    /// Past it, reads fail with [`PayloadError::Interrupted`] instead of reading.
+    deadline: Option<Instant>,
 }
 
 struct ReadSegment {
@@ -264,6 +267,8 @@ pub(crate) enum PayloadError {
     Missing(String),
     /// Reading failed for another reason (permissions, I/O error).
     Io(String),
+    /// The reader's deadline has passed; nothing was read.
+    Interrupted,
 }
 
 impl SegmentReader {
@@ -271,7 +276,14 @@ impl SegmentReader {
         SegmentReader {
             dir: schema::segment_dir(data_dir, signal),
             current: None,
+            deadline: None,
         }
+    }
+
+    /// The same reader, refusing to read once `deadline` has passed.
+    pub fn until(mut self, deadline: Option<Instant>) -> SegmentReader {
+        self.deadline = deadline;
+        self
     }
 
     /// The payload `entry` references in partition `partition_start`'s segment file.
@@ -280,6 +292,9 @@ impl SegmentReader {
         partition_start: u64,
         entry: &IndexEntry,
     ) -> Result<Vec<u8>, PayloadError> {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(PayloadError::Interrupted);
+        }
         let path = self
             .dir
             .join(schema::segment_file_name(partition_start, entry.file));

@@ -1274,3 +1274,58 @@ fn ingest_throughput() {
         stats.disk_bytes as f64 / stats.spans as f64
     );
 }
+
+#[test]
+fn a_handle_past_its_deadline_reads_nothing_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .write(Batch::Traces(spans_at(&[BASE, BASE + HOUR])))
+        .unwrap();
+    store.write(Batch::Metrics(rich_metrics(BASE))).unwrap();
+    store.write(Batch::Logs(rich_logs(BASE))).unwrap();
+
+    let late = store.until(Some(std::time::Instant::now() - Duration::from_millis(1)));
+    let interrupted = |result: Result<(), ReadError>| {
+        assert!(matches!(result, Err(ReadError::Interrupted)), "{result:?}");
+    };
+    interrupted(late.read_traces(TimeRange::ALL).map(drop));
+    interrupted(late.read_metrics(TimeRange::ALL).map(drop));
+    interrupted(
+        late.find_traces(&TraceQuery::new(TimeRange::ALL, 10))
+            .map(drop),
+    );
+    interrupted(late.select_metrics(TimeRange::ALL, &mut |_| true).map(drop));
+    interrupted(
+        late.find_logs(&LogQuery::new(TimeRange::ALL), &mut |_| {
+            ControlFlow::Continue(())
+        })
+        .map(drop),
+    );
+    interrupted(late.trace(&[1; 16]).map(drop));
+    assert!(
+        ReadError::Interrupted.to_string().contains("deadline"),
+        "the error says why"
+    );
+
+    // The store itself, and a handle with time left, read everything.
+    let timely = store.until(Some(std::time::Instant::now() + Duration::from_secs(60)));
+    assert_eq!(
+        span_times(&timely.read_traces(TimeRange::ALL).unwrap()).len(),
+        2
+    );
+    assert_eq!(
+        span_times(&store.read_traces(TimeRange::ALL).unwrap()).len(),
+        2
+    );
+    assert_eq!(
+        store.read_metrics(TimeRange::ALL).unwrap(),
+        rich_metrics(BASE)
+    );
+    // Writes through a late handle are not affected.
+    late.write(Batch::Traces(spans_at(&[BASE + 1]))).unwrap();
+    assert_eq!(
+        span_times(&store.read_traces(TimeRange::ALL).unwrap()).len(),
+        3
+    );
+}

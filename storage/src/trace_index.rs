@@ -22,7 +22,6 @@ use crate::block::{CODEC_ZSTD_PROTOBUF, IndexEntry};
 use crate::bloom::{self, Bloom};
 use crate::reader::{self, ReadContext, corrupt_block};
 use crate::schema::{self, BlockKey, partition_start};
-use crate::segment::SegmentReader;
 use crate::span_block::{SpanColumns, trace_key};
 use crate::trace_query::{
     self, Operation, TraceId, TraceQuery, TraceSummary, duration_ns, is_error, with_value_text,
@@ -330,7 +329,7 @@ pub(crate) fn traces(
     cache: &FilterCache,
     ids: &[TraceId],
 ) -> Result<Vec<Vec<ResourceSpans>>, ReadError> {
-    let mut segments = SegmentReader::new(ctx.data_dir, Signal::Traces);
+    let mut segments = ctx.segments(Signal::Traces);
     let mut out = vec![Vec::new(); ids.len()];
     blocks_for(ctx, cache, ids, |key, entry, which| {
         let payload = reader::read_payload(&mut segments, Signal::Traces, key, &entry)?;
@@ -435,7 +434,7 @@ pub(crate) fn summaries(
     ids: &[TraceId],
 ) -> Result<Vec<TraceSummary>, ReadError> {
     let mut tallies: HashMap<TraceId, Tally> = HashMap::new();
-    let mut segments = SegmentReader::new(ctx.data_dir, Signal::Traces);
+    let mut segments = ctx.segments(Signal::Traces);
     blocks_for(ctx, cache, ids, |key, entry, which| {
         let payload = reader::read_payload(&mut segments, Signal::Traces, key, &entry)?;
         match decode(key, &entry, &payload)? {
@@ -533,7 +532,7 @@ pub(crate) fn find(
     if query.limit == 0 || range.start >= range.end {
         return Ok(Vec::new());
     }
-    let mut segments = SegmentReader::new(ctx.data_dir, Signal::Traces);
+    let mut segments = ctx.segments(Signal::Traces);
     let partitions = reader::partitions_newest_first(&*(ctx.db)()?, Signal::Traces, range)?;
     for partition in partitions {
         if found

@@ -61,10 +61,10 @@ pub(super) async fn metrics(
 }
 
 /// Times a query API request under its family and answers 503 once it runs past
-/// `--query-timeout`. The limit ends the wait, not the work: a store read already running on
-/// the blocking pool finishes (the store has no cancellation), but its result is dropped and the
-/// client, and the connection, are free at once. A streamed export is timed to its response
-/// headers; its body is bounded by the stalled-client timeout instead.
+/// `--query-timeout`. The handlers read through [`AppState::query_store`], whose reads stop at
+/// the same deadline, so the blocking work ends about when the answer does. A streamed export
+/// is timed to its response headers; its body is bounded by the stalled-client timeout
+/// instead.
 pub(super) async fn observe(
     State(state): State<AppState>,
     request: Request,

@@ -100,7 +100,8 @@ impl IntoResponse for ApiError {
 impl From<otelite_storage::ReadError> for ApiError {
     fn from(e: otelite_storage::ReadError) -> Self {
         match e {
-            otelite_storage::ReadError::Unavailable { .. } => ApiError::Unavailable(e.to_string()),
+            otelite_storage::ReadError::Unavailable { .. }
+            | otelite_storage::ReadError::Interrupted => ApiError::Unavailable(e.to_string()),
             other => ApiError::Storage(other.to_string()),
         }
     }

@@ -119,7 +119,7 @@ impl IntoResponse for V1Error {
 pub(super) async fn services(
     State(state): State<AppState>,
 ) -> Result<Json<Envelope<Vec<String>>>, V1Error> {
-    let services = super::services(state.store).await?;
+    let services = super::services(state.query_store()).await?;
     let total = services.len();
     Ok(Json(Envelope::list(services, total)))
 }
@@ -129,7 +129,7 @@ pub(super) async fn service_operations(
     State(state): State<AppState>,
     Path(service): Path<String>,
 ) -> Result<Json<Envelope<Vec<String>>>, V1Error> {
-    let ops = super::operations(state.store, Some(service), None).await?;
+    let ops = super::operations(state.query_store(), Some(service), None).await?;
     let mut names: Vec<String> = ops.into_iter().map(|op| op.name).collect();
     names.sort();
     names.dedup();
@@ -160,7 +160,7 @@ pub(super) async fn operations(
         .get("spanKind")
         .map(|k| params::parse_span_kind("spanKind", k))
         .transpose()?;
-    let ops = super::operations(state.store, Some(service.to_string()), kind).await?;
+    let ops = super::operations(state.query_store(), Some(service.to_string()), kind).await?;
     let data: Vec<Operation> = ops
         .into_iter()
         .map(|op| Operation {
@@ -189,7 +189,7 @@ pub(super) async fn search(
         .collect::<Result<_, ApiError>>()?;
     let max = state.limits.query_max_traces;
     let query = search_query(&params, params::now_unix_nanos(), max)?;
-    let store = state.store;
+    let store = state.query_store();
     if ids.is_empty() {
         let found = full_traces(store, query).await?;
         let traces = blocking(move || {
@@ -287,7 +287,7 @@ pub(super) async fn trace(
     if let Some(raw) = params.get("raw") {
         parse_bool("raw", raw)?;
     }
-    let store = state.store;
+    let store = state.query_store();
     let groups = blocking(move || Ok(store.trace(&trace_id)?)).await?;
     if groups.is_empty() {
         return Err(ApiError::NotFound(TRACE_NOT_FOUND.into()).into());

@@ -86,7 +86,7 @@ pub(super) struct ServicesResponse {
 pub(super) async fn services(
     State(state): State<AppState>,
 ) -> Result<axum::Json<ServicesResponse>, V3Error> {
-    let services = super::services(state.store).await?;
+    let services = super::services(state.query_store()).await?;
     Ok(axum::Json(ServicesResponse { services }))
 }
 
@@ -114,7 +114,7 @@ pub(super) async fn operations(
         .get_either("spanKind", "span_kind")
         .map(|(name, k)| params::parse_span_kind(name, k))
         .transpose()?;
-    let ops = super::operations(state.store, service, kind).await?;
+    let ops = super::operations(state.query_store(), service, kind).await?;
     let mut seen = HashSet::new();
     let operations = ops
         .into_iter()
@@ -234,7 +234,7 @@ pub(super) async fn find_traces(
 ) -> Result<Response, V3Error> {
     let max = state.limits.query_max_traces;
     let query = search_query(&Params::parse(raw.as_deref()), max)?;
-    let found = full_traces(state.store, query).await?;
+    let found = full_traces(state.query_store(), query).await?;
     if found.is_empty() {
         return Err(no_traces());
     }
@@ -265,7 +265,7 @@ pub(super) async fn get_trace(
     if let Some((name, text)) = params.get_either("rawTraces", "raw_traces") {
         super::v1::parse_bool(name, text)?;
     }
-    let store = state.store;
+    let store = state.query_store();
     let groups = blocking(move || Ok(store.trace(&trace_id)?)).await?;
     if groups.is_empty() {
         return Err(no_traces());
@@ -322,7 +322,7 @@ pub(super) async fn find_trace_summaries(
 ) -> Result<axum::Json<SummariesResponse>, V3Error> {
     let max = state.limits.query_max_traces;
     let query = search_query(&Params::parse(raw.as_deref()), max)?;
-    let found = full_traces(state.store, query).await?;
+    let found = full_traces(state.query_store(), query).await?;
     let summaries = blocking(move || {
         Ok(found
             .iter()

@@ -35,7 +35,7 @@ pub(super) async fn search(
 ) -> Result<Json<LogSearchResponse>, ApiError> {
     let max = state.limits.query_max_lines;
     let search = params::search(&Params::parse(raw.as_deref()), now_unix_nanos(), max)?;
-    let store = state.store;
+    let store = state.query_store();
     let limit = search.limit;
     let (hits, more) = blocking(move || {
         let mut hits = Vec::with_capacity(limit.min(1024));
@@ -118,7 +118,7 @@ pub(super) async fn volume(
     let mut search = params::search(&params, now_unix_nanos(), max)?;
     search.query.after = None;
     let step_ns = params::step(&params, search.query.range)?;
-    let store = state.store;
+    let store = state.query_store();
     let volume = blocking(move || Ok(store.log_volume(&search.query, step_ns)?)).await?;
     Ok(Json(LogVolume {
         step_ns,
@@ -146,7 +146,7 @@ pub(super) async fn services(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Services>, ApiError> {
     let range = list_range(&Params::parse(raw.as_deref()))?;
-    let store = state.store;
+    let store = state.query_store();
     let streams = blocking(move || Ok(store.log_streams(range)?)).await?;
     let services: BTreeSet<String> = streams
         .into_iter()

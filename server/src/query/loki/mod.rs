@@ -261,7 +261,7 @@ async fn query_range(
     let params = Params::with_form(raw, &body);
     let expr = required_query(&params)?;
     let (start, end) = time_range(&params, DEFAULT_LOOKBACK_NS, state.limits.query_max_range)?;
-    let store = state.store;
+    let store = state.query_store();
     match expr {
         Expr::Log(log) => {
             let limit = parse_limit(&params, state.limits.query_max_lines)?;
@@ -315,7 +315,7 @@ async fn query(
         Some(text) => parse_time("time", text)?,
         None => params::now_unix_nanos(),
     };
-    let store = state.store;
+    let store = state.query_store();
     let result = blocking(move || eval::metric(&store, &metric, &[time])).await?;
     let vector = result
         .into_iter()
@@ -386,7 +386,7 @@ async fn matching_streams(
     selectors: Vec<Vec<Matcher>>,
 ) -> Result<BTreeSet<Labels>, LokiError> {
     let (start, end) = time_range(params, LABELS_LOOKBACK_NS, state.limits.query_max_range)?;
-    let store = state.store;
+    let store = state.query_store();
     let streams = blocking(move || Ok(store.log_streams(TimeRange::new(start, end))?)).await?;
     Ok(streams
         .iter()

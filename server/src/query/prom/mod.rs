@@ -294,7 +294,7 @@ async fn query(
         None => now_ms(),
     };
     let options = options(&state, &params)?;
-    let store = state.store.clone();
+    let store = state.query_store();
     let max_series = state.limits.query_max_series;
     let value = blocking(move || {
         let source = StoreSource::new(&store, max_series);
@@ -357,7 +357,7 @@ async fn query_range(
         )));
     }
     let options = options(&state, &params)?;
-    let store = state.store.clone();
+    let store = state.query_store();
     let max_series = state.limits.query_max_series;
     let value = blocking(move || {
         let source = StoreSource::new(&store, max_series);
@@ -426,7 +426,7 @@ async fn matching_series(
     start: i64,
     end: i64,
 ) -> Result<BTreeSet<otelite_promql::Labels>, PromError> {
-    let store = state.store.clone();
+    let store = state.query_store();
     let max_series = state.limits.query_max_series;
     let sets = blocking(move || {
         let source = StoreSource::new(&store, max_series);
@@ -486,7 +486,7 @@ async fn label_sets(
     // Without `match[]` the descriptors answer: every family's names and shared labels, and
     // `target_info`'s; `le` and `quantile` are named but their values need points (asked for
     // with `wants_points`).
-    let store = state.store.clone();
+    let store = state.query_store();
     let range = source::time_range(start, end);
     let described = blocking(move || Ok(store.metric_series(range)?)).await?;
     let mut sets = BTreeSet::new();
@@ -556,7 +556,7 @@ async fn metadata(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Ans
     let limit = limit(&params)?;
     let wanted = params.get("metric").map(str::to_string);
     let (start, end) = metadata_range(&params)?;
-    let store = state.store.clone();
+    let store = state.query_store();
     let range = source::time_range(start, end);
     let described = blocking(move || Ok(store.metric_series(range)?)).await?;
     let mut metadata: BTreeMap<String, Vec<MetricMetadata>> = BTreeMap::new();
@@ -608,7 +608,7 @@ async fn query_exemplars(
         parser::parse(&text).map_err(|e| bad(format!("invalid parameter \"query\": {e}")))?;
     let (start, end) = metadata_range(&params)?;
     let selectors = exemplars::selectors(&expr);
-    let store = state.store.clone();
+    let store = state.query_store();
     let found = blocking(move || {
         exemplars::find(&store, &selectors, start, end).map_err(ApiError::Storage)
     })

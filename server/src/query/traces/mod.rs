@@ -39,7 +39,7 @@ pub(super) async fn search(
     let max = state.limits.query_max_traces;
     let query = search_query(&params, params::now_unix_nanos(), max)?;
     let limit = query.limit;
-    let store = state.store;
+    let store = state.query_store();
     let found = blocking(move || Ok(store.find_traces(&query)?)).await?;
     Ok(Json(TraceSearchResponse {
         traces: found.iter().map(convert::summary).collect(),
@@ -107,7 +107,7 @@ pub(super) async fn trace(
     Path(id): Path<String>,
 ) -> Result<Json<Trace>, ApiError> {
     let trace_id = params::parse_trace_id("trace id", &id)?;
-    let groups = stored_trace(state.store, trace_id, id).await?;
+    let groups = stored_trace(state.query_store(), trace_id, id).await?;
     let dto = blocking(move || Ok(convert::trace(&trace_id, &groups))).await?;
     Ok(Json(dto))
 }
@@ -119,7 +119,7 @@ pub(super) async fn trace_otlp(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let trace_id = params::parse_trace_id("trace id", &id)?;
-    let resource_spans = stored_trace(state.store, trace_id, id).await?;
+    let resource_spans = stored_trace(state.query_store(), trace_id, id).await?;
     let body = blocking(move || Ok(otlp::encode_json(&TracesData { resource_spans }))).await?;
     let disposition = format!(
         "attachment; filename=\"trace-{}.json\"",
@@ -157,7 +157,7 @@ pub(super) async fn services(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Services>, ApiError> {
     let range = list_range(&Params::parse(raw.as_deref()))?;
-    let store = state.store;
+    let store = state.query_store();
     let services = blocking(move || Ok(store.trace_services(range)?)).await?;
     Ok(Json(Services {
         services: services.into_iter().filter(|s| !s.is_empty()).collect(),
@@ -172,7 +172,7 @@ pub(super) async fn operations(
     let params = Params::parse(raw.as_deref());
     let range = list_range(&params)?;
     let service = params.get("service").map(str::to_string);
-    let store = state.store;
+    let store = state.query_store();
     let ops = blocking(move || Ok(store.trace_operations(range, service.as_deref())?)).await?;
     Ok(Json(Operations {
         operations: ops.iter().map(convert::operation).collect(),
