@@ -20,3 +20,29 @@ pub use server::TestServer;
 
 /// How long a test waits for anything the server should do promptly (start, answer, exit).
 pub const PROMPT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The hour partitions of `signal` that have segment files in the data directory `data`, read
+/// from the partition number that starts each file's name: what retention must really delete.
+pub fn partitions_on_disk(
+    data: &std::path::Path,
+    signal: Signal,
+) -> std::collections::BTreeSet<u64> {
+    std::fs::read_dir(data.join("segments").join(signal.name()))
+        .map(|entries| {
+            entries
+                .filter_map(|e| {
+                    let name = e.ok()?.file_name().into_string().ok()?;
+                    name.split('.').next()?.parse().ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The warnings and errors in what otelite printed: a clean start or recovery logs none.
+pub fn complaints(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .filter(|line| line.contains(" WARN ") || line.contains(" ERROR "))
+        .collect()
+}

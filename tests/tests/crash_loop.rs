@@ -37,7 +37,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{Span, span};
 use otelite_tests::otlp::{self, OtlpRequest, flat_logs, flat_points, flat_spans};
-use otelite_tests::{PROMPT, ServerProcess, Signal};
+use otelite_tests::{PROMPT, ServerProcess, Signal, complaints};
 use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
@@ -529,14 +529,6 @@ async fn status(server: &ServerProcess) -> otelite_api::Status {
         .expect("the status API answers");
     assert_eq!(response.status(), 200);
     serde_json::from_slice(&response.bytes().await.unwrap()).expect("a Status")
-}
-
-/// Warnings and errors otelite logged: a clean recovery logs none.
-fn complaints(output: &str) -> Vec<&str> {
-    output
-        .lines()
-        .filter(|line| line.contains(" WARN ") || line.contains(" ERROR "))
-        .collect()
 }
 
 /// Everything the run counted, printed at its end.

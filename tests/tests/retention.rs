@@ -31,19 +31,9 @@ async fn stored_records(server: &TestServer) -> usize {
 }
 
 fn log_partitions(server: &TestServer) -> Vec<u64> {
-    let mut partitions: Vec<u64> = std::fs::read_dir(server.data_dir().join("segments/logs"))
-        .map(|entries| {
-            entries
-                .filter_map(|e| {
-                    let name = e.ok()?.file_name().into_string().ok()?;
-                    name.split('.').next()?.parse().ok()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    partitions.sort_unstable();
-    partitions.dedup();
-    partitions
+    otelite_tests::partitions_on_disk(server.data_dir(), Signal::Logs)
+        .into_iter()
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

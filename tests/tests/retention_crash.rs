@@ -20,7 +20,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric;
 use otelite_tests::otlp::{OtlpRequest, logs_request, metrics_request, traces_request};
-use otelite_tests::{ServerProcess, Signal};
+use otelite_tests::{ServerProcess, Signal, complaints, partitions_on_disk};
 use prost::Message;
 use serde_json::Value;
 
@@ -171,28 +171,6 @@ async fn check_whole_hours(server: &ServerProcess, signal: Signal, sent: &Hours)
         );
     }
     stored
-}
-
-/// The hour partitions that still have segment files of `signal`, by the partition number
-/// that starts each file's name.
-fn partitions_on_disk(data: &Path, signal: Signal) -> BTreeSet<u64> {
-    std::fs::read_dir(data.join("segments").join(signal.name()))
-        .map(|entries| {
-            entries
-                .filter_map(|e| {
-                    let name = e.ok()?.file_name().into_string().ok()?;
-                    name.split('.').next()?.parse().ok()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn complaints(output: &str) -> Vec<&str> {
-    output
-        .lines()
-        .filter(|line| line.contains(" WARN ") || line.contains(" ERROR "))
-        .collect()
 }
 
 /// A server keeping `retention` (`12h`, `unlimited`), waited for until ready.
