@@ -470,7 +470,18 @@ async fn prometheus_api_answers_promql_over_translated_otlp() {
 async fn bad_queries_get_prometheus_errors() {
     let server = TestServer::start().await;
     let cases = [
-        ("/api/v1/query?query=sum(", 400, "bad_data", ""),
+        (
+            "/api/v1/query?query=sum(",
+            400,
+            "bad_data",
+            "1:4: parse error: unclosed left parenthesis",
+        ),
+        (
+            "/api/v1/query?query=rate(up%5B5m)",
+            400,
+            "bad_data",
+            "1:11: parse error: unexpected right parenthesis ')' where the left bracket at 1:8",
+        ),
         ("/api/v1/query", 400, "bad_data", "query"),
         (
             "/api/v1/query?query=up&time=yesterday",

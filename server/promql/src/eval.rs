@@ -186,7 +186,7 @@ fn parse(query: &str) -> Result<Expr, Error> {
         });
     }
     let expr = promql_parser::parser::parse(query).map_err(|e| Error::Parse {
-        message: format!("parse error: {e}"),
+        message: crate::position::locate(query).unwrap_or_else(|| format!("parse error: {e}")),
     })?;
     let depth = depth(&expr);
     if depth > MAX_DEPTH {

@@ -46,6 +46,7 @@ mod eval;
 mod functions;
 mod hash;
 mod info;
+mod position;
 mod quantile;
 mod value;
 
@@ -134,8 +135,9 @@ pub enum Value {
 #[non_exhaustive]
 pub enum Error {
     /// The query does not parse or is ill-typed, or a range query's times are invalid
-    /// ("bad_data", HTTP 400). promql-parser gives no position for most errors, so `message`
-    /// names the problem only.
+    /// ("bad_data", HTTP 400). promql-parser gives no position, so `message` places only what
+    /// can be found without its grammar: unbalanced brackets, open strings and a dangling
+    /// operator (`parse error: 1:4: unclosed left parenthesis`).
     #[error("{message}")]
     Parse { message: String },
     /// A range query asks for more steps than `Options::max_points_per_series` ("bad_data",
