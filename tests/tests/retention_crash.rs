@@ -8,8 +8,9 @@
 //! the hours within the retention are left, and no segment file of a dropped hour stays on disk
 //! (a crash between the index commit and the unlink leaves files the next open must remove).
 //!
-//! `cargo test` runs [`SHORT_CYCLES`] cycles; `OTELITE_RETENTION_CRASH_CYCLES=40` runs more (each
-//! start then drops less), `OTELITE_CRASH_SEED=<seed>` repeats a run's kill moments.
+//! `cargo test` runs one round of [`CYCLES`] kills on a fresh store;
+//! `OTELITE_RETENTION_CRASH_ROUNDS=20` runs twenty, `OTELITE_CRASH_SEED=<seed>` repeats a run's
+//! kill moments.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -29,8 +30,8 @@ const HOUR: u64 = 3_600_000_000_000;
 /// Hours of data written before the first kill: item `h<k>-…` is timed k hours ago.
 const HOURS: u64 = 26;
 const ITEMS_PER_HOUR: usize = 12;
-/// Cycles of the variant `cargo test` runs.
-const SHORT_CYCLES: u64 = 10;
+/// Kills per round: each start drops two hours per signal, more than a kill window's worth.
+const CYCLES: u64 = 10;
 /// How long after it is spawned a server dropping hours is killed: a random moment in this range.
 const KILL_AFTER_MS: std::ops::Range<u64> = 0..120;
 
@@ -186,17 +187,31 @@ fn spawn(data: &Path, retention: &str) -> ServerProcess {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retention_killed_mid_drop_leaves_whole_hours_and_no_stray_files() {
-    let cycles: u64 = std::env::var("OTELITE_RETENTION_CRASH_CYCLES")
+    let rounds: u64 = std::env::var("OTELITE_RETENTION_CRASH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(SHORT_CYCLES)
-        .clamp(1, HOURS * 4);
+        .unwrap_or(1)
+        .max(1);
     let seed: u64 = std::env::var("OTELITE_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| fastrand::u64(..));
-    println!("retention crash loop: {cycles} cycles, seed {seed}");
+    println!("retention crash loop: {rounds} rounds of {CYCLES} kills, seed {seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
+    let mut interrupted = 0;
+    for _ in 0..rounds {
+        interrupted += round(&mut rng).await;
+    }
+    println!(
+        "{interrupted} of {} kills landed amid the drops",
+        rounds * CYCLES
+    );
+}
+
+/// One round on a fresh store: fill it, then [`CYCLES`] kills amid drops, then the final
+/// check. Returns how many kills left a drop visibly unfinished.
+async fn round(rng: &mut fastrand::Rng) -> u64 {
+    let cycles = CYCLES;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
 
@@ -222,8 +237,8 @@ async fn retention_killed_mid_drop_leaves_whole_hours_and_no_stray_files() {
 
     // Each cycle starts the server with a shorter retention, so that it drops several hours per
     // signal as soon as the store is open, and SIGKILLs it at a random moment of that, ready or
-    // not. A second start, with the previous cycle's longer retention so that it drops nothing
-    // more, then checks what the kill left: whole hours, the oldest gone.
+    // not. A second start, with `--retention unlimited` so that it drops nothing more, then
+    // checks what the kill left: whole hours, the oldest gone.
     let retention_at = |cycle: u64| HOURS - 2 - (HOURS - 6) * (cycle + 1) / cycles;
     let mut interrupted = 0;
     let mut kept_before = HOURS as usize;
@@ -275,7 +290,6 @@ async fn retention_killed_mid_drop_leaves_whole_hours_and_no_stray_files() {
         );
         server.kill_9();
     }
-    println!("{interrupted} of {cycles} kills landed amid the drops");
 
     // Undisturbed at last: exactly the hours within the retention remain, and their files only.
     let retention = retention_at(cycles - 1);
@@ -321,4 +335,5 @@ async fn retention_killed_mid_drop_leaves_whole_hours_and_no_stray_files() {
         server.output()
     );
     server.terminate(Duration::from_secs(30));
+    interrupted
 }
