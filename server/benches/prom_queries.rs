@@ -10,7 +10,8 @@
 //!
 //! Knobs (environment variables): `OTELITE_BENCH_HOURS` of data (default 24),
 //! `OTELITE_BENCH_INSTANCES` per service (default 3), `OTELITE_BENCH_QUERIES` runs of each
-//! query (default 10).
+//! query (default 10), `OTELITE_BENCH_ONLY` a part of the name of the only queries to run (for
+//! a profile of one).
 
 use std::time::{Duration, Instant};
 
@@ -183,7 +184,8 @@ fn main() {
             format!("/api/v1/label/__name__/values?start={t0}&end={t1}"),
         ),
     ];
-    for (name, path) in cases {
+    let only = std::env::var("OTELITE_BENCH_ONLY").unwrap_or_default();
+    for (name, path) in cases.into_iter().filter(|(name, _)| name.contains(&only)) {
         let mut times = Vec::new();
         let mut bytes = 0;
         for _ in 0..queries {

@@ -382,6 +382,12 @@ pub(crate) struct Evaluator<'a> {
 struct Loaded {
     labels: SharedLabels,
     samples: Vec<Sample>,
+    /// Whether any sample is a stale marker (windows of a series without any need no look).
+    any_stale: bool,
+    /// The indices of the samples lower than the one before them (counter resets), when there
+    /// are few of them; `None` when there are too many to be worth keeping. `rate` and
+    /// `increase` then skip looking for resets in the windows that have none.
+    resets: Option<Vec<u32>>,
     /// Where the last lookups ended (window start and end): a range query moves forward
     /// step by step, so the next lookup usually ends a sample or two later.
     start_hint: Cell<usize>,
@@ -390,19 +396,48 @@ struct Loaded {
 
 impl Loaded {
     fn new(series: Series) -> Loaded {
+        let samples = series.samples;
+        let any_stale = samples.iter().any(|s| is_stale_nan(s.v));
+        // At most one reset in eight samples is kept (half a byte per sample at most); past
+        // that the series is no counter worth the shortcut.
+        let most = samples.len() / 8;
+        let mut resets = Some(Vec::new());
+        for (i, w) in samples.windows(2).enumerate() {
+            if w[1].v < w[0].v
+                && let Some(list) = &mut resets
+            {
+                if list.len() == most {
+                    resets = None;
+                    break;
+                }
+                list.push(u32::try_from(i + 1).unwrap_or(u32::MAX));
+            }
+        }
         Loaded {
             labels: Rc::new(series.labels),
-            samples: series.samples,
+            samples,
+            any_stale,
+            resets,
             start_hint: Cell::new(0),
             end_hint: Cell::new(0),
         }
     }
 
-    /// The samples with times in (from, to].
-    fn window(&self, from: i64, to: i64) -> &[Sample] {
+    /// The indices of the samples with times in (from, to].
+    fn window_range(&self, from: i64, to: i64) -> (usize, usize) {
         let lo = partition_after(&self.samples, from, &self.start_hint);
         let hi = partition_after(&self.samples, to, &self.end_hint);
-        &self.samples[lo..hi.max(lo)]
+        (lo, hi.max(lo))
+    }
+
+    /// True when no sample in `lo..hi` is lower than the one before it in the window.
+    fn without_resets(&self, lo: usize, hi: usize) -> bool {
+        let Some(resets) = &self.resets else {
+            return false;
+        };
+        // A reset at index j compares samples j-1 and j: inside the window when lo < j < hi.
+        let first_after = resets.partition_point(|&j| (j as usize) <= lo);
+        resets.get(first_after).is_none_or(|&j| j as usize >= hi)
     }
 
     /// The newest sample at or before `ts`.
@@ -816,15 +851,19 @@ impl<'a> Evaluator<'a> {
                 let from = ts.saturating_sub(millis(&ms.range));
                 let mut filtered = Vec::new();
                 for s in self.loaded(&ms.vs) {
-                    let window = s.window(from, ts);
-                    let window = if window.iter().any(|p| is_stale_nan(p.v)) {
+                    let (lo, hi) = s.window_range(from, ts);
+                    let samples = &s.samples[lo..hi];
+                    let window = if s.any_stale && samples.iter().any(|p| is_stale_nan(p.v)) {
                         filtered.clear();
-                        filtered.extend(window.iter().filter(|p| !is_stale_nan(p.v)));
-                        &filtered[..]
+                        filtered.extend(samples.iter().filter(|p| !is_stale_nan(p.v)));
+                        Window::of(&filtered)
                     } else {
-                        window
+                        Window {
+                            samples,
+                            without_resets: s.without_resets(lo, hi),
+                        }
                     };
-                    if !window.is_empty() {
+                    if !window.samples.is_empty() {
                         f(&s.labels, false, window)?;
                     }
                 }
@@ -839,21 +878,21 @@ impl<'a> Evaluator<'a> {
                     // this window.
                     let series = self.evaluate_subquery(sq, from, end)?;
                     for s in &series {
-                        f(&s.labels, s.drop_name, &s.samples)?;
+                        f(&s.labels, s.drop_name, Window::of(&s.samples))?;
                     }
                     return Ok(());
                 }
                 for s in series.iter() {
                     let window = window_of(&s.samples, from, end);
                     if !window.is_empty() {
-                        f(&s.labels, s.drop_name, window)?;
+                        f(&s.labels, s.drop_name, Window::of(window))?;
                     }
                 }
                 Ok(())
             }
             other => {
                 for s in self.eval_matrix(other, t)? {
-                    f(&s.labels, s.drop_name, &s.samples)?;
+                    f(&s.labels, s.drop_name, Window::of(&s.samples))?;
                 }
                 Ok(())
             }
@@ -863,10 +902,10 @@ impl<'a> Evaluator<'a> {
     /// The series of a range-vector selector or subquery at `t`, copied out.
     fn range_vector(&self, expr: &Expr, t: i64) -> Result<Vec<RangeSeries>, Error> {
         let mut out = Vec::new();
-        self.for_each_window(expr, t, &mut |labels, drop_name, samples| {
+        self.for_each_window(expr, t, &mut |labels, drop_name, window| {
             out.push(RangeSeries {
                 labels: labels.clone(),
-                samples: samples.to_vec(),
+                samples: window.samples.to_vec(),
                 drop_name,
             });
             Ok(())
@@ -954,9 +993,28 @@ impl<'a> Evaluator<'a> {
 type SubquerySeries = ((i64, i64), Rc<Vec<RangeSeries>>);
 
 /// What `for_each_window` calls per series: labels, whether the name is to be dropped, and
-/// the samples in the window.
+/// the window.
 pub(crate) type WindowVisitor<'f> =
-    dyn FnMut(&SharedLabels, bool, &[Sample]) -> Result<(), Error> + 'f;
+    dyn FnMut(&SharedLabels, bool, Window<'_>) -> Result<(), Error> + 'f;
+
+/// The samples of one series in one window, and what is known of them without a look.
+#[derive(Clone, Copy)]
+pub(crate) struct Window<'s> {
+    pub samples: &'s [Sample],
+    /// True when no sample is lower than the one before it (no counter reset in the window),
+    /// known from the series' list of resets; false when not known.
+    pub without_resets: bool,
+}
+
+impl<'s> Window<'s> {
+    /// A window nothing is known of.
+    fn of(samples: &'s [Sample]) -> Window<'s> {
+        Window {
+            samples,
+            without_resets: false,
+        }
+    }
+}
 
 /// The samples with times in (from, to].
 fn window_of(samples: &[Sample], from: i64, to: i64) -> &[Sample] {
@@ -1098,5 +1156,39 @@ mod tests {
             assert_eq!(partition_after(&samples, ts, &hint), want, "at {ts}");
         }
         assert_eq!(partition_after(&[], 5, &Cell::new(3)), 0);
+    }
+
+    fn loaded(values: &[f64]) -> Loaded {
+        Loaded::new(Series {
+            labels: Vec::new(),
+            samples: values
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| Sample { t: i as i64, v })
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn a_window_is_said_to_be_without_resets_exactly_when_a_scan_finds_none() {
+        // A counter with a few resets, a NaN among them, and every window of it.
+        let mut values: Vec<f64> = (0..64).map(|i| (i % 23) as f64 * 1.5).collect();
+        values[40] = f64::NAN;
+        values[50] = 0.5;
+        let series = loaded(&values);
+        assert!(series.resets.as_ref().is_some_and(|r| !r.is_empty()));
+        for lo in 0..values.len() {
+            for hi in lo..=values.len() {
+                let scan = !values[lo..hi].windows(2).any(|w| w[1] < w[0]);
+                assert_eq!(series.without_resets(lo, hi), scan, "{lo}..{hi}");
+            }
+        }
+        // A series that goes down all the time keeps no list: nothing is claimed of it.
+        let falling = loaded(&(0..64).map(|i| -(i as f64)).collect::<Vec<_>>());
+        assert!(falling.resets.is_none());
+        assert!(!falling.without_resets(0, 2));
+        // One without resets at all: every window is known to have none.
+        let rising = loaded(&(0..16).map(f64::from).collect::<Vec<_>>());
+        assert!(rising.without_resets(0, 16) && !rising.any_stale);
     }
 }

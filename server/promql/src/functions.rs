@@ -612,12 +612,15 @@ fn range_function(
     }
     let keeps_name = matches!(name, "last_over_time" | "first_over_time");
     let mut out = Vec::new();
-    ev.for_each_window(args[matrix_arg], t, &mut |labels, drop_name, samples| {
+    ev.for_each_window(args[matrix_arg], t, &mut |labels, drop_name, window| {
         ev.check_deadline()?;
+        let samples = window.samples;
+        // A counter's resets only need looking for when the window may have one.
+        let counter = !window.without_resets;
         let v = match name {
-            "rate" => extrapolated_rate(samples, start, end, range, true, true),
-            "increase" => extrapolated_rate(samples, start, end, range, true, false),
-            "delta" => extrapolated_rate(samples, start, end, range, false, false),
+            "rate" => extrapolated_rate(samples, start, end, range, true, counter, true),
+            "increase" => extrapolated_rate(samples, start, end, range, true, counter, false),
+            "delta" => extrapolated_rate(samples, start, end, range, false, false, false),
             "irate" => instant_value(samples, true),
             "idelta" => instant_value(samples, false),
             "deriv" => (samples.len() >= 2).then(|| linear_regression(samples, samples[0].t).0),
@@ -690,13 +693,15 @@ fn range_function(
 /// `rate`, `increase` and `delta`: the change over the samples in the window, corrected for
 /// counter resets and extrapolated toward the window's edges (but not past half a sample
 /// interval beyond the first/last sample, nor below zero for counters), as Prometheus'
-/// `extrapolatedRate`.
+/// `extrapolatedRate`. `may_reset` is false when the caller knows the window holds no reset,
+/// which spares the look for them.
 pub(crate) fn extrapolated_rate(
     samples: &[Sample],
     range_start: i64,
     range_end: i64,
     range_ms: i64,
     is_counter: bool,
+    may_reset: bool,
     is_rate: bool,
 ) -> Option<f64> {
     if samples.len() < 2 {
@@ -705,7 +710,7 @@ pub(crate) fn extrapolated_rate(
     let first = samples[0];
     let last = samples[samples.len() - 1];
     let mut result = last.v - first.v;
-    if is_counter {
+    if is_counter && may_reset {
         for w in samples.windows(2) {
             if w[1].v < w[0].v {
                 result += w[0].v;
@@ -912,7 +917,7 @@ mod tests {
             (45_000, 40.0),
             (55_000, 50.0),
         ]);
-        let inc = extrapolated_rate(&s, 0, 60_000, 60_000, false, false).unwrap();
+        let inc = extrapolated_rate(&s, 0, 60_000, 60_000, false, false, false).unwrap();
         assert!((inc - 60.0).abs() < 1e-9, "{inc}");
     }
 
@@ -926,7 +931,7 @@ mod tests {
             (50_000, 25.0),
             (60_000, 35.0),
         ]);
-        let inc = extrapolated_rate(&s, 0, 60_000, 60_000, true, false).unwrap();
+        let inc = extrapolated_rate(&s, 0, 60_000, 60_000, true, true, false).unwrap();
         // sampled 30s, +5s toward start (threshold 11s > 30s? no: avg 10s, 30s >= 11s so
         // half an interval, 5s, which is below the 5s to zero), end at the window edge.
         assert!((inc - 35.0).abs() < 1e-9, "{inc}");
@@ -935,7 +940,7 @@ mod tests {
     #[test]
     fn counter_resets_add_the_value_before_the_reset() {
         let s = samples(&[(0, 10.0), (10_000, 20.0), (20_000, 5.0), (30_000, 15.0)]);
-        let inc = extrapolated_rate(&s, 0, 30_000, 30_000, true, false).unwrap();
+        let inc = extrapolated_rate(&s, 0, 30_000, 30_000, true, true, false).unwrap();
         assert_eq!(inc, 25.0);
     }
 
