@@ -48,7 +48,7 @@ pub(crate) fn find(
     let required_words = query.required_words();
     let mut segments = ctx.segments(Signal::Logs);
     for partition in partitions(ctx, range, query.direction)? {
-        let _pin = ctx.files.pin();
+        let _pin = ctx.begin_partition()?;
         let mut blocks = candidates(ctx, cache, partition, range, query, &required_words)?;
         // Read blocks in the order of their first possible hit.
         match query.direction {
@@ -175,7 +175,7 @@ pub(crate) fn volume(
     let required_words = query.required_words();
     let mut segments = ctx.segments(Signal::Logs);
     for partition in partitions(ctx, range, Direction::Forward)? {
-        let _pin = ctx.files.pin();
+        let _pin = ctx.begin_partition()?;
         for (key, entry) in candidates(ctx, cache, partition, range, &query, &required_words)? {
             for hit in block_hits(&mut segments, key, &entry, &query, range)? {
                 let class = severity_class(hit.record.severity_number);

@@ -158,7 +158,7 @@ pub(crate) fn select(
     let mut from = Bound::Included(BlockKey::first_in(partition_start(range.start)));
     let last = BlockKey::last_in(partition_start(range.end - 1));
     loop {
-        let _pin = ctx.files.pin();
+        let _pin = ctx.begin_partition()?;
         let db = (ctx.db)()?;
         let txn = db.begin_read().map_err(|e| storage(&e))?;
         let Some((partition, found)) =

@@ -24,9 +24,9 @@ use std::time::Instant;
 use redb::{Database, ReadableDatabase, TableError};
 
 use crate::block::{IndexEntry, decode_block};
-use crate::files::Files;
+use crate::files::{Files, Pin};
 use crate::schema::{BlockKey, block_table, partition_start};
-use crate::segment::{PayloadError, SegmentReader};
+use crate::segment::{PayloadError, SegmentReader, past};
 use crate::signal::{SignalGroup, retain_in_range};
 use crate::{ReadError, Signal, TimeRange};
 
@@ -48,12 +48,13 @@ impl ReadContext<'_> {
         SegmentReader::new(self.data_dir, signal).until(self.deadline)
     }
 
-    /// `Err(ReadError::Interrupted)` once the deadline has passed.
-    pub fn check_deadline(&self) -> Result<(), ReadError> {
-        match self.deadline {
-            Some(deadline) if Instant::now() >= deadline => Err(ReadError::Interrupted),
-            _ => Ok(()),
+    /// Begins reading one partition: pins the files it may read (see `files.rs`), or, once
+    /// the deadline has passed, stops the read with `Err(ReadError::Interrupted)`.
+    pub fn begin_partition(&self) -> Result<Pin, ReadError> {
+        if past(self.deadline) {
+            return Err(ReadError::Interrupted);
         }
+        Ok(self.files.pin())
     }
 }
 
@@ -137,8 +138,7 @@ pub(crate) fn walk_partitions(
     let mut from = Bound::Included(BlockKey::first_in(partition_start(range.start)));
     let last = BlockKey::last_in(partition_start(range.end - 1));
     loop {
-        ctx.check_deadline()?;
-        let _pin = ctx.files.pin();
+        let _pin = ctx.begin_partition()?;
         let Some((partition, blocks)) =
             read_partition(&*(ctx.db)()?, signal, from, last, |entry| {
                 entry.header.overlaps(range)

@@ -271,6 +271,11 @@ pub(crate) enum PayloadError {
     Interrupted,
 }
 
+/// True once `deadline` (if any) has passed.
+pub(crate) fn past(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|deadline| Instant::now() >= deadline)
+}
+
 impl SegmentReader {
     pub fn new(data_dir: &Path, signal: Signal) -> SegmentReader {
         SegmentReader {
@@ -292,7 +297,7 @@ impl SegmentReader {
         partition_start: u64,
         entry: &IndexEntry,
     ) -> Result<Vec<u8>, PayloadError> {
-        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+        if past(self.deadline) {
             return Err(PayloadError::Interrupted);
         }
         let path = self

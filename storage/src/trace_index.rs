@@ -541,7 +541,7 @@ pub(crate) fn find(
         {
             break;
         }
-        let _pin = ctx.files.pin();
+        let _pin = ctx.begin_partition()?;
         let db = (ctx.db)()?;
         let Some((_, mut blocks)) = reader::read_partition(
             &db,
