@@ -384,9 +384,10 @@ pub(crate) struct Collected {
 /// compactor's time. Instead the parts of a series' identity are numbered as they are met, each
 /// keyed by its own protobuf encoding: a resource with its scope once per scope in a group, a
 /// metric descriptor (with its kind) once per metric, and a point's attributes once per point,
-/// looked up without allocating (and mostly not even encoded: see `recent`). The canonical encoding is made of these same encodings (and
-/// nothing else), each delimited, so two points have equal canonical encodings exactly when
-/// their parts' keys are equal; it is built once, when a series is first met.
+/// looked up without allocating (and mostly not even encoded: see `recent`). The canonical
+/// encoding is made of these same encodings (and nothing else), each delimited, so two points
+/// have equal canonical encodings exactly when their parts' keys are equal; it is built once,
+/// when a series is first met.
 pub(crate) struct SeriesCollector<'w> {
     by_key: FxHashMap<Vec<u8>, Option<usize>>,
     /// A resource and scope (with their schema URLs), by encoding: its number.

@@ -137,7 +137,7 @@ pub enum Error {
     /// The query does not parse or is ill-typed, or a range query's times are invalid
     /// ("bad_data", HTTP 400). promql-parser gives no position, so `message` places only what
     /// can be found without its grammar: unbalanced brackets, open strings and a dangling
-    /// operator (`parse error: 1:4: unclosed left parenthesis`).
+    /// operator (`1:4: parse error: unclosed left parenthesis`).
     #[error("{message}")]
     Parse { message: String },
     /// A range query asks for more steps than `Options::max_points_per_series` ("bad_data",

@@ -59,6 +59,15 @@ pub(super) fn bearer(token: Option<&str>) -> anyhow::Result<Option<HeaderValue>>
         .transpose()
 }
 
+/// Adds `authorization`, if any, to an HTTP request.
+fn authorize<B>(request: &mut http::Request<B>, authorization: Option<&HeaderValue>) {
+    if let Some(value) = authorization {
+        request
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, value.clone());
+    }
+}
+
 impl Connection {
     pub async fn open(
         protocol: Protocol,
@@ -155,11 +164,7 @@ impl Connection {
                     .header(http::header::CONTENT_TYPE, "application/x-protobuf")
                     .body(Full::new(body))
                     .expect("a static request is valid");
-                if let Some(value) = authorization {
-                    request
-                        .headers_mut()
-                        .insert(http::header::AUTHORIZATION, value.clone());
-                }
+                authorize(&mut request, authorization.as_ref());
                 let sender = sender.as_mut().expect("connected above");
                 let response = match sender.send_request(request).await {
                     Ok(response) => response,
@@ -224,11 +229,7 @@ pub(super) async fn http_get(
     let mut request = http::Request::get(path)
         .header(http::header::HOST, addr.to_string())
         .body(Full::new(Bytes::new()))?;
-    if let Some(value) = authorization {
-        request
-            .headers_mut()
-            .insert(http::header::AUTHORIZATION, value.clone());
-    }
+    authorize(&mut request, authorization);
     let response = sender.send_request(request).await?;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();

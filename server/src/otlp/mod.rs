@@ -20,6 +20,7 @@ pub use limits::{ItemLimits, Truncations};
 pub use series::{SeriesLimiter, SeriesLimits};
 pub use signal::{ExportRequest, response_json};
 pub use status::{RetryInfo, RpcStatus};
+pub(crate) use validate::data_points;
 pub use validate::{
     AcceptedTimes, MAX_ANY_VALUE_DEPTH, RejectReason, Rejections, TimeWindow, human_duration,
 };

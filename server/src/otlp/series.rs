@@ -25,7 +25,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{Metric, metric};
 
-use super::validate::{Problem, RejectReason, Rejections};
+use super::validate::{Problem, RejectReason, Rejections, data_points};
 
 /// The two limits, `None` for none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,10 +72,6 @@ impl SeriesLimiter {
         }
     }
 
-    pub fn limits(&self) -> SeriesLimits {
-        self.limits
-    }
-
     /// Series active now.
     pub fn active_series(&self) -> usize {
         self.lock().total
@@ -100,7 +96,10 @@ impl SeriesLimiter {
                 hash_scope(&mut seed, scope.scope.as_ref());
                 scope.metrics.retain_mut(|metric| {
                     active.admit_metric(&self.limits, &seed, metric, rejections);
-                    metric_points(metric) > 0
+                    metric
+                        .data
+                        .as_ref()
+                        .is_some_and(|data| data_points(data) > 0)
                 });
                 !scope.metrics.is_empty()
             });
@@ -142,21 +141,23 @@ impl Active {
         metric.unit.hash(&mut seed);
         let hour = self.hour;
         let Active { metrics, total, .. } = self;
-        let mut series = metrics.get_mut(metric.name.as_str());
-        let mut added = HashMap::new();
-        let name = metric.name.clone();
+        let name = metric.name.as_str();
+        // A metric seen for the first time gets its entry here, and loses it below if none of
+        // its points was admitted.
+        if !metrics.contains_key(name) {
+            metrics.insert(name.to_string(), HashMap::new());
+        }
+        let series = metrics.get_mut(name).expect("inserted above");
         let mut admit = |attributes: &[KeyValue], kind: u8| -> Result<(), Problem> {
             let mut hasher = seed.clone();
             kind.hash(&mut hasher);
             hash_attributes(&mut hasher, attributes);
             let id = hasher.finish();
-            let known = series.as_deref_mut().unwrap_or(&mut added);
-            if let Some(seen) = known.get_mut(&id) {
+            if let Some(seen) = series.get_mut(&id) {
                 *seen = hour;
                 return Ok(());
             }
-            let count = series.as_deref().map_or(0, HashMap::len) + added.len();
-            if let Some(max) = limits.per_metric.filter(|max| count >= *max) {
+            if let Some(max) = limits.per_metric.filter(|max| series.len() >= *max) {
                 return Err(Problem::new(
                     RejectReason::TooManySeries,
                     format!(
@@ -176,23 +177,22 @@ impl Active {
                     ),
                 ));
             }
-            match series.as_deref_mut() {
-                Some(known) => known.insert(id, hour),
-                None => added.insert(id, hour),
-            };
+            series.insert(id, hour);
             *total += 1;
             Ok(())
         };
-        retain_admitted(metric, &mut admit, rejections);
-        if !added.is_empty() {
-            metrics.insert(metric.name.clone(), added);
+        if let Some(data) = &mut metric.data {
+            retain_admitted(data, &mut admit, rejections);
+        }
+        if series.is_empty() {
+            metrics.remove(name);
         }
     }
 }
 
-/// Keeps the points of `metric` that `admit` lets through.
+/// Keeps the points of `data` that `admit` lets through.
 fn retain_admitted(
-    metric: &mut Metric,
+    data: &mut metric::Data,
     admit: &mut impl FnMut(&[KeyValue], u8) -> Result<(), Problem>,
     rejections: &mut Rejections,
 ) {
@@ -207,26 +207,12 @@ fn retain_admitted(
             })
         };
     }
-    match &mut metric.data {
-        None => {}
-        Some(metric::Data::Gauge(gauge)) => retain!(gauge.data_points, 1),
-        Some(metric::Data::Sum(sum)) => retain!(sum.data_points, 2),
-        Some(metric::Data::Histogram(histogram)) => retain!(histogram.data_points, 3),
-        Some(metric::Data::ExponentialHistogram(histogram)) => {
-            retain!(histogram.data_points, 4)
-        }
-        Some(metric::Data::Summary(summary)) => retain!(summary.data_points, 5),
-    }
-}
-
-fn metric_points(metric: &Metric) -> usize {
-    match &metric.data {
-        None => 0,
-        Some(metric::Data::Gauge(gauge)) => gauge.data_points.len(),
-        Some(metric::Data::Sum(sum)) => sum.data_points.len(),
-        Some(metric::Data::Histogram(histogram)) => histogram.data_points.len(),
-        Some(metric::Data::ExponentialHistogram(histogram)) => histogram.data_points.len(),
-        Some(metric::Data::Summary(summary)) => summary.data_points.len(),
+    match data {
+        metric::Data::Gauge(gauge) => retain!(gauge.data_points, 1),
+        metric::Data::Sum(sum) => retain!(sum.data_points, 2),
+        metric::Data::Histogram(histogram) => retain!(histogram.data_points, 3),
+        metric::Data::ExponentialHistogram(histogram) => retain!(histogram.data_points, 4),
+        metric::Data::Summary(summary) => retain!(summary.data_points, 5),
     }
 }
 
@@ -339,7 +325,8 @@ mod tests {
             .iter()
             .flat_map(|r| &r.scope_metrics)
             .flat_map(|s| &s.metrics)
-            .map(metric_points)
+            .filter_map(|m| m.data.as_ref())
+            .map(data_points)
             .sum()
     }
 

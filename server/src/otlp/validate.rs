@@ -532,17 +532,21 @@ fn check_log_record(record: &LogRecord) -> Result<(), String> {
     check_attributes(&record.attributes)
 }
 
+/// The data points of one metric's data, whatever its type.
+pub(crate) fn data_points(data: &metric::Data) -> usize {
+    match data {
+        metric::Data::Gauge(gauge) => gauge.data_points.len(),
+        metric::Data::Sum(sum) => sum.data_points.len(),
+        metric::Data::Histogram(histogram) => histogram.data_points.len(),
+        metric::Data::ExponentialHistogram(histogram) => histogram.data_points.len(),
+        metric::Data::Summary(summary) => summary.data_points.len(),
+    }
+}
+
 impl Item for Metric {
     fn units(&self) -> u64 {
-        let points = match &self.data {
-            None => return 1,
-            Some(metric::Data::Gauge(gauge)) => gauge.data_points.len(),
-            Some(metric::Data::Sum(sum)) => sum.data_points.len(),
-            Some(metric::Data::Histogram(histogram)) => histogram.data_points.len(),
-            Some(metric::Data::ExponentialHistogram(histogram)) => histogram.data_points.len(),
-            Some(metric::Data::Summary(summary)) => summary.data_points.len(),
-        };
-        points as u64
+        // A metric without data is one item to refuse.
+        self.data.as_ref().map_or(1, data_points) as u64
     }
 
     fn check(&mut self, times: &AcceptedTimes, rejections: &mut Rejections) -> Result<(), Problem> {

@@ -151,13 +151,7 @@ pub fn log_record_count(request: &ExportLogsServiceRequest) -> u64 {
 /// Metric data points in a request (what OTLP and otelite's status count).
 pub fn data_point_count(request: &ExportMetricsServiceRequest) -> u64 {
     metric_data(request)
-        .map(|data| match data {
-            Data::Gauge(g) => g.data_points.len(),
-            Data::Sum(s) => s.data_points.len(),
-            Data::Histogram(h) => h.data_points.len(),
-            Data::ExponentialHistogram(h) => h.data_points.len(),
-            Data::Summary(s) => s.data_points.len(),
-        } as u64)
+        .map(|data| crate::otlp::data_points(data) as u64)
         .sum()
 }
 

@@ -31,9 +31,7 @@ use crate::state::AppState;
 use logql::{Expr, Matcher};
 use pipeline::Labels;
 
-/// Entries a log query returns at most, whatever `limit` asks (Loki's default
-/// `max_entries_limit_per_query`).
-/// Entries a log query returns when it gives no `limit`.
+/// Entries a log query returns when it gives no `limit` (at most `--query-max-lines`).
 const DEFAULT_LIMIT: usize = 100;
 /// Points a metric query may return per series.
 const MAX_POINTS: u64 = 11_000;

@@ -16,8 +16,7 @@ use serde_json::json;
 
 use super::logql::{Expr, LogExpr};
 use super::{
-    DEFAULT_LIMIT, DEFAULT_LOOKBACK_NS, LokiError, bad, eval, params, parse_limit, parse_time,
-    streams_json,
+    DEFAULT_LOOKBACK_NS, LokiError, bad, eval, params, parse_limit, parse_time, streams_json,
 };
 use crate::query::blocking;
 use crate::query::traces::params::Params;
@@ -39,10 +38,7 @@ pub(super) async fn tail(
             "a tail follows a log query: give a stream selector with an optional pipeline, not a metric query".into(),
         ));
     };
-    let limit = match params.get("limit") {
-        Some(_) => parse_limit(&params, state.limits.query_max_lines)?,
-        None => DEFAULT_LIMIT.min(state.limits.query_max_lines),
-    };
+    let limit = parse_limit(&params, state.limits.query_max_lines)?;
     let start = match params.get("start") {
         Some(text) => parse_time("start", text)?,
         None => params::now_unix_nanos().saturating_sub(DEFAULT_LOOKBACK_NS),
