@@ -1329,3 +1329,38 @@ fn a_handle_past_its_deadline_reads_nothing_and_says_so() {
         3
     );
 }
+
+#[test]
+fn a_search_whose_filters_rule_out_every_block_still_stops_at_the_deadline() {
+    // Compacted blocks answer these searches from their filters alone: no payload is read, so
+    // only the check where each partition begins can stop them.
+    let dir = tempfile::tempdir().unwrap();
+    let store = compacting(dir.path());
+    store
+        .write(Batch::Traces(spans_at(&[BASE, BASE + HOUR])))
+        .unwrap();
+    store.write(Batch::Logs(rich_logs(BASE))).unwrap();
+    wait_for_compaction(&store, Signal::Traces);
+    wait_for_compaction(&store, Signal::Logs);
+    let late = store.until(Some(std::time::Instant::now() - Duration::from_millis(1)));
+    let no_block = LogQuery {
+        words: vec!["nowhere-to-be-found".to_string()],
+        ..LogQuery::new(TimeRange::ALL)
+    };
+    assert!(matches!(
+        late.log_volume(&no_block, HOUR),
+        Err(ReadError::Interrupted)
+    ));
+    let mut no_trace = TraceQuery::new(TimeRange::ALL, 10);
+    no_trace.attributes = vec![("nowhere".to_string(), "to be found".to_string())];
+    assert!(matches!(
+        late.find_traces(&no_trace),
+        Err(ReadError::Interrupted)
+    ));
+    // Without the deadline both simply find nothing.
+    assert!(store.find_traces(&no_trace).unwrap().is_empty());
+    assert_eq!(
+        store.log_volume(&no_block, HOUR).unwrap(),
+        LogVolume::default()
+    );
+}
