@@ -17,6 +17,9 @@ use crate::value::{self, Element, METRIC_NAME, SharedLabels, Val};
 use crate::{Error, Labels};
 
 pub(crate) fn eval(ev: &Evaluator, a: &AggregateExpr, t: i64) -> Result<Val, Error> {
+    if let Some(v) = crate::fused::eval(ev, a, t)? {
+        return Ok(v);
+    }
     let (without, grouping): (bool, Vec<String>) = match &a.modifier {
         Some(LabelModifier::Include(l)) => (false, l.labels.clone()),
         Some(LabelModifier::Exclude(l)) => (true, l.labels.clone()),
@@ -102,14 +105,91 @@ pub(crate) fn group_labels(labels: &Labels, without: bool, grouping: &[String]) 
     }
 }
 
-struct Group {
-    labels: SharedLabels,
+/// What an aggregation keeps of one group while adding its elements (`topk` and
+/// `count_values` aside), shared by the step-by-step evaluation and the fused one
+/// (`fused.rs`) so both compute alike.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Acc {
     value: f64,
     mean: f64,
     kahan_c: f64,
     incremental_mean: bool,
     count: f64,
-    drop_name: bool,
+    pub drop_name: bool,
+}
+
+impl Acc {
+    /// A group's state after its first element.
+    pub(crate) fn first(op: u16, f: f64, drop_name: bool) -> Acc {
+        let value = match op {
+            T_STDDEV | T_STDVAR if f.is_nan() || f.is_infinite() => f64::NAN,
+            T_STDDEV | T_STDVAR => 0.0,
+            T_GROUP => 1.0,
+            _ => f,
+        };
+        Acc {
+            value,
+            mean: f,
+            kahan_c: 0.0,
+            incremental_mean: false,
+            count: 1.0,
+            drop_name,
+        }
+    }
+
+    /// Adds a further element (`quantile`'s values are kept by the caller).
+    pub(crate) fn add(&mut self, op: u16, f: f64, drop_name: bool) {
+        self.drop_name |= drop_name;
+        match op {
+            T_SUM => (self.value, self.kahan_c) = kahan_inc(f, self.value, self.kahan_c),
+            T_AVG => {
+                self.count += 1.0;
+                if !self.incremental_mean {
+                    let (v, c) = kahan_inc(f, self.value, self.kahan_c);
+                    if !v.is_infinite() {
+                        (self.value, self.kahan_c) = (v, c);
+                        return;
+                    }
+                    self.incremental_mean = true;
+                    self.mean = self.value / (self.count - 1.0);
+                    self.kahan_c /= self.count - 1.0;
+                }
+                let q = (self.count - 1.0) / self.count;
+                (self.mean, self.kahan_c) =
+                    kahan_inc(f / self.count, q * self.mean, q * self.kahan_c);
+            }
+            T_MAX if self.value < f || self.value.is_nan() => self.value = f,
+            T_MIN if self.value > f || self.value.is_nan() => self.value = f,
+            T_COUNT => self.count += 1.0,
+            T_STDDEV | T_STDVAR => {
+                self.count += 1.0;
+                let delta = f - self.mean;
+                self.mean += delta / self.count;
+                self.value += delta * (f - self.mean);
+            }
+            _ => {}
+        }
+    }
+
+    /// The group's result (for every operator but `quantile`).
+    pub(crate) fn result(&self, op: u16) -> f64 {
+        match op {
+            T_SUM if self.value.is_infinite() => self.value,
+            T_SUM => self.value + self.kahan_c,
+            T_AVG if self.incremental_mean => self.mean + self.kahan_c,
+            T_AVG => self.value / self.count + self.kahan_c / self.count,
+            T_COUNT => self.count,
+            T_STDVAR => self.value / self.count,
+            T_STDDEV => (self.value / self.count).sqrt(),
+            _ => self.value,
+        }
+    }
+}
+
+struct Group {
+    labels: SharedLabels,
+    acc: Acc,
+    /// `quantile`'s values.
     values: Vec<f64>,
 }
 
@@ -129,20 +209,9 @@ fn aggregate(
         let f = e.v;
         let Some(&gi) = index.get(&key) else {
             index.insert(key.clone(), groups.len());
-            let value = match op {
-                T_STDDEV | T_STDVAR if f.is_nan() || f.is_infinite() => f64::NAN,
-                T_STDDEV | T_STDVAR => 0.0,
-                T_GROUP => 1.0,
-                _ => f,
-            };
             groups.push(Group {
                 labels: key,
-                value,
-                mean: f,
-                kahan_c: 0.0,
-                incremental_mean: false,
-                count: 1.0,
-                drop_name: e.drop_name,
+                acc: Acc::first(op, f, e.drop_name),
                 values: if op == T_QUANTILE {
                     vec![f]
                 } else {
@@ -152,61 +221,20 @@ fn aggregate(
             continue;
         };
         let g = &mut groups[gi];
-        g.drop_name |= e.drop_name;
-        match op {
-            T_SUM => (g.value, g.kahan_c) = kahan_inc(f, g.value, g.kahan_c),
-            T_AVG => {
-                g.count += 1.0;
-                if !g.incremental_mean {
-                    let (v, c) = kahan_inc(f, g.value, g.kahan_c);
-                    if !v.is_infinite() {
-                        (g.value, g.kahan_c) = (v, c);
-                        continue;
-                    }
-                    g.incremental_mean = true;
-                    g.mean = g.value / (g.count - 1.0);
-                    g.kahan_c /= g.count - 1.0;
-                }
-                let q = (g.count - 1.0) / g.count;
-                (g.mean, g.kahan_c) = kahan_inc(f / g.count, q * g.mean, q * g.kahan_c);
-            }
-            T_MAX if g.value < f || g.value.is_nan() => g.value = f,
-            T_MIN if g.value > f || g.value.is_nan() => g.value = f,
-            T_COUNT => g.count += 1.0,
-            T_STDDEV | T_STDVAR => {
-                g.count += 1.0;
-                let delta = f - g.mean;
-                g.mean += delta / g.count;
-                g.value += delta * (f - g.mean);
-            }
-            T_QUANTILE => g.values.push(f),
-            _ => {}
+        g.acc.add(op, f, e.drop_name);
+        if op == T_QUANTILE {
+            g.values.push(f);
         }
     }
     groups
         .into_iter()
-        .map(|mut g| {
-            let v = match op {
-                T_SUM => {
-                    if g.value.is_infinite() {
-                        g.value
-                    } else {
-                        g.value + g.kahan_c
-                    }
-                }
-                T_AVG if g.incremental_mean => g.mean + g.kahan_c,
-                T_AVG => g.value / g.count + g.kahan_c / g.count,
-                T_COUNT => g.count,
-                T_STDVAR => g.value / g.count,
-                T_STDDEV => (g.value / g.count).sqrt(),
+        .map(|mut g| Element {
+            v: match op {
                 T_QUANTILE => quantile(q, &mut g.values),
-                _ => g.value,
-            };
-            Element {
-                labels: g.labels,
-                v,
-                drop_name: g.drop_name,
-            }
+                _ => g.acc.result(op),
+            },
+            labels: g.labels,
+            drop_name: g.acc.drop_name,
         })
         .collect()
 }

@@ -373,14 +373,16 @@ pub(crate) struct Evaluator<'a> {
     /// Regular expressions compiled for `label_replace`, by pattern (a range query would
     /// compile its pattern at every step otherwise).
     regexes: RefCell<HashMap<String, Rc<regex::Regex>>>,
+    /// Aggregations answered a block of steps at a time (`fused.rs`), by address.
+    pub(crate) fused: RefCell<HashMap<usize, crate::fused::FusedNode>>,
     /// Samples held by `subquery_series`, counted against `max_samples` with the loaded ones.
     samples_held: Cell<usize>,
     ticks: Cell<u32>,
 }
 
 /// A selected series as evaluation keeps it.
-struct Loaded {
-    labels: SharedLabels,
+pub(crate) struct Loaded {
+    pub labels: SharedLabels,
     samples: Vec<Sample>,
     /// Whether any sample is a stale marker (windows of a series without any need no look).
     any_stale: bool,
@@ -438,6 +440,28 @@ impl Loaded {
         // A reset at index j compares samples j-1 and j: inside the window when lo < j < hi.
         let first_after = resets.partition_point(|&j| (j as usize) <= lo);
         resets.get(first_after).is_none_or(|&j| j as usize >= hi)
+    }
+
+    /// The samples in (from, to] without stale markers (copied into `filtered` only when
+    /// there are some to take out).
+    pub(crate) fn window<'s>(
+        &'s self,
+        from: i64,
+        to: i64,
+        filtered: &'s mut Vec<Sample>,
+    ) -> Window<'s> {
+        let (lo, hi) = self.window_range(from, to);
+        let samples = &self.samples[lo..hi];
+        if self.any_stale && samples.iter().any(|p| is_stale_nan(p.v)) {
+            filtered.clear();
+            filtered.extend(samples.iter().filter(|p| !is_stale_nan(p.v)));
+            Window::of(filtered)
+        } else {
+            Window {
+                samples,
+                without_resets: self.without_resets(lo, hi),
+            }
+        }
     }
 
     /// The newest sample at or before `ts`.
@@ -498,6 +522,7 @@ impl<'a> Evaluator<'a> {
             samples_held: Cell::new(0),
             derived_labels: RefCell::new(HashMap::default()),
             regexes: RefCell::new(HashMap::default()),
+            fused: RefCell::new(HashMap::default()),
             ticks: Cell::new(0),
         };
         let mut needed: HashMap<usize, (&VectorSelector, i64, i64)> = HashMap::default();
@@ -801,7 +826,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn loaded(&self, vs: &VectorSelector) -> &[Loaded] {
+    pub(crate) fn loaded(&self, vs: &VectorSelector) -> &[Loaded] {
         self.series
             .get(&selector_key(vs))
             .map(|s| s.as_slice())
@@ -851,18 +876,7 @@ impl<'a> Evaluator<'a> {
                 let from = ts.saturating_sub(millis(&ms.range));
                 let mut filtered = Vec::new();
                 for s in self.loaded(&ms.vs) {
-                    let (lo, hi) = s.window_range(from, ts);
-                    let samples = &s.samples[lo..hi];
-                    let window = if s.any_stale && samples.iter().any(|p| is_stale_nan(p.v)) {
-                        filtered.clear();
-                        filtered.extend(samples.iter().filter(|p| !is_stale_nan(p.v)));
-                        Window::of(&filtered)
-                    } else {
-                        Window {
-                            samples,
-                            without_resets: s.without_resets(lo, hi),
-                        }
-                    };
+                    let window = s.window(from, ts, &mut filtered);
                     if !window.samples.is_empty() {
                         f(&s.labels, false, window)?;
                     }

@@ -13,7 +13,7 @@ use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Call, Expr};
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::eval::{Evaluator, duplicate_labelset, millis, val_name};
+use crate::eval::{Evaluator, Window, duplicate_labelset, millis, val_name};
 use crate::quantile::{Bucket, bucket_fraction, bucket_quantile, kahan_inc, quantile, sort_values};
 use crate::value::{self, Element, METRIC_NAME, Val};
 use crate::{Error, Labels, Sample};
@@ -610,84 +610,99 @@ fn range_function(
             drop_name: true,
         }]));
     }
-    let keeps_name = matches!(name, "last_over_time" | "first_over_time");
+    let drops_name = !keeps_name(name);
     let mut out = Vec::new();
     ev.for_each_window(args[matrix_arg], t, &mut |labels, drop_name, window| {
         ev.check_deadline()?;
-        let samples = window.samples;
-        // A counter's resets only need looking for when the window may have one.
-        let counter = !window.without_resets;
-        let v = match name {
-            "rate" => extrapolated_rate(samples, start, end, range, true, counter, true),
-            "increase" => extrapolated_rate(samples, start, end, range, true, counter, false),
-            "delta" => extrapolated_rate(samples, start, end, range, false, false, false),
-            "irate" => instant_value(samples, true),
-            "idelta" => instant_value(samples, false),
-            "deriv" => (samples.len() >= 2).then(|| linear_regression(samples, samples[0].t).0),
-            "predict_linear" => (samples.len() >= 2).then(|| {
-                let (slope, intercept) = linear_regression(samples, t);
-                slope * scalars[0] + intercept
-            }),
-            "resets" => Some(samples.windows(2).filter(|w| w[1].v < w[0].v).count() as f64),
-            "changes" => Some(
-                samples
-                    .windows(2)
-                    .filter(|w| w[1].v != w[0].v && !(w[1].v.is_nan() && w[0].v.is_nan()))
-                    .count() as f64,
-            ),
-            "avg_over_time" => Some(avg(samples)),
-            "sum_over_time" => Some(sum(samples)),
-            "count_over_time" => Some(samples.len() as f64),
-            "min_over_time" => Some(compare_over_time(samples, |cur, m| cur < m || m.is_nan()).0),
-            "max_over_time" => Some(compare_over_time(samples, |cur, m| cur > m || m.is_nan()).0),
-            "ts_of_min_over_time" => {
-                Some(compare_over_time(samples, |cur, m| cur < m || m.is_nan()).1)
-            }
-            "ts_of_max_over_time" => {
-                Some(compare_over_time(samples, |cur, m| cur > m || m.is_nan()).1)
-            }
-            "last_over_time" => samples.last().map(|s| s.v),
-            "first_over_time" => samples.first().map(|s| s.v),
-            "ts_of_last_over_time" => samples.last().map(|s| s.t as f64 / 1000.0),
-            "ts_of_first_over_time" => samples.first().map(|s| s.t as f64 / 1000.0),
-            "present_over_time" => Some(1.0),
-            "quantile_over_time" => {
-                let mut values: Vec<f64> = samples.iter().map(|s| s.v).collect();
-                Some(quantile(scalars[0], &mut values))
-            }
-            "stddev_over_time" => Some(variance(samples).sqrt()),
-            "stdvar_over_time" => Some(variance(samples)),
-            "mad_over_time" => Some(mad(samples)),
-            "double_exponential_smoothing" => {
-                let (sf, tf) = (scalars[0], scalars[1]);
-                if sf <= 0.0 || sf >= 1.0 {
-                    return Err(Error::Execution(format!(
-                        "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
-                    )));
-                }
-                if tf <= 0.0 || tf >= 1.0 {
-                    return Err(Error::Execution(format!(
-                        "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
-                    )));
-                }
-                double_exponential_smoothing(samples, sf, tf)
-            }
-            _ => {
-                return Err(Error::Execution(format!(
-                    "function {name}() is not supported"
-                )));
-            }
-        };
-        if let Some(v) = v {
+        if let Some(v) = window_value(name, window, (start, end, range), t, &scalars)? {
             out.push(Element {
                 labels: labels.clone(),
                 v,
-                drop_name: drop_name || !keeps_name,
+                drop_name: drop_name || drops_name,
             });
         }
         Ok(())
     })?;
     Ok(Val::Vector(out))
+}
+
+/// Whether a range function's result keeps its series' name: `last_over_time` and
+/// `first_over_time` act like an `offset`.
+pub(crate) fn keeps_name(name: &str) -> bool {
+    matches!(name, "last_over_time" | "first_over_time")
+}
+
+/// The value of the range function `name` over one series' window, which covers
+/// (start, end] and is `range` ms long (`span`), at evaluation time `t`; `scalars` are the
+/// function's other arguments. `None` when the window yields no value.
+pub(crate) fn window_value(
+    name: &str,
+    window: Window<'_>,
+    (start, end, range): (i64, i64, i64),
+    t: i64,
+    scalars: &[f64],
+) -> Result<Option<f64>, Error> {
+    let samples = window.samples;
+    // A counter's resets only need looking for when the window may have one.
+    let counter = !window.without_resets;
+    let v = match name {
+        "rate" => extrapolated_rate(samples, start, end, range, true, counter, true),
+        "increase" => extrapolated_rate(samples, start, end, range, true, counter, false),
+        "delta" => extrapolated_rate(samples, start, end, range, false, false, false),
+        "irate" => instant_value(samples, true),
+        "idelta" => instant_value(samples, false),
+        "deriv" => (samples.len() >= 2).then(|| linear_regression(samples, samples[0].t).0),
+        "predict_linear" => (samples.len() >= 2).then(|| {
+            let (slope, intercept) = linear_regression(samples, t);
+            slope * scalars[0] + intercept
+        }),
+        "resets" => Some(samples.windows(2).filter(|w| w[1].v < w[0].v).count() as f64),
+        "changes" => Some(
+            samples
+                .windows(2)
+                .filter(|w| w[1].v != w[0].v && !(w[1].v.is_nan() && w[0].v.is_nan()))
+                .count() as f64,
+        ),
+        "avg_over_time" => Some(avg(samples)),
+        "sum_over_time" => Some(sum(samples)),
+        "count_over_time" => Some(samples.len() as f64),
+        "min_over_time" => Some(compare_over_time(samples, |cur, m| cur < m || m.is_nan()).0),
+        "max_over_time" => Some(compare_over_time(samples, |cur, m| cur > m || m.is_nan()).0),
+        "ts_of_min_over_time" => Some(compare_over_time(samples, |cur, m| cur < m || m.is_nan()).1),
+        "ts_of_max_over_time" => Some(compare_over_time(samples, |cur, m| cur > m || m.is_nan()).1),
+        "last_over_time" => samples.last().map(|s| s.v),
+        "first_over_time" => samples.first().map(|s| s.v),
+        "ts_of_last_over_time" => samples.last().map(|s| s.t as f64 / 1000.0),
+        "ts_of_first_over_time" => samples.first().map(|s| s.t as f64 / 1000.0),
+        "present_over_time" => Some(1.0),
+        "quantile_over_time" => {
+            let mut values: Vec<f64> = samples.iter().map(|s| s.v).collect();
+            Some(quantile(scalars[0], &mut values))
+        }
+        "stddev_over_time" => Some(variance(samples).sqrt()),
+        "stdvar_over_time" => Some(variance(samples)),
+        "mad_over_time" => Some(mad(samples)),
+        "double_exponential_smoothing" => {
+            let (sf, tf) = (scalars[0], scalars[1]);
+            if sf <= 0.0 || sf >= 1.0 {
+                return Err(Error::Execution(format!(
+                    "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+                )));
+            }
+            if tf <= 0.0 || tf >= 1.0 {
+                return Err(Error::Execution(format!(
+                    "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+                )));
+            }
+            double_exponential_smoothing(samples, sf, tf)
+        }
+        _ => {
+            return Err(Error::Execution(format!(
+                "function {name}() is not supported"
+            )));
+        }
+    };
+    Ok(v)
 }
 
 /// `rate`, `increase` and `delta`: the change over the samples in the window, corrected for
@@ -750,7 +765,11 @@ pub(crate) fn extrapolated_rate(
 /// `to - from` in ms as a float, exact where Prometheus' int64 difference is (and without
 /// overflowing where it would not be).
 fn span_ms(from: i64, to: i64) -> f64 {
-    (to as i128 - from as i128) as f64
+    // The i128 conversion is a library call: only for the spans an i64 cannot hold.
+    match to.checked_sub(from) {
+        Some(d) => d as f64,
+        None => (to as i128 - from as i128) as f64,
+    }
 }
 
 /// `irate` and `idelta`: from the last two samples only.

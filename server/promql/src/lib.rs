@@ -44,6 +44,7 @@ mod aggregate;
 mod binary;
 mod eval;
 mod functions;
+mod fused;
 mod hash;
 mod info;
 mod position;
