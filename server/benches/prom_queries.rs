@@ -22,6 +22,11 @@ use otelite::workload::{Workload, WorkloadOptions};
 use otelite_storage::{Batch, Store, StoreOptions};
 use tower::ServiceExt as _;
 
+/// The allocator the `otelite` binary runs with (`server/src/main.rs`), so the times are the
+/// product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const POINTS_PER_BATCH: usize = 5_000;
 const INTERVAL_NS: u64 = 15_000_000_000;
 

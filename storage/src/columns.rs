@@ -54,7 +54,15 @@ impl<'a> Cursor<'a> {
         ))
     }
 
+    #[inline]
     pub fn varint(&mut self) -> Result<u64, BlockError> {
+        // Most varints of a column are one byte (small deltas).
+        if let Some(&byte) = self.bytes.get(self.at)
+            && byte < 0x80
+        {
+            self.at += 1;
+            return Ok(u64::from(byte));
+        }
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = *self.bytes.get(self.at).ok_or_else(|| self.short())?;

@@ -4,6 +4,7 @@
 //! whenever its name or shared labels already fail a matcher.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use otelite_promql::promql_parser::label::Matcher;
@@ -82,30 +83,40 @@ fn wants_target_info(matchers: &[Matcher]) -> bool {
 }
 
 /// Merges series that translate to the same labels (the same metric from two scopes, say):
-/// samples in time order, the later stored one kept where two share a time.
+/// samples in time order, the later stored one kept where two share a time. A label set met
+/// once (nearly all of them) keeps its samples as they are.
 fn merge(all: impl IntoIterator<Item = Series>) -> Vec<Series> {
-    let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    let mut merged: BTreeMap<Labels, (Vec<Sample>, bool)> = BTreeMap::new();
     for series in all {
-        merged
-            .entry(series.labels)
-            .or_default()
-            .extend(series.samples);
+        match merged.entry(series.labels) {
+            Entry::Vacant(entry) => {
+                entry.insert((series.samples, false));
+            }
+            Entry::Occupied(mut entry) => {
+                let (samples, joined) = entry.get_mut();
+                samples.extend(series.samples);
+                *joined = true;
+            }
+        }
     }
     merged
         .into_iter()
-        .map(|(labels, mut samples)| {
-            samples.sort_by_key(|s| s.t);
-            let mut deduped: Vec<Sample> = Vec::with_capacity(samples.len());
-            for sample in samples {
-                match deduped.last_mut() {
-                    Some(last) if last.t == sample.t => *last = sample,
-                    _ => deduped.push(sample),
+        .map(|(labels, (mut samples, joined))| {
+            if joined || !samples.is_sorted_by_key(|s| s.t) {
+                // Stable: of two samples at one time, the later stored stays last.
+                samples.sort_by_key(|s| s.t);
+            }
+            if samples.windows(2).any(|w| w[0].t == w[1].t) {
+                let mut deduped: Vec<Sample> = Vec::with_capacity(samples.len());
+                for sample in samples {
+                    match deduped.last_mut() {
+                        Some(last) if last.t == sample.t => *last = sample,
+                        _ => deduped.push(sample),
+                    }
                 }
+                samples = deduped;
             }
-            Series {
-                labels,
-                samples: deduped,
-            }
+            Series { labels, samples }
         })
         .collect()
 }

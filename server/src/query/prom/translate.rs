@@ -433,7 +433,7 @@ pub(crate) fn expand(
     points: &MetricPoints,
     wanted: &dyn Fn(&str) -> bool,
 ) -> Vec<Series> {
-    let mut out = Expansion::new(family, wanted);
+    let mut out = Expansion::new(family, wanted, points.len());
     let delta = is_delta(series.kind);
     match points {
         MetricPoints::Number(points) => number_series(&mut out, points, delta),
@@ -473,32 +473,53 @@ struct Expansion<'a> {
     /// Which suffixes are asked for (the others are not built at all).
     wanted: &'a dyn Fn(&str) -> bool,
     slots: HashMap<(&'static str, ExtraLabel), Option<usize>>,
+    /// The slots of the suffixes without an extra label (`_sum`, `_count`, the plain
+    /// series), which every point looks up: found by a short scan, without hashing.
+    plain_slots: Vec<(&'static str, Option<usize>)>,
     series: Vec<((&'static str, ExtraLabel), Vec<Sample>)>,
     /// The bounds the `bucket_slots` are for, and their slots (the last one `+Inf`'s).
     bucket_bounds: Vec<f64>,
     bucket_slots: Vec<Option<usize>>,
+    /// The points being expanded: nearly every series built gets a sample from each.
+    capacity: usize,
 }
 
 impl<'a> Expansion<'a> {
-    fn new(family: &'a Family, wanted: &'a dyn Fn(&str) -> bool) -> Self {
+    fn new(family: &'a Family, wanted: &'a dyn Fn(&str) -> bool, capacity: usize) -> Self {
         Expansion {
             family,
             wanted,
             slots: HashMap::new(),
+            plain_slots: Vec::new(),
             series: Vec::new(),
             bucket_bounds: Vec::new(),
             bucket_slots: Vec::new(),
+            capacity,
         }
     }
 
     /// The slot of a series, `None` when its suffix is not wanted.
     fn slot(&mut self, suffix: &'static str, extra: ExtraLabel) -> Option<usize> {
+        if extra.is_none() {
+            if let Some(&(_, slot)) = self.plain_slots.iter().find(|(s, _)| *s == suffix) {
+                return slot;
+            }
+            let slot = self.mapped_slot(suffix, None);
+            self.plain_slots.push((suffix, slot));
+            return slot;
+        }
+        self.mapped_slot(suffix, extra)
+    }
+
+    /// The slot of a series, looked up in (or added to) the map.
+    fn mapped_slot(&mut self, suffix: &'static str, extra: ExtraLabel) -> Option<usize> {
         let key = (suffix, extra);
         if let Some(&slot) = self.slots.get(&key) {
             return slot;
         }
         let slot = (self.wanted)(suffix).then(|| {
-            self.series.push((key.clone(), Vec::new()));
+            self.series
+                .push((key.clone(), Vec::with_capacity(self.capacity)));
             self.series.len() - 1
         });
         self.slots.insert(key, slot);
@@ -676,13 +697,15 @@ fn push_point(out: &mut Expansion, totals: &mut DeltaTotals, delta: bool, point:
 
 fn histogram_series(out: &mut Expansion, points: &[HistogramDataPoint], delta: bool) {
     let mut totals = DeltaTotals::default();
+    let mut counts: Vec<f64> = Vec::new();
     for point in points {
         let t = time_ms(point.time_unix_nano);
         if is_stale(point.flags) {
             push_stale_histogram(out, t, &point.explicit_bounds);
             continue;
         }
-        let counts: Vec<f64> = point.bucket_counts.iter().map(|&c| c as f64).collect();
+        counts.clear();
+        counts.extend(point.bucket_counts.iter().map(|&c| c as f64));
         let buckets = Buckets {
             t,
             bounds: &point.explicit_bounds,
