@@ -299,8 +299,12 @@ impl MetricPoints {
         }
     }
 
-    /// Appends `other`'s points (of the same type).
-    pub(crate) fn append(&mut self, other: MetricPoints) {
+    /// Appends `other`'s points.
+    ///
+    /// # Panics
+    /// When `other` holds another type of point (the points of one series are all of its
+    /// kind's type).
+    pub fn append(&mut self, other: MetricPoints) {
         match (self, other) {
             (MetricPoints::Number(a), MetricPoints::Number(mut b)) => a.append(&mut b),
             (MetricPoints::Histogram(a), MetricPoints::Histogram(mut b)) => a.append(&mut b),

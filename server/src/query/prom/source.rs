@@ -3,8 +3,8 @@
 //! A stored series is ruled out from its descriptor alone, before its points are decoded,
 //! whenever its name or shared labels already fail a matcher.
 
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use otelite_promql::promql_parser::label::Matcher;
@@ -23,6 +23,8 @@ pub(crate) struct StoreSource<'a> {
     /// Set when a selector was refused for selecting more than `max_series`: the query's
     /// fault (422), not the store's.
     pub too_many_series: AtomicBool,
+    /// Ranges at least this long are read in two halves at once ([`SPLIT_NS`]).
+    split_ns: u64,
 }
 
 impl<'a> StoreSource<'a> {
@@ -31,6 +33,7 @@ impl<'a> StoreSource<'a> {
             store,
             max_series,
             too_many_series: AtomicBool::new(false),
+            split_ns: SPLIT_NS,
         }
     }
 }
@@ -121,12 +124,71 @@ fn merge(all: impl IntoIterator<Item = Series>) -> Vec<Series> {
         .collect()
 }
 
+/// A range at least this long is read as two halves at once, on two threads: reading and
+/// decoding is most of a long range query's time.
+const SPLIT_NS: u64 = 4 * HOUR_NS;
+
+const HOUR_NS: u64 = 3_600_000_000_000;
+
+/// `range` cut in two at an hour (where the store's partitions begin, so that no partition
+/// is read twice), when it is long enough to be worth reading on two threads.
+fn halves(range: TimeRange, split_ns: u64) -> Option<(TimeRange, TimeRange)> {
+    if range.end.saturating_sub(range.start) < split_ns {
+        return None;
+    }
+    let mid = (range.start + (range.end - range.start) / 2) / HOUR_NS * HOUR_NS;
+    (range.start < mid && mid < range.end).then(|| {
+        (
+            TimeRange::new(range.start, mid),
+            TimeRange::new(mid, range.end),
+        )
+    })
+}
+
 impl StoreSource<'_> {
     /// Every stored series `wanted` accepts (shown its descriptor and family), with its family.
+    /// A long range is read in two halves at once; a series found in both comes back as two
+    /// entries, one per half (translated apart and merged by labels later), except a delta
+    /// series, whose halves are joined here so that its running total carries on.
     fn select_translated(
         &self,
         range: TimeRange,
-        mut wanted: impl FnMut(&MetricSeries, &Family) -> bool,
+        wanted: impl Fn(&MetricSeries, &Family) -> bool + Sync,
+    ) -> Result<Vec<(Family, SeriesPoints)>, String> {
+        let Some((early, late)) = halves(range, self.split_ns) else {
+            return self.read_translated(range, &wanted);
+        };
+        let (early, late) = std::thread::scope(|scope| {
+            let late = scope.spawn(|| self.read_translated(late, &wanted));
+            (self.read_translated(early, &wanted), late.join())
+        });
+        let mut selected = early?;
+        let late = late.map_err(|_| "a thread reading the store failed".to_string())??;
+        // The early delta series, by translated labels (equal for the same series).
+        let mut deltas: HashMap<Labels, Vec<usize>> = HashMap::new();
+        for (i, (family, points)) in selected.iter().enumerate() {
+            if translate::is_delta(points.series.kind) {
+                deltas.entry(family.labels.clone()).or_default().push(i);
+            }
+        }
+        for (family, points) in late {
+            let early = deltas.get(&family.labels).and_then(|candidates| {
+                candidates
+                    .iter()
+                    .find(|&&i| selected[i].1.series == points.series)
+            });
+            match early {
+                Some(&i) => selected[i].1.points.append(points.points),
+                None => selected.push((family, points)),
+            }
+        }
+        Ok(selected)
+    }
+
+    fn read_translated(
+        &self,
+        range: TimeRange,
+        wanted: &(impl Fn(&MetricSeries, &Family) -> bool + Sync),
     ) -> Result<Vec<(Family, SeriesPoints)>, String> {
         let selected = self
             .store
@@ -241,4 +303,144 @@ pub(crate) fn selector_matchers(
 fn describe(matchers: &[Matcher]) -> String {
     let parts: Vec<String> = matchers.iter().map(|m| m.to_string()).collect();
     format!("{{{}}}", parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::common::v1::{
+        AnyValue, InstrumentationScope, KeyValue, any_value,
+    };
+    use opentelemetry_proto::tonic::metrics::v1::{
+        AggregationTemporality, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+        ResourceMetrics, ScopeMetrics, Sum, metric::Data, number_data_point,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use otelite_storage::{Batch, StoreOptions};
+
+    use super::*;
+
+    const START_NS: u64 = 1_700_000_000 * 1_000_000_000 / HOUR_NS * HOUR_NS;
+    const MINUTE_NS: u64 = 60_000_000_000;
+
+    fn sum(name: &str, temporality: AggregationTemporality, t: u64, v: i64) -> Metric {
+        Metric {
+            name: name.into(),
+            data: Some(Data::Sum(Sum {
+                data_points: vec![NumberDataPoint {
+                    time_unix_nano: t,
+                    value: Some(number_data_point::Value::AsInt(v)),
+                    ..Default::default()
+                }],
+                aggregation_temporality: temporality as i32,
+                is_monotonic: true,
+            })),
+            ..Default::default()
+        }
+    }
+
+    /// A delta histogram and a cumulative one, a delta and a cumulative counter, every
+    /// 5 minutes for 10 hours, the cumulative counter from two scopes (merged by labels).
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions::default().with_compaction_idle(None);
+        let store = Store::open(dir.path(), options).unwrap();
+        for i in 0..120u64 {
+            let t = START_NS + 7 * MINUTE_NS + i * 5 * MINUTE_NS;
+            let histogram = |name: &str, temporality: AggregationTemporality, n: u64| Metric {
+                name: name.into(),
+                unit: "s".into(),
+                data: Some(Data::Histogram(Histogram {
+                    data_points: vec![HistogramDataPoint {
+                        time_unix_nano: t,
+                        count: n + 3,
+                        sum: Some(n as f64 * 0.25),
+                        bucket_counts: vec![n, 1, 2],
+                        explicit_bounds: vec![0.1, 1.0],
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: temporality as i32,
+                })),
+                ..Default::default()
+            };
+            let scope = |name: &str, metrics: Vec<Metric>| ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: name.into(),
+                    ..Default::default()
+                }),
+                metrics,
+                ..Default::default()
+            };
+            let resource = Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue("shop".into())),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            let group = ResourceMetrics {
+                resource: Some(resource),
+                scope_metrics: vec![
+                    scope(
+                        "a",
+                        vec![
+                            sum("orders", AggregationTemporality::Delta, t, (i % 7) as i64),
+                            sum("requests", AggregationTemporality::Cumulative, t, i as i64),
+                            histogram("latency", AggregationTemporality::Delta, i % 5),
+                            histogram("duration", AggregationTemporality::Cumulative, i),
+                        ],
+                    ),
+                    // The same counter from another scope half the time: one label set.
+                    scope(
+                        "b",
+                        if i % 2 == 0 {
+                            vec![sum(
+                                "requests",
+                                AggregationTemporality::Cumulative,
+                                t + 1_000_000,
+                                (i * 2) as i64,
+                            )]
+                        } else {
+                            vec![]
+                        },
+                    ),
+                ],
+                ..Default::default()
+            };
+            store.write(Batch::Metrics(vec![group])).unwrap();
+        }
+        (dir, store)
+    }
+
+    #[test]
+    fn a_long_range_read_in_halves_equals_one_read_whole() {
+        let (_dir, store) = store();
+        let query = r#"{__name__=~"(orders|requests|latency|duration).*"}"#;
+        let otelite_promql::promql_parser::parser::Expr::VectorSelector(selector) =
+            otelite_promql::promql_parser::parser::parse(query).unwrap()
+        else {
+            panic!("{query} is a selector");
+        };
+        let matchers = selector_matchers(&selector).remove(0);
+        let (start, end) = (
+            (START_NS / 1_000_000) as i64,
+            (START_NS / 1_000_000) as i64 + 39_600_000,
+        );
+        assert!(halves(time_range(start, end), SPLIT_NS).is_some());
+        let halved = StoreSource::new(&store, 1000)
+            .select(&matchers, start, end)
+            .unwrap();
+        let whole = StoreSource {
+            split_ns: u64::MAX,
+            ..StoreSource::new(&store, 1000)
+        }
+        .select(&matchers, start, end)
+        .unwrap();
+        // orders, requests, latency and duration's buckets, sums and counts.
+        assert_eq!(whole.len(), 2 + 2 * 5, "{whole:#?}");
+        assert!(whole.iter().all(|s| s.samples.len() >= 120));
+        assert_eq!(halved, whole);
+    }
 }

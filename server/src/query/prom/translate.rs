@@ -444,7 +444,7 @@ pub(crate) fn expand(
     out.finish()
 }
 
-fn is_delta(kind: MetricKind) -> bool {
+pub(super) fn is_delta(kind: MetricKind) -> bool {
     let delta = AggregationTemporality::Delta as i32;
     match kind {
         MetricKind::Sum { temporality, .. }
