@@ -390,10 +390,24 @@ pub(crate) struct Loaded {
     /// are few of them; `None` when there are too many to be worth keeping. `rate` and
     /// `increase` then skip looking for resets in the windows that have none.
     resets: Option<Vec<u32>>,
-    /// Where the last lookups ended (window start and end): a range query moves forward
-    /// step by step, so the next lookup usually ends a sample or two later.
-    start_hint: Cell<usize>,
-    end_hint: Cell<usize>,
+    hints: Hints,
+}
+
+/// Where the last lookups in a series ended (window start and end): a range query moves
+/// forward step by step, so the next lookup usually ends a sample or two later.
+#[derive(Default)]
+pub(crate) struct Hints {
+    start: Cell<usize>,
+    end: Cell<usize>,
+}
+
+/// A loaded series' samples and what is known of them, without its labels and hints: what
+/// a thread needs to compute windows of it (`fused.rs`).
+#[derive(Clone, Copy)]
+pub(crate) struct SeriesView<'s> {
+    samples: &'s [Sample],
+    any_stale: bool,
+    resets: Option<&'s [u32]>,
 }
 
 impl Loaded {
@@ -420,26 +434,16 @@ impl Loaded {
             samples,
             any_stale,
             resets,
-            start_hint: Cell::new(0),
-            end_hint: Cell::new(0),
+            hints: Hints::default(),
         }
     }
 
-    /// The indices of the samples with times in (from, to].
-    fn window_range(&self, from: i64, to: i64) -> (usize, usize) {
-        let lo = partition_after(&self.samples, from, &self.start_hint);
-        let hi = partition_after(&self.samples, to, &self.end_hint);
-        (lo, hi.max(lo))
-    }
-
-    /// True when no sample in `lo..hi` is lower than the one before it in the window.
-    fn without_resets(&self, lo: usize, hi: usize) -> bool {
-        let Some(resets) = &self.resets else {
-            return false;
-        };
-        // A reset at index j compares samples j-1 and j: inside the window when lo < j < hi.
-        let first_after = resets.partition_point(|&j| (j as usize) <= lo);
-        resets.get(first_after).is_none_or(|&j| j as usize >= hi)
+    pub(crate) fn view(&self) -> SeriesView<'_> {
+        SeriesView {
+            samples: &self.samples,
+            any_stale: self.any_stale,
+            resets: self.resets.as_deref(),
+        }
     }
 
     /// The samples in (from, to] without stale markers (copied into `filtered` only when
@@ -450,7 +454,47 @@ impl Loaded {
         to: i64,
         filtered: &'s mut Vec<Sample>,
     ) -> Window<'s> {
-        let (lo, hi) = self.window_range(from, to);
+        self.view().window(from, to, &self.hints, filtered)
+    }
+
+    /// The newest sample at or before `ts`.
+    fn at_or_before(&self, ts: i64) -> Option<Sample> {
+        let end = partition_after(&self.samples, ts, &self.hints.end);
+        self.samples.get(end.checked_sub(1)?).copied()
+    }
+}
+
+impl<'s> SeriesView<'s> {
+    /// The indices of the samples with times in (from, to].
+    fn window_range(&self, from: i64, to: i64, hints: &Hints) -> (usize, usize) {
+        let lo = partition_after(self.samples, from, &hints.start);
+        let hi = partition_after(self.samples, to, &hints.end);
+        (lo, hi.max(lo))
+    }
+
+    /// True when no sample in `lo..hi` is lower than the one before it in the window.
+    fn without_resets(&self, lo: usize, hi: usize) -> bool {
+        let Some(resets) = self.resets else {
+            return false;
+        };
+        // A reset at index j compares samples j-1 and j: inside the window when lo < j < hi.
+        let first_after = resets.partition_point(|&j| (j as usize) <= lo);
+        resets.get(first_after).is_none_or(|&j| j as usize >= hi)
+    }
+
+    /// The samples in (from, to] without stale markers (copied into `filtered` only when
+    /// there are some to take out), looked up from `hints`.
+    pub(crate) fn window<'w>(
+        self,
+        from: i64,
+        to: i64,
+        hints: &Hints,
+        filtered: &'w mut Vec<Sample>,
+    ) -> Window<'w>
+    where
+        's: 'w,
+    {
+        let (lo, hi) = self.window_range(from, to, hints);
         let samples = &self.samples[lo..hi];
         if self.any_stale && samples.iter().any(|p| is_stale_nan(p.v)) {
             filtered.clear();
@@ -462,12 +506,6 @@ impl Loaded {
                 without_resets: self.without_resets(lo, hi),
             }
         }
-    }
-
-    /// The newest sample at or before `ts`.
-    fn at_or_before(&self, ts: i64) -> Option<Sample> {
-        let end = partition_after(&self.samples, ts, &self.end_hint);
-        self.samples.get(end.checked_sub(1)?).copied()
     }
 }
 
@@ -746,7 +784,7 @@ impl<'a> Evaluator<'a> {
 
     /// Whether the deadline has passed, looked up now (for the few costly steps, like reading
     /// a selector's series).
-    fn check_deadline_now(&self) -> Result<(), Error> {
+    pub(crate) fn check_deadline_now(&self) -> Result<(), Error> {
         match self.options.deadline {
             Some(deadline) if std::time::Instant::now() >= deadline => Err(Error::Timeout),
             _ => Ok(()),
@@ -1194,15 +1232,15 @@ mod tests {
         for lo in 0..values.len() {
             for hi in lo..=values.len() {
                 let scan = !values[lo..hi].windows(2).any(|w| w[1] < w[0]);
-                assert_eq!(series.without_resets(lo, hi), scan, "{lo}..{hi}");
+                assert_eq!(series.view().without_resets(lo, hi), scan, "{lo}..{hi}");
             }
         }
         // A series that goes down all the time keeps no list: nothing is claimed of it.
         let falling = loaded(&(0..64).map(|i| -(i as f64)).collect::<Vec<_>>());
         assert!(falling.resets.is_none());
-        assert!(!falling.without_resets(0, 2));
+        assert!(!falling.view().without_resets(0, 2));
         // One without resets at all: every window is known to have none.
         let rising = loaded(&(0..16).map(f64::from).collect::<Vec<_>>());
-        assert!(rising.without_resets(0, 16) && !rising.any_stale);
+        assert!(rising.view().without_resets(0, 16) && !rising.any_stale);
     }
 }

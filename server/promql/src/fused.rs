@@ -10,10 +10,13 @@
 //! in the order they were loaded), so the results are the same to the bit; Prometheus'
 //! range evaluations in the promqltest runner go through this path. The aggregation's
 //! evaluation at a query step then reads its groups from the block, in the order the
-//! step-by-step path would have made them.
+//! step-by-step path would have made them. A block's two halves of steps are computed at
+//! once, on two threads (each cell of a block belongs to one step, so to one thread).
 //!
 //! Only evaluations at the query's own steps are answered here (a subquery's inner steps,
 //! say, take the step-by-step path), and only operators without a parameter.
+
+use std::time::Instant;
 
 use promql_parser::parser::token::{
     T_AVG, T_COUNT, T_GROUP, T_MAX, T_MIN, T_STDDEV, T_STDVAR, T_SUM,
@@ -22,7 +25,7 @@ use promql_parser::parser::{AggregateExpr, Call, Expr, LabelModifier, MatrixSele
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::aggregate::{Acc, group_labels};
-use crate::eval::{Evaluator, millis};
+use crate::eval::{Evaluator, Hints, Loaded, SeriesView, millis};
 use crate::functions::{keeps_name, window_value};
 use crate::value::{Element, SharedLabels, Val};
 use crate::{Error, Labels};
@@ -33,6 +36,55 @@ const MAX_CELLS: usize = 1 << 18;
 
 /// At most this many steps per block.
 const MAX_STEPS: usize = 256;
+
+/// Blocks of at least this many steps are computed in two halves at once.
+const PARALLEL_STEPS: usize = 32;
+
+/// What a thread needs to compute steps of a block: shared, read-only.
+struct Job<'j> {
+    views: &'j [SeriesView<'j>],
+    group_of: &'j [usize],
+    groups: usize,
+    op: u16,
+    function: &'j str,
+    range: i64,
+    /// Whether the function's results drop the series' name.
+    drop_name: bool,
+    deadline: Option<Instant>,
+}
+
+impl Job<'_> {
+    /// Fills `cells` (those of the steps whose (time, window start, window end) are
+    /// `windows`), series by series in the order they were loaded.
+    fn run(&self, windows: &[(i64, i64, i64)], cells: &mut [Cell]) -> Result<(), Error> {
+        let mut filtered = Vec::new();
+        for (position, view) in self.views.iter().enumerate() {
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::Timeout);
+            }
+            let group = self.group_of[position];
+            let hints = Hints::default();
+            for (j, &(t, from, to)) in windows.iter().enumerate() {
+                let window = view.window(from, to, &hints, &mut filtered);
+                if window.samples.is_empty() {
+                    continue;
+                }
+                let span = (from, to, self.range);
+                let Some(v) = window_value(self.function, window, span, t, &[])? else {
+                    continue;
+                };
+                let cell = &mut cells[j * self.groups + group];
+                if cell.first == usize::MAX {
+                    cell.first = position;
+                    cell.acc = Acc::first(self.op, v, self.drop_name);
+                } else {
+                    cell.acc.add(self.op, v, self.drop_name);
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 /// An aggregation being answered block by block.
 pub(crate) struct FusedNode {
@@ -153,7 +205,8 @@ impl FusedNode {
         }
     }
 
-    /// Computes the block of steps that begins at step `first`.
+    /// Computes the block of steps that begins at step `first`: its two halves at once, on
+    /// two threads, when it is long enough to be worth it.
     fn fill(&mut self, ev: &Evaluator, shape: &Shape<'_>, first: usize) -> Result<(), Error> {
         let total = ((ev.query_end - ev.query_start) / ev.query_step) as usize + 1;
         let groups = self.groups.len().max(1);
@@ -170,33 +223,39 @@ impl FusedNode {
         );
         let vs = &shape.matrix.vs;
         let range = millis(&shape.matrix.range);
-        let drop_name = !keeps_name(shape.function);
-        let mut filtered = Vec::new();
-        for (position, series) in ev.loaded(vs).iter().enumerate() {
-            ev.check_deadline()?;
-            let group = self.group_of[position];
-            for j in 0..steps {
+        // Each step's time and window, found here: the evaluator stays on this thread.
+        let windows: Vec<(i64, i64, i64)> = (0..steps)
+            .map(|j| {
                 let t = ev.query_start + (first + j) as i64 * ev.query_step;
                 let to = ev.selector_time_of(&vs.at, &vs.offset, t);
-                let from = to.saturating_sub(range);
-                let window = series.window(from, to, &mut filtered);
-                if window.samples.is_empty() {
-                    continue;
-                }
-                let Some(v) = window_value(shape.function, window, (from, to, range), t, &[])?
-                else {
-                    continue;
-                };
-                let cell = &mut self.cells[j * groups + group];
-                if cell.first == usize::MAX {
-                    cell.first = position;
-                    cell.acc = Acc::first(shape.op, v, drop_name);
-                } else {
-                    cell.acc.add(shape.op, v, drop_name);
-                }
-            }
+                (t, to.saturating_sub(range), to)
+            })
+            .collect();
+        let views: Vec<SeriesView<'_>> = ev.loaded(vs).iter().map(Loaded::view).collect();
+        ev.check_deadline_now()?;
+        let job = Job {
+            views: &views,
+            group_of: &self.group_of,
+            groups,
+            op: shape.op,
+            function: shape.function,
+            range,
+            drop_name: !keeps_name(shape.function),
+            deadline: ev.options.deadline,
+        };
+        if steps < PARALLEL_STEPS {
+            return job.run(&windows, &mut self.cells);
         }
-        Ok(())
+        let mid = steps / 2;
+        let (early, late) = self.cells.split_at_mut(mid * groups);
+        std::thread::scope(|scope| {
+            let late = scope.spawn(|| job.run(&windows[mid..], late));
+            let early = job.run(&windows[..mid], early);
+            let late = late
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            early.and(late)
+        })
     }
 
     /// The aggregation's result at step `j` of the block.
