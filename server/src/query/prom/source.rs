@@ -89,24 +89,21 @@ fn wants_target_info(matchers: &[Matcher]) -> bool {
 /// samples in time order, the later stored one kept where two share a time. A label set met
 /// once (nearly all of them) keeps its samples as they are.
 fn merge(all: impl IntoIterator<Item = Series>) -> Vec<Series> {
-    let mut merged: BTreeMap<Labels, (Vec<Sample>, bool)> = BTreeMap::new();
+    let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
     for series in all {
         match merged.entry(series.labels) {
             Entry::Vacant(entry) => {
-                entry.insert((series.samples, false));
+                entry.insert(series.samples);
             }
-            Entry::Occupied(mut entry) => {
-                let (samples, joined) = entry.get_mut();
-                samples.extend(series.samples);
-                *joined = true;
-            }
+            Entry::Occupied(mut entry) => entry.get_mut().extend(series.samples),
         }
     }
     merged
         .into_iter()
-        .map(|(labels, (mut samples, joined))| {
-            if joined || !samples.is_sorted_by_key(|s| s.t) {
-                // Stable: of two samples at one time, the later stored stays last.
+        .map(|(labels, mut samples)| {
+            // Joined halves of a range are in order already: a scan, not a sort. Stable: of
+            // two samples at one time, the later stored stays last.
+            if !samples.is_sorted_by_key(|s| s.t) {
                 samples.sort_by_key(|s| s.t);
             }
             if samples.windows(2).any(|w| w[0].t == w[1].t) {
@@ -145,44 +142,64 @@ fn halves(range: TimeRange, split_ns: u64) -> Option<(TimeRange, TimeRange)> {
     })
 }
 
+/// Adds the series read from a later half of a range to those of the earlier half: a delta
+/// series found in both has its later points appended (its running total must carry on),
+/// anything else is added as it is.
+fn join_deltas(selected: &mut Vec<(Family, SeriesPoints)>, late: Vec<(Family, SeriesPoints)>) {
+    // The early delta series, by translated labels (equal for the same series).
+    let mut deltas: HashMap<Labels, Vec<usize>> = HashMap::new();
+    for (i, (family, points)) in selected.iter().enumerate() {
+        if translate::is_delta(points.series.kind) {
+            deltas.entry(family.labels.clone()).or_default().push(i);
+        }
+    }
+    for (family, points) in late {
+        let early = deltas.get(&family.labels).and_then(|candidates| {
+            candidates
+                .iter()
+                .find(|&&i| selected[i].1.series == points.series)
+        });
+        match early {
+            Some(&i) => selected[i].1.points.append(points.points),
+            None => selected.push((family, points)),
+        }
+    }
+}
+
 impl StoreSource<'_> {
     /// Every stored series `wanted` accepts (shown its descriptor and family), with its family.
     /// A long range is read in two halves at once; a series found in both comes back as two
     /// entries, one per half (translated apart and merged by labels later), except a delta
-    /// series, whose halves are joined here so that its running total carries on.
+    /// series, whose halves are joined so that its running total carries on.
     fn select_translated(
         &self,
         range: TimeRange,
         wanted: impl Fn(&MetricSeries, &Family) -> bool + Sync,
     ) -> Result<Vec<(Family, SeriesPoints)>, String> {
-        let Some((early, late)) = halves(range, self.split_ns) else {
-            return self.read_translated(range, &wanted);
-        };
-        let (early, late) = std::thread::scope(|scope| {
-            let late = scope.spawn(|| self.read_translated(late, &wanted));
-            (self.read_translated(early, &wanted), late.join())
-        });
-        let mut selected = early?;
-        let late = late.map_err(|_| "a thread reading the store failed".to_string())??;
-        // The early delta series, by translated labels (equal for the same series).
-        let mut deltas: HashMap<Labels, Vec<usize>> = HashMap::new();
-        for (i, (family, points)) in selected.iter().enumerate() {
-            if translate::is_delta(points.series.kind) {
-                deltas.entry(family.labels.clone()).or_default().push(i);
-            }
-        }
-        for (family, points) in late {
-            let early = deltas.get(&family.labels).and_then(|candidates| {
-                candidates
-                    .iter()
-                    .find(|&&i| selected[i].1.series == points.series)
-            });
-            match early {
-                Some(&i) => selected[i].1.points.append(points.points),
-                None => selected.push((family, points)),
-            }
+        let (mut selected, late) =
+            self.in_halves(range, |range| self.read_translated(range, &wanted))?;
+        if let Some(late) = late {
+            join_deltas(&mut selected, late);
         }
         Ok(selected)
+    }
+
+    /// `read(range)`, or `read` of its two halves at once on two threads when the range is
+    /// long enough ([`halves`]).
+    fn in_halves<T: Send>(
+        &self,
+        range: TimeRange,
+        read: impl Fn(TimeRange) -> Result<T, String> + Sync,
+    ) -> Result<(T, Option<T>), String> {
+        let Some((early, late)) = halves(range, self.split_ns) else {
+            return Ok((read(range)?, None));
+        };
+        let (early, late) = std::thread::scope(|scope| {
+            let late = scope.spawn(|| read(late));
+            (read(early), late.join())
+        });
+        let late = late.map_err(|_| "a thread reading the store failed".to_string())??;
+        Ok((early?, Some(late)))
     }
 
     fn read_translated(
@@ -238,22 +255,40 @@ fn point_times(points: &otelite_storage::MetricPoints) -> Vec<i64> {
 impl Source for StoreSource<'_> {
     fn select(&self, matchers: &[Matcher], start: i64, end: i64) -> Result<Vec<Series>, String> {
         let range = time_range(start, end);
-        let selected = self.select_translated(range, |_, family| could_match(family, matchers))?;
-        let mut out = Vec::new();
-        for (family, points) in &selected {
-            let wanted = |suffix: &str| {
-                let name = format!("{}{suffix}", family.name);
-                matchers
-                    .iter()
-                    .filter(|m| m.name == NAME)
-                    .all(|m| accepts(m, &name))
-            };
-            for series in translate::expand(family, &points.series, &points.points, &wanted) {
-                if matches_all(&series.labels, matchers) {
-                    out.push(series);
+        let wanted = |_: &MetricSeries, family: &Family| could_match(family, matchers);
+        let expand = |selected: Vec<(Family, SeriesPoints)>, out: &mut Vec<Series>| {
+            for (family, points) in &selected {
+                let wanted = |suffix: &str| {
+                    let name = format!("{}{suffix}", family.name);
+                    matchers
+                        .iter()
+                        .filter(|m| m.name == NAME)
+                        .all(|m| accepts(m, &name))
+                };
+                for series in translate::expand(family, &points.series, &points.points, &wanted) {
+                    if matches_all(&series.labels, matchers) {
+                        out.push(series);
+                    }
                 }
             }
+        };
+        // Each half is translated on its own thread but for its delta series, which are
+        // joined first.
+        let (early, late) = self.in_halves(range, |range| {
+            let (deltas, others): (Vec<_>, Vec<_>) = self
+                .read_translated(range, &wanted)?
+                .into_iter()
+                .partition(|(_, points)| translate::is_delta(points.series.kind));
+            let mut out = Vec::new();
+            expand(others, &mut out);
+            Ok((out, deltas))
+        })?;
+        let (mut out, mut deltas) = early;
+        if let Some((late_out, late_deltas)) = late {
+            out.extend(late_out);
+            join_deltas(&mut deltas, late_deltas);
         }
+        expand(deltas, &mut out);
         if wants_target_info(matchers) {
             out.extend(self.target_info(matchers, range)?);
         }
