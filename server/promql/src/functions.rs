@@ -563,8 +563,9 @@ fn civil(secs: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// The window a range argument covers when evaluated at `t`: (start, end], in ms.
-fn window(ev: &Evaluator, arg: &Expr, t: i64) -> (i64, i64, i64) {
+/// The window a range argument covers when evaluated at `t`: (start, end], in ms, and its
+/// length.
+pub(crate) fn window(ev: &Evaluator, arg: &Expr, t: i64) -> (i64, i64, i64) {
     match arg {
         Expr::MatrixSelector(ms) => {
             let end = ev.selector_time_of(&ms.vs.at, &ms.vs.offset, t);

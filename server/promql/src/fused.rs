@@ -25,8 +25,8 @@ use promql_parser::parser::{AggregateExpr, Call, Expr, LabelModifier, MatrixSele
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::aggregate::{Acc, group_labels};
-use crate::eval::{Evaluator, Hints, Loaded, SeriesView, millis};
-use crate::functions::{keeps_name, window_value};
+use crate::eval::{Evaluator, Hints, Loaded, SeriesView};
+use crate::functions::{keeps_name, window, window_value};
 use crate::value::{Element, SharedLabels, Val};
 use crate::{Error, Labels};
 
@@ -47,16 +47,15 @@ struct Job<'j> {
     groups: usize,
     op: u16,
     function: &'j str,
-    range: i64,
     /// Whether the function's results drop the series' name.
     drop_name: bool,
     deadline: Option<Instant>,
 }
 
 impl Job<'_> {
-    /// Fills `cells` (those of the steps whose (time, window start, window end) are
+    /// Fills `cells` (those of the steps whose times and windows, (start, end, length), are
     /// `windows`), series by series in the order they were loaded.
-    fn run(&self, windows: &[(i64, i64, i64)], cells: &mut [Cell]) -> Result<(), Error> {
+    fn run(&self, windows: &[(i64, (i64, i64, i64))], cells: &mut [Cell]) -> Result<(), Error> {
         let mut filtered = Vec::new();
         for (position, view) in self.views.iter().enumerate() {
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -64,12 +63,11 @@ impl Job<'_> {
             }
             let group = self.group_of[position];
             let hints = Hints::default();
-            for (j, &(t, from, to)) in windows.iter().enumerate() {
-                let window = view.window(from, to, &hints, &mut filtered);
+            for (j, &(t, span)) in windows.iter().enumerate() {
+                let window = view.window(span.0, span.1, &hints, &mut filtered);
                 if window.samples.is_empty() {
                     continue;
                 }
-                let span = (from, to, self.range);
                 let Some(v) = window_value(self.function, window, span, t, &[])? else {
                     continue;
                 };
@@ -113,6 +111,8 @@ struct Shape<'e> {
     without: bool,
     grouping: &'e [String],
     function: &'e str,
+    /// The function's argument, a matrix selector (without its brackets).
+    arg: &'e Expr,
     matrix: &'e MatrixSelector,
 }
 
@@ -145,7 +145,8 @@ impl<'e> Shape<'e> {
         if args.args.len() != 1 || func.name == "absent_over_time" {
             return None;
         }
-        let Expr::MatrixSelector(matrix) = unparen(&args.args[0]) else {
+        let arg = unparen(&args.args[0]);
+        let Expr::MatrixSelector(matrix) = arg else {
             return None;
         };
         Some(Shape {
@@ -153,6 +154,7 @@ impl<'e> Shape<'e> {
             without,
             grouping,
             function: func.name,
+            arg,
             matrix,
         })
     }
@@ -221,17 +223,18 @@ impl FusedNode {
                 acc: Acc::default(),
             },
         );
-        let vs = &shape.matrix.vs;
-        let range = millis(&shape.matrix.range);
         // Each step's time and window, found here: the evaluator stays on this thread.
-        let windows: Vec<(i64, i64, i64)> = (0..steps)
+        let windows: Vec<(i64, (i64, i64, i64))> = (0..steps)
             .map(|j| {
                 let t = ev.query_start + (first + j) as i64 * ev.query_step;
-                let to = ev.selector_time_of(&vs.at, &vs.offset, t);
-                (t, to.saturating_sub(range), to)
+                (t, window(ev, shape.arg, t))
             })
             .collect();
-        let views: Vec<SeriesView<'_>> = ev.loaded(vs).iter().map(Loaded::view).collect();
+        let views: Vec<SeriesView<'_>> = ev
+            .loaded(&shape.matrix.vs)
+            .iter()
+            .map(Loaded::view)
+            .collect();
         ev.check_deadline_now()?;
         let job = Job {
             views: &views,
@@ -239,7 +242,6 @@ impl FusedNode {
             groups,
             op: shape.op,
             function: shape.function,
-            range,
             drop_name: !keeps_name(shape.function),
             deadline: ev.options.deadline,
         };

@@ -472,6 +472,7 @@ struct Expansion<'a> {
     family: &'a Family,
     /// Which suffixes are asked for (the others are not built at all).
     wanted: &'a dyn Fn(&str) -> bool,
+    /// The slots of the series with an extra label, by suffix and label.
     slots: HashMap<(&'static str, ExtraLabel), Option<usize>>,
     /// The slots of the suffixes without an extra label (`_sum`, `_count`, the plain
     /// series), which every point looks up: found by a short scan, without hashing.
@@ -504,26 +505,26 @@ impl<'a> Expansion<'a> {
             if let Some(&(_, slot)) = self.plain_slots.iter().find(|(s, _)| *s == suffix) {
                 return slot;
             }
-            let slot = self.mapped_slot(suffix, None);
+            let slot = self.new_series(suffix, None);
             self.plain_slots.push((suffix, slot));
             return slot;
         }
-        self.mapped_slot(suffix, extra)
-    }
-
-    /// The slot of a series, looked up in (or added to) the map.
-    fn mapped_slot(&mut self, suffix: &'static str, extra: ExtraLabel) -> Option<usize> {
         let key = (suffix, extra);
         if let Some(&slot) = self.slots.get(&key) {
             return slot;
         }
-        let slot = (self.wanted)(suffix).then(|| {
-            self.series
-                .push((key.clone(), Vec::with_capacity(self.capacity)));
-            self.series.len() - 1
-        });
+        let slot = self.new_series(suffix, key.1.clone());
         self.slots.insert(key, slot);
         slot
+    }
+
+    /// A new series' slot, `None` (and no series) when its suffix is not wanted.
+    fn new_series(&mut self, suffix: &'static str, extra: ExtraLabel) -> Option<usize> {
+        (self.wanted)(suffix).then(|| {
+            self.series
+                .push(((suffix, extra), Vec::with_capacity(self.capacity)));
+            self.series.len() - 1
+        })
     }
 
     fn push_at(&mut self, slot: Option<usize>, t: i64, v: f64) {
